@@ -1,0 +1,312 @@
+"""The digital RRAM CIM macro: crossbar, bit-serial shift-add engine, write-verify.
+
+Protocol and timing are specified by :mod:`rramcim.model.macro` (the golden
+model) and docs/macro.md; in short, with ``S = xbits/par``:
+
+* ``x`` (input vector) is ready when the engine is idle or in its last
+  compute step, a result slot is free (``occupancy < macro_out_depth``) and
+  ``prog`` is not valid. An MVM taken in cycle ``t`` steps through the
+  crossbar in cycles ``t+1 .. t+S`` (most significant input bits first), its
+  popcounts are shifted and added one cycle behind, and its int result is
+  valid on ``y`` from cycle ``t+S+2``. MVMs pipeline with an interval of ``S``.
+* ``prog`` (row write) is ready when the engine is idle. Each attempt is a
+  pulse of ``rram_write_cycles`` and a verify read of ``rram_verify_cycles``;
+  a mismatch is retried up to ``rram_max_attempts`` pulses; the response
+  (row, attempts, ok, failing-cell mask) is valid on ``prog_resp`` from
+  ``t + attempts*(write+verify) + 1`` and the engine waits until it is taken.
+* ``status``: the write counter of row ``status.row`` (combinational), the
+  number of failed row writes, and ``busy``.
+
+Cells and write counters are non-volatile: reset clears neither.
+"""
+
+import numpy as np
+
+from amaranth.hdl import Module, Signal, Const, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed
+from amaranth.lib import wiring, stream, data, enum, fifo
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..model.config import Config
+from ..model.macro import FaultMap
+from .crossbar import Crossbar, crossbar_module_name
+
+__all__ = ["Macro", "prog_layout", "prog_resp_layout", "x_layout", "y_layout", "StatusSignature"]
+
+WRITE_COUNT_BITS = 32
+
+
+def prog_layout(cfg: Config) -> data.StructLayout:
+    """One row write: the row and its ``cols`` signed weights."""
+    return data.StructLayout({
+        "row": cfg.row_bits,
+        "weights": data.ArrayLayout(signed(cfg.wbits), cfg.cols),
+    })
+
+
+def prog_resp_layout(cfg: Config) -> data.StructLayout:
+    """The outcome of one row write."""
+    return data.StructLayout({
+        "row": cfg.row_bits,
+        "attempts": ceil_log2(cfg.rram_max_attempts + 1),
+        "ok": 1,
+        "fail_mask": cfg.cells_per_row,
+    })
+
+
+def x_layout(cfg: Config) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(cfg.xbits), cfg.rows)
+
+
+def y_layout(cfg: Config) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
+
+
+class StatusSignature(wiring.Signature):
+    """Macro status, from the macro's side.
+
+    Members
+    -------
+    row : In
+        Row whose write counter is shown on ``write_count``.
+    write_count : Out
+        Programming pulses ever applied to ``row`` (non-volatile).
+    verify_failures : Out
+        Row writes that failed verify since reset.
+    busy : Out
+        The engine is computing or programming.
+    """
+
+    def __init__(self, cfg: Config):
+        super().__init__({
+            "row": In(cfg.row_bits),
+            "write_count": Out(WRITE_COUNT_BITS),
+            "verify_failures": Out(32),
+            "busy": Out(1),
+        })
+
+
+class Mode(enum.Enum, shape=3):
+    IDLE = 0
+    COMPUTE = 1
+    WRITE = 2
+    VERIFY = 3
+    RESP = 4
+
+
+class Macro(wiring.Component):
+    """Digital RRAM CIM macro.
+
+    Parameters
+    ----------
+    cfg : Config
+        Shape and timing.
+    faults : FaultMap or None
+        Stuck-at cells, fixed at elaboration.
+    hard_crossbar : bool
+        If True the crossbar is an ``Instance`` of :func:`crossbar_module_name`
+        (for Verilog output, where that module is emitted once beside the
+        macro); if False it is an Amaranth submodule (for Amaranth's simulator).
+
+    Members
+    -------
+    prog : In(stream)
+        Row writes, :func:`prog_layout`.
+    prog_resp : Out(stream)
+        Row write outcomes, :func:`prog_resp_layout`.
+    x : In(stream)
+        Input vectors, :func:`x_layout`.
+    y : Out(stream)
+        MVM results, :func:`y_layout`.
+    status : Out(StatusSignature)
+    """
+
+    def __init__(self, cfg: Config, faults: FaultMap | None = None, *, hard_crossbar: bool = False):
+        if not isinstance(cfg, Config):
+            raise TypeError(f"cfg must be a Config, not {cfg!r}")
+        if faults is not None and not isinstance(faults, FaultMap):
+            raise TypeError(f"faults must be a FaultMap or None, not {faults!r}")
+        self.cfg = cfg
+        self.faults = faults or FaultMap()
+        self.hard_crossbar = hard_crossbar
+        super().__init__({
+            "prog": In(stream.Signature(prog_layout(cfg))),
+            "prog_resp": Out(stream.Signature(prog_resp_layout(cfg))),
+            "x": In(stream.Signature(x_layout(cfg))),
+            "y": Out(stream.Signature(y_layout(cfg))),
+            "status": Out(StatusSignature(cfg)),
+        })
+
+    def _fault_consts(self):
+        cfg = self.cfg
+        s0, s1 = self.faults.masks(cfg)
+        n = cfg.rows * cfg.cells_per_row
+
+        def pack(mask):
+            flat = mask.reshape(-1)
+            return Const(int(sum(1 << int(i) for i in np.flatnonzero(flat))), n)
+        return pack(s0), pack(s1)
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        S, P, V, D = cfg.steps, cfg.rram_write_cycles, cfg.rram_verify_cycles, cfg.macro_out_depth
+        cpr, pw, par = cfg.cells_per_row, cfg.popcount_bits, cfg.par
+
+        # The crossbar, as a hard macro or an Amaranth submodule.
+        xb_ports = {
+            "wr_en": Signal(), "wr_row": Signal(cfg.row_bits), "wr_data": Signal(cpr),
+            "rd_row": Signal(cfg.row_bits), "rd_data": Signal(cpr),
+            "x_planes": Signal(cfg.rows * par), "counts": Signal(cpr * par * pw),
+        }
+        stuck0, stuck1 = self._fault_consts()
+        if self.hard_crossbar:
+            m.submodules.crossbar = Instance(
+                crossbar_module_name(cfg),
+                i_clk=ClockSignal(), i_rst=ResetSignal(),
+                i_wr_en=xb_ports["wr_en"], i_wr_row=xb_ports["wr_row"], i_wr_data=xb_ports["wr_data"],
+                i_rd_row=xb_ports["rd_row"], o_rd_data=xb_ports["rd_data"],
+                i_x_planes=xb_ports["x_planes"], o_counts=xb_ports["counts"],
+                i_stuck0=stuck0, i_stuck1=stuck1)
+        else:
+            m.submodules.crossbar = xb = Crossbar(cfg)
+            m.d.comb += [
+                xb.wr_en.eq(xb_ports["wr_en"]), xb.wr_row.eq(xb_ports["wr_row"]),
+                xb.wr_data.eq(xb_ports["wr_data"]), xb.rd_row.eq(xb_ports["rd_row"]),
+                xb_ports["rd_data"].eq(xb.rd_data), xb.x_planes.eq(xb_ports["x_planes"]),
+                xb_ports["counts"].eq(xb.counts), xb.stuck0.eq(stuck0), xb.stuck1.eq(stuck1),
+            ]
+
+        mode = Signal(Mode)
+        step = Signal(range(S))
+        idle = mode == Mode.IDLE
+        last_step = (mode == Mode.COMPUTE) & (step == S - 1)
+
+        # Result FIFO and its occupancy (results accepted but not yet taken).
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=cfg.cols * cfg.acc_bits, depth=D)
+        occ = Signal(range(D + 1))
+        m.d.comb += [
+            self.y.valid.eq(out_fifo.r_rdy),
+            self.y.payload.eq(out_fifo.r_data),
+            out_fifo.r_en.eq(self.y.ready),
+        ]
+
+        prog_fire = self.prog.valid & self.prog.ready
+        x_fire = self.x.valid & self.x.ready
+        y_fire = self.y.valid & self.y.ready
+        m.d.comb += [
+            self.prog.ready.eq(idle),
+            self.x.ready.eq((idle | last_step) & (occ < D) & ~self.prog.valid),
+        ]
+        m.d.sync += occ.eq(occ + x_fire - y_fire)
+
+        # Compute: the input vector is a shift register; its top `par` bits
+        # of every row are the bit-planes of the current step.
+        xreg = [Signal(cfg.xbits, name=f"xreg{r}") for r in range(cfg.rows)]
+        m.d.comb += xb_ports["x_planes"].eq(Cat(x[cfg.xbits - par:] for x in xreg))
+        with m.If(x_fire):
+            m.d.sync += [xreg[r].eq(self.x.payload[r]) for r in range(cfg.rows)]
+        with m.Elif(mode == Mode.COMPUTE):
+            m.d.sync += [xreg[r].eq(xreg[r] << par) for r in range(cfg.rows)]
+
+        # Shift-and-add, one cycle behind the crossbar step.
+        acc_valid = Signal()
+        acc_first = Signal()
+        acc_last = Signal()
+        m.d.sync += [
+            acc_valid.eq(mode == Mode.COMPUTE),
+            acc_first.eq((mode == Mode.COMPUTE) & (step == 0)),
+            acc_last.eq(last_step),
+        ]
+        acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.cols)]
+        new_acc = []
+        for c in range(cfg.cols):
+            term = 0
+            for q in range(par):
+                w_plane = 0
+                for b in range(cfg.wbits):
+                    j = c * cfg.wbits + b
+                    k = j * par + q
+                    cnt = xb_ports["counts"][k * pw:(k + 1) * pw]
+                    w_plane = (w_plane - (cnt << b)) if b == cfg.wbits - 1 else (w_plane + (cnt << b))
+                if q == par - 1:
+                    # The plane of the input sign bit comes in the first step only.
+                    term = term + Mux(acc_first, -(w_plane << q), w_plane << q)
+                else:
+                    term = term + (w_plane << q)
+            nxt = Signal(signed(cfg.acc_bits), name=f"acc_next{c}")
+            m.d.comb += nxt.eq(Mux(acc_first, 0, acc[c] << par) + term)
+            new_acc.append(nxt)
+            with m.If(acc_valid):
+                m.d.sync += acc[c].eq(nxt)
+        m.d.comb += [
+            out_fifo.w_data.eq(Cat(new_acc)),
+            out_fifo.w_en.eq(acc_valid & acc_last),
+        ]
+
+        # Programming: write-verify with retries.
+        remaining = Signal(range(max(P, V) + 1))
+        attempts = Signal(self.prog_resp.payload.attempts.shape())
+        prog_row = Signal(cfg.row_bits)
+        target = Signal(cpr)
+        fail_mask = Signal(cpr)
+        ok = Signal()
+        verify_failures = Signal(32)
+        write_counts = [Signal(WRITE_COUNT_BITS, name=f"write_count{r}", reset_less=True)
+                        for r in range(cfg.rows)]
+        mismatch = xb_ports["rd_data"] ^ target
+        m.d.comb += [
+            xb_ports["wr_row"].eq(prog_row),
+            xb_ports["wr_data"].eq(target),
+            xb_ports["rd_row"].eq(prog_row),
+            self.prog_resp.valid.eq(mode == Mode.RESP),
+            self.prog_resp.payload.row.eq(prog_row),
+            self.prog_resp.payload.attempts.eq(attempts),
+            self.prog_resp.payload.ok.eq(ok),
+            self.prog_resp.payload.fail_mask.eq(fail_mask),
+            self.status.write_count.eq(Array(write_counts)[self.status.row]),
+            self.status.verify_failures.eq(verify_failures),
+            self.status.busy.eq(~idle),
+        ]
+
+        with m.Switch(mode):
+            with m.Case(Mode.IDLE):
+                pass
+            with m.Case(Mode.COMPUTE):
+                with m.If(last_step):
+                    m.d.sync += mode.eq(Mode.IDLE)
+                with m.Else():
+                    m.d.sync += step.eq(step + 1)
+            with m.Case(Mode.WRITE):
+                with m.If(remaining == 1):
+                    m.d.comb += xb_ports["wr_en"].eq(1)
+                    for r in range(cfg.rows):
+                        with m.If(prog_row == r):
+                            m.d.sync += write_counts[r].eq(write_counts[r] + 1)
+                    m.d.sync += [attempts.eq(attempts + 1), mode.eq(Mode.VERIFY), remaining.eq(V)]
+                with m.Else():
+                    m.d.sync += remaining.eq(remaining - 1)
+            with m.Case(Mode.VERIFY):
+                with m.If(remaining == 1):
+                    with m.If((mismatch != 0) & (attempts < cfg.rram_max_attempts)):
+                        m.d.sync += [mode.eq(Mode.WRITE), remaining.eq(P)]
+                    with m.Else():
+                        m.d.sync += [mode.eq(Mode.RESP), fail_mask.eq(mismatch), ok.eq(mismatch == 0)]
+                        with m.If(mismatch != 0):
+                            m.d.sync += verify_failures.eq(verify_failures + 1)
+                with m.Else():
+                    m.d.sync += remaining.eq(remaining - 1)
+            with m.Case(Mode.RESP):
+                with m.If(self.prog_resp.ready):
+                    m.d.sync += mode.eq(Mode.IDLE)
+
+        # New work starts here; these override the transitions above.
+        with m.If(prog_fire):
+            m.d.sync += [
+                mode.eq(Mode.WRITE), remaining.eq(P), attempts.eq(0),
+                prog_row.eq(self.prog.payload.row),
+                target.eq(self.prog.payload.weights.as_value()),
+            ]
+        with m.If(x_fire):
+            m.d.sync += [mode.eq(Mode.COMPUTE), step.eq(0)]
+        return m
