@@ -270,8 +270,6 @@ class Macro(wiring.Component):
         ]
 
         with m.Switch(mode):
-            with m.Case(Mode.IDLE):
-                pass
             with m.Case(Mode.COMPUTE):
                 with m.If(last_step):
                     m.d.sync += mode.eq(Mode.IDLE)
@@ -299,6 +297,8 @@ class Macro(wiring.Component):
             with m.Case(Mode.RESP):
                 with m.If(self.prog_resp.ready):
                     m.d.sync += mode.eq(Mode.IDLE)
+            with m.Default():       # IDLE: wait for work (started below)
+                pass
 
         # New work starts here; these override the transitions above.
         with m.If(prog_fire):

@@ -1,0 +1,39 @@
+"""Verilog output of rramcim blocks.
+
+The crossbar is emitted as its own module, once per configuration, ahead of
+the blocks that instantiate it by name (as a foundry flow would swap in a
+hard RRAM macro).
+"""
+
+from amaranth.back import verilog
+
+from ..model.config import Config
+from ..model.macro import FaultMap
+from .crossbar import Crossbar, crossbar_module_name
+from .macro import Macro
+
+__all__ = ["crossbar_verilog", "macro_verilog", "MACRO_TOP", "BLOCKS", "block_verilog"]
+
+MACRO_TOP = "rramcim_macro"
+
+
+def crossbar_verilog(cfg: Config) -> str:
+    """The crossbar module of ``cfg`` alone."""
+    return verilog.convert(Crossbar(cfg), name=crossbar_module_name(cfg), emit_src=False)
+
+
+def macro_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The macro (top module ``rramcim_macro``) and its crossbar module."""
+    top = verilog.convert(Macro(cfg, faults, hard_crossbar=True), name=MACRO_TOP, emit_src=False)
+    return crossbar_verilog(cfg) + "\n" + top
+
+
+BLOCKS = {"macro": (MACRO_TOP, macro_verilog), "crossbar": (None, lambda cfg, faults=None: crossbar_verilog(cfg))}
+
+
+def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None) -> tuple[str, str]:
+    """``(top module name, Verilog text)`` of a named block."""
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block {block!r} (known: {', '.join(BLOCKS)})")
+    top, fn = BLOCKS[block]
+    return (top or crossbar_module_name(cfg)), fn(cfg, faults)
