@@ -305,6 +305,7 @@ class MvmEvent:
     accept_cycle: int
     out_cycle: int
     y: np.ndarray
+    weights: np.ndarray     # effective weights the MVM ran with
 
 
 @dataclass
@@ -320,6 +321,7 @@ class _Pending:
     visible: int
     index: int
     y: np.ndarray
+    weights: np.ndarray
 
 
 @dataclass
@@ -373,7 +375,7 @@ class MacroCycleModel:
             # End of cycle t: state updates.
             if y_fire:
                 r = results.popleft()
-                mvms.append(MvmEvent(r.index, accepted.pop(r.index), t, r.y))
+                mvms.append(MvmEvent(r.index, accepted.pop(r.index), t, r.y, r.weights))
                 occ -= 1
             if mode == "compute":
                 if last_step:
@@ -396,7 +398,7 @@ class MacroCycleModel:
             if x_fire:
                 x_src.taken()
                 y = st.mvm(x_item)
-                results.append(_Pending(t + mvm_latency(cfg), n_x, y))
+                results.append(_Pending(t + mvm_latency(cfg), n_x, y, st.effective_weights()))
                 accepted[n_x] = t
                 n_x += 1
                 occ += 1

@@ -1,0 +1,210 @@
+"""The ``rramcim`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+DESCRIPTION = """\
+rramcim: a full-digital RRAM compute-in-memory chip. Amaranth RTL, a
+bit-exact and cycle-exact golden model, and the harness that checks one
+against the other on Icarus and Verilator.
+"""
+
+EPILOG = """\
+examples:
+  rramcim demo                                  program a macro, run MVMs on RTL and model
+  rramcim demo --backend icarus --config tiny   the same on Icarus
+  rramcim verilog --block macro --config tiny -o macro.v
+  rramcim config my_chip.toml                   show a config file resolved over 'default'
+
+A config is a preset (tiny, default, large) or a .toml/.json file whose keys
+are the lower-case field names of rramcim.model.config.Config.
+"""
+
+
+class CliError(Exception):
+    """An error reported to the user in one line."""
+
+
+def _config(spec):
+    from .model.config import load_config
+    return load_config(spec)
+
+
+def _faults(cfg, items):
+    from .model.macro import FaultMap
+    parsed = []
+    for it in items or []:
+        parts = it.split(",")
+        if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+            raise CliError(f"--stuck {it!r}: expected ROW,CELL,VALUE (three integers)")
+        parsed.append(tuple(int(p) for p in parts))
+    try:
+        return FaultMap.from_list(cfg, parsed)
+    except ValueError as e:
+        raise CliError(f"--stuck: {e}") from None
+
+
+def _write_atomic(path: Path, text: str):
+    """Write ``text`` to ``path`` only once it is complete."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise CliError(f"-o {path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_config(args):
+    cfg = _config(args.config)
+    d = cfg.as_dict()
+    d["derived"] = {"steps": cfg.steps, "peak_macs_per_cycle_per_macro": cfg.peak_macs_per_cycle,
+                    "cells_per_row": cfg.cells_per_row, "tiles": cfg.tiles}
+    print(json.dumps(d, indent=2))
+
+
+def cmd_verilog(args):
+    from .rtl.verilog import block_verilog
+    cfg = _config(args.config)
+    faults = _faults(cfg, args.stuck)
+    top, text = block_verilog(args.block, cfg, faults)
+    _write_atomic(Path(args.output), text)
+    print(f"wrote {args.output}: top module {top}, config {cfg.name}, {len(text) // 1024} KiB")
+    if args.lint:
+        from .sim.build import lint
+        clean, out = lint(Path(args.output), top)
+        if not clean:
+            print(out, file=sys.stderr)
+            raise CliError(f"verilator --lint-only -Wall found problems in {args.output}")
+        print("verilator --lint-only -Wall: clean (with the waivers in rramcim/sim/waivers.vlt)")
+
+
+def cmd_demo(args):
+    import numpy as np
+    from .model.macro import FaultMap
+    from .sim.build import build, run_cocotb
+    from .sim.macro_bench import MacroBench
+    cfg = _config(args.config)
+    if args.mvms < 1:
+        raise CliError(f"--mvms must be at least 1, not {args.mvms}")
+    faults = _faults(cfg, args.stuck)
+    print(f"rramcim demo: macro {cfg.rows}x{cfg.cols}, int{cfg.wbits} weights x int{cfg.xbits} "
+          f"inputs, {cfg.par} bit-plane(s)/cycle, config '{cfg.name}', backend {args.backend}")
+    # The model's prediction, computed here from the same seed (the RTL run
+    # computes its own in the simulator process and checks every event).
+    params = dict(seed=args.seed, n_mvm=args.mvms, n_prog=cfg.rows, stall=args.stall, phases=1)
+    bench = MacroBench(cfg, faults, seed=args.seed, n_mvm=args.mvms, n_prog=cfg.rows,
+                       stall=args.stall, phases=1)
+    mvms, progs, model_cycles, _, failures = bench.expected[0]
+    ref_ok = all(np.array_equal(ev.y, _reference(bench, ev)) for ev in mvms)
+    print(f"  building the {args.backend} model (cached after the first time) ...", flush=True)
+    b = build("macro", cfg, args.backend, faults, log=lambda s: print("  " + s, flush=True))
+    print(f"  programming {cfg.rows} rows and running {args.mvms} MVMs on the RTL ...", flush=True)
+    res = run_cocotb(b, "rramcim.sim.cocotb_macro", params, waves_on_failure=args.waves_on_failure)
+    if not res.passed:
+        msg = f"RTL and model disagree: {res.failure.strip() or 'see ' + str(res.log)}"
+        if res.waves:
+            msg += f" (waveform: {res.waves})"
+        raise CliError(msg)
+    s = res.summary
+    first, last = mvms[0].accept_cycle, mvms[-1].out_cycle
+    macs = args.mvms * cfg.rows * cfg.cols
+    print(f"  model == numpy x @ W (int64):        {'yes' if ref_ok else 'NO'} ({args.mvms} MVMs)")
+    print(f"  RTL == model, bit-exact, every cycle: yes ({s['mvms']} MVMs, {s['rows_programmed']} row writes)")
+    print(f"  cycles, RTL / model:                  {s['cycles'][0]} / {model_cycles}")
+    print(f"  verify failures (stuck cells):        {failures}")
+    print(f"  MVM latency / interval:               {mvms[0].out_cycle - mvms[0].accept_cycle} / {cfg.steps} cycles")
+    print(f"  MACs/cycle over the MVM stream:       {macs / (last - first + 1):.2f} "
+          f"(peak {cfg.peak_macs_per_cycle:g}, {100 * macs / (last - first + 1) / cfg.peak_macs_per_cycle:.1f}%)")
+    print(f"  simulated {s['cycles'][0]} cycles in {s['wall_seconds']:.2f} s on {args.backend}")
+    if not ref_ok:
+        raise CliError("the model disagrees with numpy x @ W")
+
+
+def _reference(bench, ev):
+    """numpy x @ W for an MVM event, with the weights in force when it ran."""
+    from .model.macro import mvm_reference
+    return mvm_reference(bench.phase_list[0].x_items[ev.index], ev.weights, bench.cfg.acc_bits)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="rramcim", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"rramcim {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp):
+        sp.add_argument("--config", default="default", metavar="NAME|FILE",
+                        help="preset (tiny, default, large) or .toml/.json file (default: %(default)s)")
+
+    sp = sub.add_parser("demo", help="program random weights into a macro and run MVMs on the RTL and the model",
+                        description="Program random weights into one CIM macro, run MVMs on the generated "
+                                    "Verilog in a simulator and on the golden model, and print their agreement, "
+                                    "cycle counts and throughput.")
+    common(sp)
+    sp.add_argument("--backend", choices=["verilator", "icarus"], default="verilator",
+                    help="RTL simulator (default: %(default)s)")
+    sp.add_argument("--mvms", type=int, default=1000, help="MVMs to run (default: %(default)s)")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    sp.add_argument("--stall", type=float, default=0.0,
+                    help="probability of an idle or backpressure cycle on every stream (default: 0)")
+    sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE",
+                    help="a stuck-at cell (CELL = col*wbits + bit); repeatable")
+    sp.add_argument("--no-waves", dest="waves_on_failure", action="store_false",
+                    help="on a mismatch, do not re-run on Icarus to dump an FST waveform")
+    sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("verilog", help="write the Verilog of a block",
+                        description="Write the Verilog of a block for a config. The crossbar is emitted "
+                                    "as its own module ahead of the block. (The whole chip comes later.)")
+    common(sp)
+    sp.add_argument("--block", choices=["macro", "crossbar"], default="macro", help="block (default: %(default)s)")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE.v", help="output file")
+    sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE",
+                    help="a stuck-at cell to build into the macro (simulation only); repeatable")
+    sp.add_argument("--lint", action="store_true", help="then lint it with verilator --lint-only -Wall")
+    sp.set_defaults(func=cmd_verilog)
+
+    sp = sub.add_parser("config", help="print a config (preset or file) with its derived figures")
+    sp.add_argument("config", nargs="?", default="default", metavar="NAME|FILE")
+    sp.set_defaults(func=cmd_config)
+    return p
+
+
+def main(argv=None):
+    from .model.config import ConfigError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("rramcim: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ConfigError) as e:
+        print(f"rramcim: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # tools missing or failing: one line, not a traceback
+        from .sim.build import ToolError
+        if isinstance(e, ToolError):
+            print(f"rramcim: error: {e}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Configurations the tests run on: the presets plus shapes that stress the parameters."""
+
+from rramcim.model.config import PRESETS
+
+TINY = PRESETS["tiny"]
+DEFAULT = PRESETS["default"]
+# PAR > 1 and WBITS != 8, with a row count that is not a power of two.
+P2W4 = TINY.replace(name="p2w4", rows=12, cols=6, wbits=4, par=2, rram_max_attempts=3)
+# Odd widths: 6-bit inputs three planes at a time, 5-bit weights, one retry.
+P3X6 = TINY.replace(name="p3x6", rows=5, cols=3, wbits=5, xbits=6, par=3,
+                    rram_write_cycles=1, rram_verify_cycles=1, rram_max_attempts=2, macro_out_depth=2)
+
+COCOTB_CONFIGS = {"tiny": TINY, "default": DEFAULT, "p2w4": P2W4}
