@@ -94,7 +94,11 @@ class Build:
 
 
 def _key(block, cfg, faults, simulator, waves) -> str:
-    text = json.dumps([block, cfg.as_dict(), list(faults.stuck), simulator, waves, source_hash()])
+    # A Verilator model links cocotb's VPI library of one Python environment:
+    # builds are not shared across environments.
+    import cocotb_tools.config
+    text = json.dumps([block, cfg.as_dict(), list(faults.stuck), simulator, waves, source_hash(),
+                       sys.prefix, str(cocotb_tools.config.libs_dir)])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
