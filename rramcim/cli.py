@@ -110,7 +110,8 @@ def cmd_demo(args):
     print(f"  building the {args.backend} model (cached after the first time) ...", flush=True)
     b = build("macro", cfg, args.backend, faults, log=lambda s: print("  " + s, flush=True))
     print(f"  programming {cfg.rows} rows and running {args.mvms} MVMs on the RTL ...", flush=True)
-    res = run_cocotb(b, "rramcim.sim.cocotb_macro", params, waves_on_failure=args.waves_on_failure)
+    res = run_cocotb(b, "rramcim.sim.cocotb_macro", params, waves_on_failure=args.waves_on_failure,
+                     progress=_progress_printer("MVMs checked against the model"))
     if not res.passed:
         msg = f"RTL and model disagree: {res.failure.strip() or 'see ' + str(res.log)}"
         if res.waves:
@@ -125,10 +126,26 @@ def cmd_demo(args):
     print(f"  verify failures (stuck cells):        {failures}")
     print(f"  MVM latency / interval:               {mvms[0].out_cycle - mvms[0].accept_cycle} / {cfg.steps} cycles")
     print(f"  MACs/cycle over the MVM stream:       {macs / (last - first + 1):.2f} "
-          f"(peak {cfg.peak_macs_per_cycle:g}, {100 * macs / (last - first + 1) / cfg.peak_macs_per_cycle:.1f}%)")
+          f"(peak {cfg.peak_macs_per_cycle:g}, {100 * macs / (last - first + 1) / cfg.peak_macs_per_cycle:.2f}%)")
     print(f"  simulated {s['cycles'][0]} cycles in {s['wall_seconds']:.2f} s on {args.backend}")
     if not ref_ok:
         raise CliError("the model disagrees with numpy x @ W")
+
+
+def _progress_printer(what):
+    """A progress callback: a rewritten line on a terminal, a line per 10% otherwise."""
+    tty = sys.stdout.isatty()
+    state = {"last": -1}
+
+    def show(done, total):
+        pct = 100 * done // max(1, total)
+        if tty:
+            end = "\n" if done >= total else ""
+            print(f"\r  {done}/{total} {what} ({pct}%)", end=end, flush=True)
+        elif pct // 10 != state["last"] // 10:
+            print(f"  {done}/{total} {what} ({pct}%)", flush=True)
+        state["last"] = pct
+    return show
 
 
 def _reference(bench, ev):

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,8 +163,12 @@ class CocotbResult:
 
 
 def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None = None,
-               waves_on_failure: bool = True, quiet: bool = True) -> CocotbResult:
-    """Run ``test_module`` (its cocotb tests) on build ``b`` with ``params`` (JSON)."""
+               waves_on_failure: bool = True, quiet: bool = True, progress=None) -> CocotbResult:
+    """Run ``test_module`` (its cocotb tests) on build ``b`` with ``params`` (JSON).
+
+    ``progress(done, total)``, if given, is called about twice a second with
+    what the test reports in its progress file.
+    """
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
     setup_tools()
@@ -171,10 +176,12 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     test_dir.mkdir(parents=True, exist_ok=True)
     summary_file = test_dir / "summary.json"
     failure_file = test_dir / "failure.txt"
-    for f in (summary_file, failure_file):
+    progress_file = test_dir / "progress.txt"
+    for f in (summary_file, failure_file, progress_file):
         f.unlink(missing_ok=True)
     params = dict(params, config=b.cfg.as_dict(), faults=[list(s) for s in b.faults.stuck],
-                  summary_file=str(summary_file), failure_file=str(failure_file))
+                  summary_file=str(summary_file), failure_file=str(failure_file),
+                  progress_file=str(progress_file))
     runner = get_runner(b.simulator)
     results = test_dir / "results.xml"
     log = test_dir / "sim.log"
@@ -182,13 +189,29 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     # cocotb's runner exits the process on failure when it sees pytest;
     # hide that so this function returns a result either way.
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    plusargs = []
+    if b.waves and b.simulator == "icarus":
+        plusargs = [f"+dumpfile_path={test_dir / (b.toplevel + '.fst')}"]
+
+    def go():
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=b.toplevel, build_dir=str(b.directory / "sim"),
+                        hdl_toplevel_lang="verilog", timescale=("1ns", "1ps"),
+                        test_dir=str(test_dir), results_xml=str(results), extra_env=env,
+                        waves=b.waves, plusargs=plusargs, log_file=str(log) if quiet else None)
+        except SystemExit:
+            pass
+
     try:
-        runner.test(test_module=test_module, hdl_toplevel=b.toplevel, build_dir=str(b.directory / "sim"),
-                    hdl_toplevel_lang="verilog", timescale=("1ns", "1ps"),
-                    test_dir=str(test_dir), results_xml=str(results), extra_env=env,
-                    waves=b.waves, log_file=str(log) if quiet else None)
-    except SystemExit:
-        pass
+        if progress is None:
+            go()
+        else:
+            worker = threading.Thread(target=go, daemon=True)
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.5)
+                _report_progress(progress_file, progress)
+            _report_progress(progress_file, progress)
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
@@ -202,13 +225,22 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     res = CocotbResult(passed, summary, failure, log)
     if b.waves:
         res.waves = next(iter(test_dir.glob("*.fst")), None)
-    elif not passed and waves_on_failure and params.get("model_bug") is None:
+    elif not passed and waves_on_failure:
         wb = build(b.block, b.cfg, "icarus", b.faults, waves=True)
         again = run_cocotb(wb, test_module, {k: v for k, v in params.items()
-                                             if k not in ("config", "faults", "summary_file", "failure_file")},
+                                             if k not in ("config", "faults", "summary_file", "failure_file",
+                                                          "progress_file")},
                            test_dir / "waves", waves_on_failure=False)
         res.waves = again.waves
     return res
+
+
+def _report_progress(path: Path, progress):
+    try:
+        done, total = (int(v) for v in path.read_text().split())
+    except (OSError, ValueError):
+        return
+    progress(done, total)
 
 
 def lint(verilog: Path, top: str) -> tuple[bool, str]:

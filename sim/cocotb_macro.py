@@ -36,10 +36,20 @@ async def macro_vs_model(dut):
     total = sum(len(e[0]) for e in bench.expected)
     last = [time.time()]
 
+    progress_file = p.get("progress_file")
+    done_before = [0]
+
     def progress(done, n):
-        if time.time() - last[0] > 5:
+        # n counts one phase; report over all phases.
+        if time.time() - last[0] > 0.5 or done == n:
             last[0] = time.time()
-            dut._log.info("%d/%d results checked", done, n)
+            if done == n:
+                done_before[0] += n
+            total_done = done_before[0] + (0 if done == n else done)
+            if progress_file:
+                with open(progress_file, "w") as f:
+                    f.write(f"{total_done} {total}\n")
+            dut._log.info("%d/%d results checked", total_done, total)
 
     t0 = time.time()
     try:

@@ -58,7 +58,7 @@ def test_checker_catches_injected_model_bug(tmp_path):
     cfg = COCOTB_CONFIGS["tiny"]
     b = build("macro", cfg, "icarus", faults_for(cfg))
     res = run_cocotb(b, TEST_MODULE, dict(seed=3, n_mvm=20, stall=0.3, phases=1, model_bug="sign_flip"),
-                     tmp_path)
+                     tmp_path, waves_on_failure=False)
     assert not res.passed
     assert "value mismatch" in res.failure
 
