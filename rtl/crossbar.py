@@ -16,23 +16,31 @@ Protocol
   plane ``q`` of row ``r``). One cycle later ``counts`` holds, for every
   physical column ``j`` and plane ``q``, the number of rows where the cell and
   the input bit are both 1, at bits ``(j*par + q)*popcount_bits``.
-* Faults: ``stuck0`` / ``stuck1`` (bit ``r*cols*wbits + j``) force a cell to
-  read 0 / 1 in both read and compute. Tie them to constants (the fault map);
-  a fault-free macro ties them to zero and synthesis removes the gates.
+* Faults: a fault map given at elaboration forces stuck cells to read 0 or 1
+  in both the verify read and compute. A crossbar with faults is a different
+  module (its name carries a hash of the fault map); the fault-free crossbar
+  of a config is one module however many macros use it.
 """
 
-from amaranth.hdl import Module, Signal, Cat
+import hashlib
+
+import numpy as np
+from amaranth.hdl import Module, Signal, Const
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
+from ..model.macro import FaultMap
 
 __all__ = ["Crossbar", "crossbar_module_name", "popcount"]
 
 
-def crossbar_module_name(cfg: Config) -> str:
-    """The Verilog module name of the crossbar for ``cfg``: one per shape."""
-    return f"rramcim_crossbar_r{cfg.rows}_c{cfg.cols}_w{cfg.wbits}_p{cfg.par}"
+def crossbar_module_name(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The Verilog module name of the crossbar for ``cfg``: one per shape (and fault map)."""
+    name = f"rramcim_crossbar_r{cfg.rows}_c{cfg.cols}_w{cfg.wbits}_p{cfg.par}"
+    if faults:
+        name += "_f" + hashlib.sha256(repr(faults.stuck).encode()).hexdigest()[:8]
+    return name
 
 
 def popcount(bits):
@@ -55,6 +63,8 @@ class Crossbar(wiring.Component):
     ----------
     cfg : Config
         Uses ``rows``, ``cols``, ``wbits``, ``par``.
+    faults : FaultMap or None
+        Stuck-at cells (simulation only).
 
     Members
     -------
@@ -66,15 +76,15 @@ class Crossbar(wiring.Component):
         ``par`` input bit-planes.
     counts : Out
         Registered popcounts, one cycle after ``x_planes``.
-    stuck0, stuck1 : In
-        Fault map, tied to constants by the instantiating macro.
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, faults: FaultMap | None = None):
         if not isinstance(cfg, Config):
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
+        if faults is not None and not isinstance(faults, FaultMap):
+            raise TypeError(f"faults must be a FaultMap or None, not {faults!r}")
         self.cfg = cfg
-        ncells = cfg.rows * cfg.cells_per_row
+        self.faults = faults or FaultMap()
         super().__init__({
             "wr_en": In(1),
             "wr_row": In(cfg.row_bits),
@@ -83,8 +93,6 @@ class Crossbar(wiring.Component):
             "rd_data": Out(cfg.cells_per_row),
             "x_planes": In(cfg.rows * cfg.par),
             "counts": Out(cfg.cells_per_row * cfg.par * cfg.popcount_bits),
-            "stuck0": In(ncells),
-            "stuck1": In(ncells),
         })
 
     def elaborate(self, platform):
@@ -92,13 +100,17 @@ class Crossbar(wiring.Component):
         m = Module()
         cpr, pw = cfg.cells_per_row, cfg.popcount_bits
         cells = [Signal(cpr, name=f"cells_row{r}", reset_less=True) for r in range(cfg.rows)]
+        stuck0, stuck1 = self.faults.masks(cfg)
         eff = []
         for r in range(cfg.rows):
-            s0 = self.stuck0[r * cpr:(r + 1) * cpr]
-            s1 = self.stuck1[r * cpr:(r + 1) * cpr]
-            e = Signal(cpr, name=f"read_row{r}")
-            m.d.comb += e.eq((cells[r] & ~s0) | s1)
-            eff.append(e)
+            if stuck0[r].any() or stuck1[r].any():
+                s0 = sum(1 << int(j) for j in np.flatnonzero(stuck0[r]))
+                s1 = sum(1 << int(j) for j in np.flatnonzero(stuck1[r]))
+                e = Signal(cpr, name=f"read_row{r}")
+                m.d.comb += e.eq((cells[r] & ~Const(s0, cpr)) | Const(s1, cpr))
+                eff.append(e)
+            else:
+                eff.append(cells[r])
             with m.If(self.wr_en & (self.wr_row == r)):
                 m.d.sync += cells[r].eq(self.wr_data)
 

@@ -20,9 +20,8 @@ model) and docs/macro.md; in short, with ``S = xbits/par``:
 Cells and write counters are non-volatile: reset clears neither.
 """
 
-import numpy as np
 
-from amaranth.hdl import Module, Signal, Const, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed
+from amaranth.hdl import Module, Signal, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed
 from amaranth.lib import wiring, stream, data, enum, fifo
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -102,7 +101,8 @@ class Macro(wiring.Component):
     cfg : Config
         Shape and timing.
     faults : FaultMap or None
-        Stuck-at cells, fixed at elaboration.
+        Stuck-at cells, fixed at elaboration (they select a crossbar module
+        of their own).
     hard_crossbar : bool
         If True the crossbar is an ``Instance`` of :func:`crossbar_module_name`
         (for Verilog output, where that module is emitted once beside the
@@ -137,16 +137,6 @@ class Macro(wiring.Component):
             "status": Out(StatusSignature(cfg)),
         })
 
-    def _fault_consts(self):
-        cfg = self.cfg
-        s0, s1 = self.faults.masks(cfg)
-        n = cfg.rows * cfg.cells_per_row
-
-        def pack(mask):
-            flat = mask.reshape(-1)
-            return Const(int(sum(1 << int(i) for i in np.flatnonzero(flat))), n)
-        return pack(s0), pack(s1)
-
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
@@ -159,22 +149,20 @@ class Macro(wiring.Component):
             "rd_row": Signal(cfg.row_bits), "rd_data": Signal(cpr),
             "x_planes": Signal(cfg.rows * par), "counts": Signal(cpr * par * pw),
         }
-        stuck0, stuck1 = self._fault_consts()
         if self.hard_crossbar:
             m.submodules.crossbar = Instance(
-                crossbar_module_name(cfg),
+                crossbar_module_name(cfg, self.faults),
                 i_clk=ClockSignal(), i_rst=ResetSignal(),
                 i_wr_en=xb_ports["wr_en"], i_wr_row=xb_ports["wr_row"], i_wr_data=xb_ports["wr_data"],
                 i_rd_row=xb_ports["rd_row"], o_rd_data=xb_ports["rd_data"],
-                i_x_planes=xb_ports["x_planes"], o_counts=xb_ports["counts"],
-                i_stuck0=stuck0, i_stuck1=stuck1)
+                i_x_planes=xb_ports["x_planes"], o_counts=xb_ports["counts"])
         else:
-            m.submodules.crossbar = xb = Crossbar(cfg)
+            m.submodules.crossbar = xb = Crossbar(cfg, self.faults)
             m.d.comb += [
                 xb.wr_en.eq(xb_ports["wr_en"]), xb.wr_row.eq(xb_ports["wr_row"]),
                 xb.wr_data.eq(xb_ports["wr_data"]), xb.rd_row.eq(xb_ports["rd_row"]),
                 xb_ports["rd_data"].eq(xb.rd_data), xb.x_planes.eq(xb_ports["x_planes"]),
-                xb_ports["counts"].eq(xb.counts), xb.stuck0.eq(stuck0), xb.stuck1.eq(stuck1),
+                xb_ports["counts"].eq(xb.counts),
             ]
 
         mode = Signal(Mode)

@@ -17,18 +17,18 @@ __all__ = ["crossbar_verilog", "macro_verilog", "MACRO_TOP", "BLOCKS", "block_ve
 MACRO_TOP = "rramcim_macro"
 
 
-def crossbar_verilog(cfg: Config) -> str:
-    """The crossbar module of ``cfg`` alone."""
-    return verilog.convert(Crossbar(cfg), name=crossbar_module_name(cfg), emit_src=False)
+def crossbar_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The crossbar module of ``cfg`` (and fault map) alone."""
+    return verilog.convert(Crossbar(cfg, faults), name=crossbar_module_name(cfg, faults), emit_src=False)
 
 
 def macro_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     """The macro (top module ``rramcim_macro``) and its crossbar module."""
     top = verilog.convert(Macro(cfg, faults, hard_crossbar=True), name=MACRO_TOP, emit_src=False)
-    return crossbar_verilog(cfg) + "\n" + top
+    return crossbar_verilog(cfg, faults) + "\n" + top
 
 
-BLOCKS = {"macro": (MACRO_TOP, macro_verilog), "crossbar": (None, lambda cfg, faults=None: crossbar_verilog(cfg))}
+BLOCKS = {"macro": (MACRO_TOP, macro_verilog), "crossbar": (None, crossbar_verilog)}
 
 
 def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None) -> tuple[str, str]:
@@ -36,4 +36,4 @@ def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None) -> tu
     if block not in BLOCKS:
         raise ValueError(f"unknown block {block!r} (known: {', '.join(BLOCKS)})")
     top, fn = BLOCKS[block]
-    return (top or crossbar_module_name(cfg)), fn(cfg, faults)
+    return (top or crossbar_module_name(cfg, faults)), fn(cfg, faults)

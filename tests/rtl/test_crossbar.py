@@ -3,7 +3,8 @@
 import numpy as np
 from amaranth.sim import Simulator
 
-from rramcim.rtl.crossbar import Crossbar, popcount
+from rramcim.model.macro import FaultMap
+from rramcim.rtl.crossbar import Crossbar, crossbar_module_name, popcount
 from tests.configs import P2W4, TINY
 
 
@@ -23,14 +24,13 @@ def test_crossbar_counts_and_faults():
     for cfg in (TINY, P2W4):
         rng = np.random.default_rng(7)
         cpr = cfg.cells_per_row
-        s0 = rng.random((cfg.rows, cpr)) < 0.05
-        s1 = (rng.random((cfg.rows, cpr)) < 0.05) & ~s0
-        dut = Crossbar(cfg)
+        faults = FaultMap.random(cfg, 12, rng)
+        s0, s1 = faults.masks(cfg)
+        assert s0.any() and s1.any()
+        dut = Crossbar(cfg, faults)
         pack = lambda a: int(sum(1 << int(i) for i in np.flatnonzero(a.reshape(-1))))
 
         async def bench(ctx):
-            ctx.set(dut.stuck0, pack(s0))
-            ctx.set(dut.stuck1, pack(s1))
             cells = rng.integers(0, 2, size=(cfg.rows, cpr))
             for r in range(cfg.rows):
                 ctx.set(dut.wr_en, 1)
@@ -58,3 +58,11 @@ def test_crossbar_counts_and_faults():
         sim.add_clock(1e-8)
         sim.add_testbench(bench)
         sim.run()
+
+
+def test_module_name_per_shape_and_fault_map():
+    assert crossbar_module_name(TINY) == "rramcim_crossbar_r8_c8_w8_p1"
+    f1 = FaultMap.from_list(TINY, [(0, 0, 1)])
+    f2 = FaultMap.from_list(TINY, [(0, 0, 0)])
+    names = {crossbar_module_name(TINY, f) for f in (None, FaultMap(), f1, f2)}
+    assert len(names) == 3
