@@ -113,8 +113,15 @@ class Config:
         if self.rows > 4096 or self.cols > 4096:
             field = "rows" if self.rows > 4096 else "cols"
             raise ConfigError(f"{field}: at most 4096, not {getattr(self, field)}")
-        if self.flit_width < 8:
-            raise ConfigError(f"flit_width: must be at least 8, not {self.flit_width}")
+        xb = max(1, (self.mesh_x - 1).bit_length())
+        yb = max(1, (self.mesh_y - 1).bit_length())
+        header = 2 * (xb + yb) + 4 + 8      # dest, src, type, length (model/noc.py)
+        if self.flit_width < header:
+            raise ConfigError(f"flit_width: a {self.mesh_x}x{self.mesh_y} mesh needs at least {header} bits "
+                              f"for a packet header, not {self.flit_width}")
+        if self.mesh_x > 64 or self.mesh_y > 64:
+            field = "mesh_x" if self.mesh_x > 64 else "mesh_y"
+            raise ConfigError(f"{field}: at most 64, not {getattr(self, field)}")
 
     # Derived quantities -------------------------------------------------
 

@@ -1,0 +1,73 @@
+"""A ``mesh_x`` x ``mesh_y`` mesh of routers, links and network interfaces.
+
+Router ``(x, y)``'s E output feeds router ``(x+1, y)``'s W input and its S
+output feeds router ``(x, y+1)``'s N input (and back). Ports on the mesh edge
+are tied off: their inputs never carry a flit and XY routing never sends one
+to their outputs. Each node's NI is exposed as ``n{x}_{y}``
+(:class:`~.ni.NodeSignature`, from the mesh side).
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ...model.config import Config
+from .flit import Port, flit_layout
+from .link import Link
+from .ni import NetworkInterface, NodeSignature
+from .router import Router
+
+__all__ = ["Mesh", "node_name"]
+
+
+def node_name(x: int, y: int) -> str:
+    return f"n{x}_{y}"
+
+
+class Mesh(wiring.Component):
+    """Parameters
+    ----------
+    cfg : Config
+        ``mesh_x``, ``mesh_y``, ``flit_width``, ``noc_fifo_depth``.
+    link_cuts : int
+        Register stages on every router-to-router link (default 0).
+
+    Members
+    -------
+    n{x}_{y} : In(NodeSignature)
+        One per node.
+    """
+
+    def __init__(self, cfg: Config, link_cuts: int = 0):
+        self.cfg, self.link_cuts = cfg, link_cuts
+        super().__init__({node_name(x, y): In(NodeSignature(cfg))
+                          for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        routers = {}
+        for y in range(cfg.mesh_y):
+            for x in range(cfg.mesh_x):
+                r = routers[x, y] = Router(cfg, x, y)
+                ni = NetworkInterface(cfg, x, y)
+                m.submodules[f"router_{x}_{y}"] = r
+                m.submodules[f"ni_{x}_{y}"] = ni
+                wiring.connect(m, wiring.flipped(getattr(self, node_name(x, y))), ni.node)
+                wiring.connect(m, ni.to_router, r.i[Port.L.value])
+                wiring.connect(m, r.o[Port.L.value], ni.from_router)
+        for (x, y), r in routers.items():
+            for out, dx, dy, inp in ((Port.E, 1, 0, Port.W), (Port.S, 0, 1, Port.N),
+                                     (Port.W, -1, 0, Port.E), (Port.N, 0, -1, Port.S)):
+                nb = routers.get((x + dx, y + dy))
+                if nb is None:
+                    m.d.comb += r.o[out.value].ready.eq(0)
+                    continue
+                link = Link(flit_layout(cfg), self.link_cuts)
+                m.submodules[f"link_{x}_{y}_{out.name}"] = link
+                wiring.connect(m, r.o[out.value], link.a)
+                wiring.connect(m, link.b, nb.i[inp.value])
+            for inp, dx, dy in ((Port.W, -1, 0), (Port.E, 1, 0), (Port.N, 0, -1), (Port.S, 0, 1)):
+                if (x + dx, y + dy) not in routers:
+                    m.d.comb += r.i[inp.value].valid.eq(0)
+        return m

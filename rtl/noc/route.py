@@ -1,0 +1,51 @@
+"""Dimension-order (XY) route select: first along x, then along y.
+
+Combinational: ``port`` is the output a flit for ``dest`` takes at router
+``(x, y)``: E if ``dest.x > x``, W if ``dest.x < x``, else S if ``dest.y > y``,
+N if ``dest.y < y``, else L. A packet never turns from y back to x, which
+makes the mesh deadlock-free.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ...model.config import Config
+from .flit import Port, coord_layout
+
+__all__ = ["RouteSelect"]
+
+
+class RouteSelect(wiring.Component):
+    """Parameters
+    ----------
+    cfg : Config
+    x, y : int
+        This router's position.
+
+    Members
+    -------
+    dest : In(coord_layout)
+    port : Out(Port)
+    """
+
+    def __init__(self, cfg: Config, x: int, y: int):
+        if not (0 <= x < cfg.mesh_x and 0 <= y < cfg.mesh_y):
+            raise ValueError(f"router ({x}, {y}) is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
+        self.x, self.y = x, y
+        super().__init__({"dest": In(coord_layout(cfg)), "port": Out(Port)})
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.dest
+        with m.If(d.x > self.x):
+            m.d.comb += self.port.eq(Port.E)
+        with m.Elif(d.x < self.x):
+            m.d.comb += self.port.eq(Port.W)
+        with m.Elif(d.y > self.y):
+            m.d.comb += self.port.eq(Port.S)
+        with m.Elif(d.y < self.y):
+            m.d.comb += self.port.eq(Port.N)
+        with m.Else():
+            m.d.comb += self.port.eq(Port.L)
+        return m
