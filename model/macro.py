@@ -277,18 +277,26 @@ class StreamSource:
     """A stream source that keeps the stream rules: valid and payload are held until taken.
 
     In a cycle where it is not holding an item and is not paused, it offers its
-    next item. The test benches drive the RTL with this same class.
+    next item (if ``release`` gives item cycles, not before the item's cycle).
+    The test benches drive the RTL with this same class.
     """
 
-    def __init__(self, items, stall: StallPattern):
+    def __init__(self, items, stall: StallPattern, release=None):
         self.items = deque(items)
+        self.release = deque(release) if release is not None else None
+        if self.release is not None and len(self.release) != len(self.items):
+            raise ValueError("release needs one cycle per item")
         self.stall = stall
         self.current = None
 
     def offer(self, t: int):
         """The item offered in cycle ``t`` (``None`` if valid is low)."""
         if self.current is None and self.items and not self.stall.paused(t):
-            self.current = self.items.popleft()
+            if self.release is None:
+                self.current = self.items.popleft()
+            elif self.release[0] <= t:
+                self.release.popleft()
+                self.current = self.items.popleft()
         return self.current
 
     def taken(self):

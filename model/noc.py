@@ -41,7 +41,7 @@ from .macro import StallPattern, StreamSource
 
 __all__ = ["HEADER_TYPE_BITS", "LENGTH_BITS", "N", "E", "S", "W", "L", "PORT_NAMES",
            "coord_bits", "xy_route", "Packet", "pack_header", "unpack_header", "MeshModel",
-           "Delivery", "NodeStalls", "hop_count", "zero_load_latency"]
+           "Delivery", "NodeStalls", "hop_count", "zero_load_latency", "header_source"]
 
 HEADER_TYPE_BITS = 4
 LENGTH_BITS = 8
@@ -122,9 +122,15 @@ class Packet:
     ptype: int
     payload: list
     index: int = 0          # position in its source's sequence
+    release: int = 0        # first cycle its source may offer it (open-loop traffic)
 
     def header(self, cfg: Config) -> int:
         return pack_header(cfg, self.dest, self.src, self.ptype, len(self.payload))
+
+
+def header_source(cfg: Config, packets, stall: StallPattern) -> StreamSource:
+    """A node's header stream: ``(packet, header word)`` items, each not before its release cycle."""
+    return StreamSource([(p, p.header(cfg)) for p in packets], stall, [p.release for p in packets])
 
 
 @dataclass
@@ -190,8 +196,7 @@ class MeshModel:
                     raise ValueError(f"packet {i} of node {src} says its source is {p.src}")
                 if not (0 <= p.dest[0] < cfg.mesh_x and 0 <= p.dest[1] < cfg.mesh_y):
                     raise ValueError(f"packet {i} of node {src}: destination {p.dest} outside the mesh")
-        hdr_src = {n: StreamSource([(p, p.header(cfg)) for p in packets.get(n, [])], st[n].tx_header)
-                   for n in nodes}
+        hdr_src = {n: header_source(cfg, packets.get(n, []), st[n].tx_header) for n in nodes}
         pay_src = {n: StreamSource([w for p in packets.get(n, []) for w in p.payload], st[n].tx_payload)
                    for n in nodes}
         total = sum(len(v) for v in packets.values())

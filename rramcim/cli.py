@@ -189,7 +189,8 @@ def build_parser():
                         description="Write the Verilog of a block for a config. The crossbar is emitted "
                                     "as its own module ahead of the block. (The whole chip comes later.)")
     common(sp)
-    sp.add_argument("--block", choices=["macro", "crossbar"], default="macro", help="block (default: %(default)s)")
+    sp.add_argument("--block", choices=["macro", "crossbar", "mesh", "router"], default="macro",
+                    help="block (default: %(default)s)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE.v", help="output file")
     sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE",
                     help="a stuck-at cell to build into the macro (simulation only); repeatable")

@@ -12,7 +12,8 @@ from ..model.macro import FaultMap
 from .crossbar import Crossbar, crossbar_module_name
 from .macro import Macro
 
-__all__ = ["crossbar_verilog", "macro_verilog", "MACRO_TOP", "BLOCKS", "block_verilog"]
+__all__ = ["crossbar_verilog", "macro_verilog", "mesh_verilog", "router_verilog", "MACRO_TOP",
+           "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog"]
 
 MACRO_TOP = "rramcim_macro"
 
@@ -28,7 +29,28 @@ def macro_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     return crossbar_verilog(cfg, faults) + "\n" + top
 
 
-BLOCKS = {"macro": (MACRO_TOP, macro_verilog), "crossbar": (None, crossbar_verilog)}
+MESH_TOP = "rramcim_mesh"
+ROUTER_TOP = "rramcim_router"
+
+
+def mesh_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The network of ``cfg``: routers, links and NIs (top module ``rramcim_mesh``)."""
+    from .noc.mesh import Mesh
+    return verilog.convert(Mesh(cfg), name=MESH_TOP, emit_src=False)
+
+
+def router_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """One router of ``cfg``, placed at the centre of the mesh (all five ports used where it can)."""
+    from .noc.router import Router
+    return verilog.convert(Router(cfg, cfg.mesh_x // 2, cfg.mesh_y // 2), name=ROUTER_TOP, emit_src=False)
+
+
+BLOCKS = {
+    "macro": (MACRO_TOP, macro_verilog),
+    "crossbar": (None, crossbar_verilog),
+    "mesh": (MESH_TOP, mesh_verilog),
+    "router": (ROUTER_TOP, router_verilog),
+}
 
 
 def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None) -> tuple[str, str]:

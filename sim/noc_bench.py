@@ -20,7 +20,7 @@ import numpy as np
 
 from ..model.config import Config
 from ..model.macro import StallPattern, StreamSource
-from ..model.noc import MeshModel, NodeStalls, Packet, unpack_header
+from ..model.noc import MeshModel, NodeStalls, Packet, header_source, unpack_header
 from .macro_bench import CheckError, SimIO
 
 __all__ = ["MeshBench", "node_port"]
@@ -39,13 +39,18 @@ class MeshBench:
     stall: float = 0.3
     inject_idle: float | None = None
     model_bug: str | None = None
+    traffic: dict | None = None
 
     def __post_init__(self):
         cfg = self.cfg
         rng = np.random.default_rng(self.seed)
         self.nodes = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
         self.packets = {}
-        for n in self.nodes:
+        if self.traffic is not None:
+            # Open-loop traffic of a named pattern (benchmarks): packets carry release cycles.
+            from ..model.noc_traffic import generate
+            self.packets = generate(cfg, seed=self.seed, **self.traffic)
+        for n in (self.nodes if self.traffic is None else []):
             pk = []
             for i in range(self.packets_per_node):
                 dest = self.nodes[rng.integers(len(self.nodes))]
@@ -74,12 +79,12 @@ class MeshBench:
 
     async def run(self, io: SimIO, progress=None) -> dict:
         cfg = self.cfg
-        hsrc = {n: StreamSource([(p, p.header(cfg)) for p in self.packets[n]], self.stalls[n].tx_header)
-                for n in self.nodes}
-        psrc = {n: StreamSource([w for p in self.packets[n] for w in p.payload], self.stalls[n].tx_payload)
+        hsrc = {n: header_source(cfg, self.packets.get(n, []), self.stalls[n].tx_header) for n in self.nodes}
+        psrc = {n: StreamSource([w for p in self.packets.get(n, []) for w in p.payload], self.stalls[n].tx_payload)
                 for n in self.nodes}
         inflight = {n: None for n in self.nodes}         # dest -> [header, header_cycle, words]
         got = defaultdict(list)
+        self.observed = []                               # (src, dest, k, header_cycle, tail_cycle) seen on the RTL
         delivered = 0
         total = len(self.expected)
         limit = self.cycles + 200
@@ -128,8 +133,11 @@ class MeshBench:
                 progress(delivered, total)
             await io.tick()
             t += 1
-        return {"packets": delivered, "cycles": t, "model_cycles": self.cycles,
-                "flits": sum(len(d.packet.payload) + 1 for d in self.expected)}
+        summary = {"packets": delivered, "cycles": t, "model_cycles": self.cycles,
+                   "flits": sum(len(d.packet.payload) + 1 for d in self.expected)}
+        if self.traffic is not None:
+            summary["deliveries"] = self.observed
+        return summary
 
     def _complete(self, n, inflight, got, t):
         cfg = self.cfg
@@ -152,4 +160,5 @@ class MeshBench:
             raise CheckError(f"packet #{k} from {src} to {n} (source's packet {e.packet.index}): delivered "
                              f"header/tail at cycles {hc}/{t}, model {e.header_cycle}/{e.tail_cycle}")
         got[(src, n)].append(t)
+        self.observed.append((list(src), list(n), k, hc, t))
         return 1

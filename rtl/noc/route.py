@@ -33,19 +33,26 @@ class RouteSelect(wiring.Component):
         if not (0 <= x < cfg.mesh_x and 0 <= y < cfg.mesh_y):
             raise ValueError(f"router ({x}, {y}) is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
         self.x, self.y = x, y
+        self.cfg = cfg
         super().__init__({"dest": In(coord_layout(cfg)), "port": Out(Port)})
 
     def elaborate(self, platform):
         m = Module()
-        d = self.dest
-        with m.If(d.x > self.x):
-            m.d.comb += self.port.eq(Port.E)
-        with m.Elif(d.x < self.x):
-            m.d.comb += self.port.eq(Port.W)
-        with m.Elif(d.y > self.y):
-            m.d.comb += self.port.eq(Port.S)
-        with m.Elif(d.y < self.y):
-            m.d.comb += self.port.eq(Port.N)
-        with m.Else():
-            m.d.comb += self.port.eq(Port.L)
+        d, cfg = self.dest, self.cfg
+        xb, yb = len(d.x), len(d.y)
+        # Only the comparisons that can hold at this position (a constant one
+        # is a lint warning and dead logic): no E at the east edge, and so on.
+        choices = []
+        if self.x < (1 << xb) - 1:
+            choices.append((d.x > self.x, Port.E))
+        if self.x > 0:
+            choices.append((d.x < self.x, Port.W))
+        if self.y < (1 << yb) - 1:
+            choices.append((d.y > self.y, Port.S))
+        if self.y > 0:
+            choices.append((d.y < self.y, Port.N))
+        m.d.comb += self.port.eq(Port.L)
+        for cond, port in reversed(choices):      # the first condition has priority
+            with m.If(cond):
+                m.d.comb += self.port.eq(port)
         return m
