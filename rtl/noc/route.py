@@ -31,6 +31,7 @@ class RouteSelect(wiring.Component):
 
     def __init__(self, cfg: Config, x: int, y: int):
         if not (0 <= x < cfg.mesh_x and 0 <= y < cfg.mesh_y):
+            self._MustUse__silence = True       # a rejected block is not an unused one
             raise ValueError(f"router ({x}, {y}) is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
         self.x, self.y = x, y
         self.cfg = cfg

@@ -59,6 +59,7 @@ class Router(wiring.Component):
         self.cfg, self.x, self.y = cfg, x, y
         self.layout = flit_layout(cfg, data_width)
         if not (0 <= x < cfg.mesh_x and 0 <= y < cfg.mesh_y):
+            self._MustUse__silence = True       # a rejected block is not an unused one
             raise ValueError(f"router ({x}, {y}) is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
         super().__init__({
             "i": In(stream.Signature(self.layout)).array(NPORTS),
