@@ -11,3 +11,11 @@ P3X6 = TINY.replace(name="p3x6", rows=5, cols=3, wbits=5, xbits=6, par=3,
                     rram_write_cycles=1, rram_verify_cycles=1, rram_max_attempts=2, macro_out_depth=2)
 
 COCOTB_CONFIGS = {"tiny": TINY, "default": DEFAULT, "p2w4": P2W4}
+
+# Meshes for the network tests: name -> config (mesh size and flit width in the name).
+MESH_CONFIGS = {
+    "2x2-w32": TINY.replace(name="mesh2x2w32", mesh_x=2, mesh_y=2, flit_width=32),
+    "2x2-w64": TINY.replace(name="mesh2x2w64", mesh_x=2, mesh_y=2, flit_width=64),
+    "3x4-w32": TINY.replace(name="mesh3x4w32", mesh_x=3, mesh_y=4, flit_width=32),
+    "3x4-w64": TINY.replace(name="mesh3x4w64", mesh_x=3, mesh_y=4, flit_width=64),
+}
