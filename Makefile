@@ -29,6 +29,7 @@ test: setup
 
 bench: setup
 	$(PY) -m rramcim.sim.bench_macro
+	$(PY) -m rramcim.sim.bench_noc --plot docs/img
 
 clean:
 	rm -rf $(VENV) build *.egg-info

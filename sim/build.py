@@ -71,8 +71,11 @@ def cache_root() -> Path:
 def source_hash() -> str:
     """Hash of every source file that shapes generated Verilog or a simulator build."""
     h = hashlib.sha256()
-    files = [p for sub in ("rtl", "model") for p in sorted((_PKG_ROOT / sub).rglob("*.py"))]
-    files.append(Path(__file__).resolve())            # the build flags live here
+    # What generated Verilog depends on: the RTL, the model modules it imports
+    # (config, fault map, NoC formats), and this file (the build flags).
+    files = sorted((_PKG_ROOT / "rtl").rglob("*.py"))
+    files += [_PKG_ROOT / "model" / f for f in ("config.py", "macro.py", "noc.py")]
+    files.append(Path(__file__).resolve())
     for p in files:
         if "__pycache__" not in p.parts:
             h.update(str(p.relative_to(_PKG_ROOT)).encode())

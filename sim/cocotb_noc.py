@@ -1,8 +1,10 @@
 """cocotb test of the mesh network's generated Verilog against the cycle-exact model.
 
 Parameters (JSON in ``RRAMCIM_PARAMS``): the config, ``seed``,
-``packets_per_node``, ``max_len`` (flits), ``stall``, ``inject_idle`` and an
-optional deliberate ``model_bug``.
+``packets_per_node``, ``max_len`` (flits), ``stall``, ``inject_idle``, an
+optional deliberate ``model_bug``, and ``traffic`` (a dict of
+:func:`rramcim.model.noc_traffic.generate` arguments: open-loop traffic of a
+named pattern, which then replaces ``packets_per_node`` and ``max_len``).
 """
 
 import cocotb
