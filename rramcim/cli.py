@@ -116,10 +116,7 @@ def cmd_demo(args):
     res = run_cocotb(b, "rramcim.sim.cocotb_macro", params, waves_on_failure=args.waves_on_failure,
                      progress=_progress_printer("MVMs checked against the model"))
     if not res.passed:
-        msg = f"RTL and model disagree: {res.failure.strip() or 'see ' + str(res.log)}"
-        if res.waves:
-            msg += f" (waveform: {res.waves})"
-        raise CliError(msg)
+        raise CliError(f"RTL and model disagree: {res.describe()}")
     s = res.summary
     first, last = mvms[0].accept_cycle, mvms[-1].out_cycle
     macs = args.mvms * cfg.rows * cfg.cols

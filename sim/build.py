@@ -171,6 +171,13 @@ class CocotbResult:
     log: Path
     waves: Path | None = None
 
+    def describe(self) -> str:
+        """The first mismatch (or where to look), and the waveform if one was dumped."""
+        msg = self.failure.strip() or f"see {self.log}"
+        if self.waves:
+            msg += f" (waveform: {self.waves})"
+        return msg
+
 
 def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None = None,
                waves_on_failure: bool = True, quiet: bool = True, progress=None) -> CocotbResult:

@@ -22,19 +22,12 @@ def faults_for(cfg):
     return FaultMap.random(cfg, 4, np.random.default_rng(cfg.rows * 31 + cfg.cols))
 
 
-def _fail_message(res):
-    msg = res.failure.strip() or f"see {res.log}"
-    if res.waves:
-        msg += f"\nwaveform: {res.waves}"
-    return msg
-
-
 @pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
 def test_macro(sim, name, tmp_path):
     cfg = COCOTB_CONFIGS[name]
     b = build("macro", cfg, sim, faults_for(cfg))
     res = run_cocotb(b, TEST_MODULE, dict(seed=101, n_mvm=500, stall=0.3, phases=2), tmp_path)
-    assert res.passed, _fail_message(res)
+    assert res.passed, res.describe()
     s = res.summary
     assert s["mvms"] == 1000 and s["rows_programmed"] > cfg.rows
     assert s["verify_failures"] > 0
@@ -46,7 +39,7 @@ def test_macro_back_to_back(sim, tmp_path):
     cfg = COCOTB_CONFIGS["p2w4"]
     b = build("macro", cfg, sim, faults_for(cfg))
     res = run_cocotb(b, TEST_MODULE, dict(seed=7, n_mvm=300, stall=0.0, phases=1), tmp_path)
-    assert res.passed, _fail_message(res)
+    assert res.passed, res.describe()
     s = res.summary
     # every MVM after the first starts `steps` cycles after the previous one
     window = s["last_out"][0] - s["first_accept"][0] + 1

@@ -19,20 +19,13 @@ CASES = [(sim, name) for sim in ("icarus", "verilator") for name in MESH_CONFIGS
 PACKETS_PER_NODE = {"2x2": 500, "3x4": 200}
 
 
-def _fail_message(res):
-    msg = res.failure.strip() or f"see {res.log}"
-    if res.waves:
-        msg += f"\nwaveform: {res.waves}"
-    return msg
-
-
 @pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
 def test_mesh(sim, name, tmp_path):
     cfg = MESH_CONFIGS[name]
     b = build("mesh", cfg, sim)
     ppn = PACKETS_PER_NODE[name.split("-")[0]]
     res = run_cocotb(b, TEST_MODULE, dict(seed=17, packets_per_node=ppn, stall=0.3), tmp_path)
-    assert res.passed, _fail_message(res)
+    assert res.passed, res.describe()
     assert res.summary["packets"] == ppn * cfg.mesh_x * cfg.mesh_y >= 2000
     assert res.summary["cycles"] == res.summary["model_cycles"]
 
@@ -43,7 +36,7 @@ def test_mesh_saturated(sim, tmp_path):
     cfg = MESH_CONFIGS["3x4-w32"]
     b = build("mesh", cfg, sim)
     res = run_cocotb(b, TEST_MODULE, dict(seed=5, packets_per_node=100, stall=0.0), tmp_path)
-    assert res.passed, _fail_message(res)
+    assert res.passed, res.describe()
 
 
 def test_mesh_checker_catches_a_late_model(tmp_path):
