@@ -94,7 +94,6 @@ def cmd_verilog(args):
 
 def cmd_demo(args):
     import numpy as np
-    from .model.macro import FaultMap
     from .sim.build import build, run_cocotb
     from .sim.macro_bench import MacroBench
     cfg = _config(args.config)

@@ -40,7 +40,6 @@ def main(argv=None):
     ap.add_argument("--config", action="append", metavar="NAME|FILE",
                     help=f"config(s) to measure (default: {' '.join(DEFAULT_CONFIGS)})")
     args = ap.parse_args(argv)
-    rows = []
     print(f"{'config':<14}{'shape':>18}{'S':>4}{'lat':>5}{'peak MAC/c':>12}{'MAC/c':>10}{'% peak':>9}"
           f"{'RTL=model':>11}{'sim cyc/s':>11}")
     worst = 100.0

@@ -235,7 +235,7 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     try:
         n, nfail = get_results(results)
         passed = n > 0 and nfail == 0
-    except RuntimeError as e:
+    except RuntimeError:
         passed, n = False, 0
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     failure = failure_file.read_text() if failure_file.is_file() else ("" if passed else f"no result; see {log}")

@@ -13,7 +13,6 @@ stimulus and stall patterns, before the simulation starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,7 +158,6 @@ class MacroBench:
     # ------------------------------------------------------------------
     async def run(self, io: SimIO, progress=None) -> dict:
         """Drive every phase, check every event; returns measured figures."""
-        cfg = self.cfg
         summary = {"mvms": 0, "rows_programmed": 0, "cycles": [], "verify_failures": 0}
         for ph_i, (phase, exp) in enumerate(zip(self.phase_list, self.expected)):
             if ph_i:

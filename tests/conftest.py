@@ -1,7 +1,6 @@
 import os
 import warnings
 
-import pytest
 
 # Amaranth deprecations are errors in this project (style.md, habit 7).
 warnings.filterwarnings("error", category=DeprecationWarning, module="amaranth")

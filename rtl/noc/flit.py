@@ -13,7 +13,6 @@ and y grows south, so router (0, 0) is the north-west corner.
 
 from amaranth.hdl import unsigned
 from amaranth.lib import data, enum
-from amaranth.utils import ceil_log2
 
 from ...model.config import Config
 from ...model.noc import HEADER_TYPE_BITS, LENGTH_BITS, coord_bits

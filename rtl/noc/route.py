@@ -39,7 +39,7 @@ class RouteSelect(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        d, cfg = self.dest, self.cfg
+        d = self.dest
         xb, yb = len(d.x), len(d.y)
         # Only the comparisons that can hold at this position (a constant one
         # is a lint warning and dead logic): no E at the east edge, and so on.

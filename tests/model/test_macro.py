@@ -5,8 +5,7 @@ import pytest
 
 from rramcim.model.config import PRESETS, Config
 from rramcim.model.macro import (FaultMap, MacroCycleModel, MacroState, StallPattern, cells_to_weights,
-                                 mvm_bitplane, mvm_latency, mvm_interval, mvm_reference,
-                                 program_latency, weights_to_cells, wrap_signed)
+                                 mvm_bitplane, mvm_latency, mvm_interval, program_latency, weights_to_cells, wrap_signed)
 
 TINY = PRESETS["tiny"]
 

@@ -6,7 +6,7 @@ The same bench runs on the generated Verilog under cocotb in tests/sim.
 import numpy as np
 import pytest
 
-from rramcim.model.macro import FaultMap, MacroState
+from rramcim.model.macro import FaultMap
 from rramcim.rtl.macro import Macro
 from rramcim.sim.amaranth_io import run_amaranth
 from rramcim.sim.macro_bench import CheckError, MacroBench

@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 import numpy as np
 
 from rramcim.model.config import PRESETS
-from rramcim.model.noc import L, N, S, xy_route
+from rramcim.model.noc import N, S, xy_route
 from rramcim.rtl.noc.router import Router
 from tests.rtl.noc.helpers import simulate
 
