@@ -7,9 +7,10 @@ each flit leaves each router and each packet's header and tail are delivered.
 
 Formats (see docs/noc.md)
 -------
-* Header word, from the least significant bit: ``dest.x``, ``dest.y``,
-  ``src.x``, ``src.y`` (each coordinate ``ceil_log2(mesh dim)`` bits, at least 1),
-  ``type`` (4 bits), ``length`` (8 bits: payload words, 0..255).
+* Header word, from the least significant bit: ``dest`` and ``src`` (each
+  ``x``, ``y``: ``ceil_log2(mesh dim)`` bits, at least 1, and ``ctrl``: 1 bit,
+  set for the controller), ``type`` (4 bits), ``length`` (8 bits: payload
+  words, 0..255).
 * A packet is its header then ``length`` payload words; on the wire one flit
   per word; the head flit carries the header, the last flit is the tail.
   Every flit also carries ``dest``.
@@ -29,6 +30,8 @@ Micro-architecture (the same as the RTL, cycle for cycle)
 * Links: ``link_cuts`` two-entry FIFOs between routers (0: a wire).
 * NI receive: combinational; a head flit goes to ``rx_header``, others to
   ``rx_payload``; each waits for its own sink's ready.
+* The controller (:data:`CTRL`) is a node off the mesh: its NI feeds router
+  (0, 0)'s west input and is fed by its north output (no link cuts there).
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from dataclasses import dataclass, field
 from .config import Config
 from .macro import StallPattern, StreamSource
 
-__all__ = ["HEADER_TYPE_BITS", "LENGTH_BITS", "N", "E", "S", "W", "L", "PORT_NAMES",
-           "coord_bits", "xy_route", "Packet", "pack_header", "unpack_header", "MeshModel",
+__all__ = ["HEADER_TYPE_BITS", "LENGTH_BITS", "N", "E", "S", "W", "L", "PORT_NAMES", "CTRL",
+           "coord_bits", "coord_size", "header_bits", "mesh_nodes", "MeshCore", "TxHeader", "xy_route", "Packet", "pack_header", "unpack_header", "MeshModel",
            "Delivery", "NodeStalls", "hop_count", "zero_load_latency", "header_source"]
 
 HEADER_TYPE_BITS = 4
@@ -51,18 +54,43 @@ _OPP = {N: S, S: N, E: W, W: E}
 _STEP = {N: (0, -1), S: (0, 1), E: (1, 0), W: (-1, 0)}
 
 
+CTRL = "ctrl"
+"""The controller's node. It sits off the mesh at router (0, 0): it sends into
+that router's west input and receives from its north output, so that a packet
+to or from it still follows XY order (it is addressed as if at ``(0, -1)``
+and sends as if from ``(-1, 0)``). In headers and flits it is
+``x = y = 0, ctrl = 1``."""
+
+
 def coord_bits(cfg: Config) -> tuple[int, int]:
     """Bits of an x and a y coordinate."""
     return max(1, (cfg.mesh_x - 1).bit_length()), max(1, (cfg.mesh_y - 1).bit_length())
 
 
-def header_bits(cfg: Config) -> int:
+def coord_size(cfg: Config) -> int:
+    """Bits of a node address: x, y and the controller flag."""
     xb, yb = coord_bits(cfg)
-    return 2 * (xb + yb) + HEADER_TYPE_BITS + LENGTH_BITS
+    return xb + yb + 1
 
 
-def xy_route(x: int, y: int, dx: int, dy: int) -> int:
-    """The output port a flit for ``(dx, dy)`` takes at router ``(x, y)``."""
+def header_bits(cfg: Config) -> int:
+    return 2 * coord_size(cfg) + HEADER_TYPE_BITS + LENGTH_BITS
+
+
+def mesh_nodes(cfg: Config) -> list:
+    """Every node: the tiles' ``(x, y)`` in row order, then :data:`CTRL`."""
+    return [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)] + [CTRL]
+
+
+def _node(n):
+    return CTRL if n == CTRL else tuple(n)
+
+
+def xy_route(x: int, y: int, dest) -> int:
+    """The output port a flit for ``dest`` (``(x, y)`` or :data:`CTRL`) takes at router ``(x, y)``."""
+    if dest == CTRL:
+        return W if x > 0 else N
+    dx, dy = dest
     if dx > x:
         return E
     if dx < x:
@@ -75,7 +103,9 @@ def xy_route(x: int, y: int, dx: int, dy: int) -> int:
 
 
 def hop_count(src, dest) -> int:
-    """Router-to-router links on the XY path."""
+    """Router-to-router links on the XY path (the controller's link to router (0, 0) is not one)."""
+    src = (0, 0) if src == CTRL else src
+    dest = (0, 0) if dest == CTRL else dest
     return abs(src[0] - dest[0]) + abs(src[1] - dest[1])
 
 
@@ -90,13 +120,18 @@ def zero_load_latency(src, dest, length: int, link_cuts: int = 0) -> tuple[int, 
     return head, head + length
 
 
+def _addr_fields(n):
+    return (0, 0, 1) if n == CTRL else (int(n[0]), int(n[1]), 0)
+
+
 def pack_header(cfg: Config, dest, src, ptype: int, length: int) -> int:
     xb, yb = coord_bits(cfg)
     if not 0 <= length < (1 << LENGTH_BITS):
         raise ValueError(f"packet length {length} outside 0..{(1 << LENGTH_BITS) - 1}")
     if not 0 <= ptype < (1 << HEADER_TYPE_BITS):
         raise ValueError(f"packet type {ptype} outside 0..{(1 << HEADER_TYPE_BITS) - 1}")
-    fields = [(dest[0], xb), (dest[1], yb), (src[0], xb), (src[1], yb),
+    dxs, srcs = _addr_fields(dest), _addr_fields(src)
+    fields = [(dxs[0], xb), (dxs[1], yb), (dxs[2], 1), (srcs[0], xb), (srcs[1], yb), (srcs[2], 1),
               (ptype, HEADER_TYPE_BITS), (length, LENGTH_BITS)]
     word, pos = 0, 0
     for v, w in fields:
@@ -106,12 +141,15 @@ def pack_header(cfg: Config, dest, src, ptype: int, length: int) -> int:
 
 
 def unpack_header(cfg: Config, word: int) -> dict:
+    """The header's fields; ``dest`` and ``src`` are nodes (``(x, y)`` or :data:`CTRL`)."""
     xb, yb = coord_bits(cfg)
     out, pos = {}, 0
-    for name, w in (("dest_x", xb), ("dest_y", yb), ("src_x", xb), ("src_y", yb),
-                    ("type", HEADER_TYPE_BITS), ("length", LENGTH_BITS)):
+    for name, w in (("dest_x", xb), ("dest_y", yb), ("dest_ctrl", 1), ("src_x", xb), ("src_y", yb),
+                    ("src_ctrl", 1), ("type", HEADER_TYPE_BITS), ("length", LENGTH_BITS)):
         out[name] = (word >> pos) & ((1 << w) - 1)
         pos += w
+    out["dest"] = CTRL if out["dest_ctrl"] else (out["dest_x"], out["dest_y"])
+    out["src"] = CTRL if out["src_ctrl"] else (out["src_x"], out["src_y"])
     return out
 
 
@@ -160,6 +198,166 @@ class _Flit:
         self.route = None
 
 
+@dataclass
+class TxHeader:
+    """A header offered by a node: its destination, the header word and a tag carried to delivery."""
+
+    dest: tuple
+    word: int
+    length: int
+    tag: object = None
+
+
+class MeshCore:
+    """The mesh's state and one cycle of it, for a simulation that decides its offers cycle by cycle.
+
+    :class:`MeshModel` drives it from pre-drawn streams; the chip model drives
+    it from its tiles and controller. Each cycle, a node offers a header
+    (:class:`TxHeader`) and/or a payload word and says whether it takes a
+    header and a payload word; :meth:`step` returns what was taken and what
+    was delivered, and moves the network to the next cycle.
+    """
+
+    def __init__(self, cfg: Config, link_cuts: int = 0, record_hops: bool = False):
+        self.cfg, self.link_cuts = cfg, link_cuts
+        hb = header_bits(cfg)
+        if hb > cfg.flit_width:
+            raise ValueError(f"flit_width {cfg.flit_width} cannot hold a {hb}-bit header")
+        self.nodes = mesh_nodes(cfg)
+        self.fifo = {(n, p): deque() for n in self.grid() for p in range(5)}
+        self.cut = {(n, o, k): deque() for n in self.grid() for o in range(4) for k in range(link_cuts)}
+        self.locked = {(n, o): None for n in self.grid() for o in range(5)}
+        self.ptr = {(n, o): 0 for n in self.grid() for o in range(5)}
+        self.tx_state = {n: [None, 0] for n in self.nodes}         # header being sent, words left
+        self.hops = {} if record_hops else None
+        self.flits_in_network = 0
+
+    def grid(self):
+        return [n for n in self.nodes if n != CTRL]
+
+    def idle(self) -> bool:
+        """No flit in the network and no packet half sent."""
+        return self.flits_in_network == 0 and all(v[0] is None for v in self.tx_state.values())
+
+    def _entry(self, node):
+        """The router input FIFO a node's NI feeds."""
+        return ((0, 0), W) if node == CTRL else (node, L)
+
+    def step(self, t: int, offers: dict, rx_ready) -> tuple[dict, list, int]:
+        """Simulate cycle ``t``.
+
+        ``offers`` maps a node to ``(header or None, payload word or None)``;
+        ``rx_ready(node, is_head)`` says whether the node takes a delivered
+        flit of that kind this cycle. Returns ``(taken, delivered, hops)``:
+        taken maps a node to ``"header"`` or ``"payload"``; delivered is a list
+        of ``(node, flit)`` (flit: ``head``, ``tail``, ``data``, ``pkt`` = the
+        header's tag, ``seq``); hops counts flits that crossed a
+        router-to-router link.
+        """
+        D, cuts = self.cfg.noc_fifo_depth, self.link_cuts
+        fifo, cut = self.fifo, self.cut
+        pops, pushes, taken, delivered, lock_updates = [], [], {}, [], []
+        hops = 0
+        for n, (hdr, word) in offers.items():
+            pkt, left = self.tx_state[n]
+            entry = self._entry(n)
+            if len(fifo[entry]) >= D:
+                continue
+            if pkt is None:
+                if hdr is not None:
+                    pushes.append((entry, _Flit(1, int(hdr.length == 0), hdr.dest, hdr.word, hdr, 0)))
+                    taken[n] = "header"
+                    if hdr.length:
+                        self.tx_state[n] = [hdr, hdr.length]
+            elif word is not None:
+                seq = pkt.length - left + 1
+                pushes.append((entry, _Flit(0, int(left == 1), pkt.dest, word, pkt, seq)))
+                taken[n] = "payload"
+                self.tx_state[n] = [None, 0] if left == 1 else [pkt, left - 1]
+        # link cuts: the last stage feeds the router input, earlier stages the next one
+        for (n, o, k), q in cut.items():
+            if not q:
+                continue
+            if k == cuts - 1:
+                dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
+                ok = len(fifo[dst]) < D
+            else:
+                dst = ("cut", (n, o, k + 1))
+                ok = len(cut[(n, o, k + 1)]) < 2
+            if ok:
+                pops.append(("cut", (n, o, k)))
+                pushes.append((dst, q[0]))
+        # router outputs
+        for n in self.grid():
+            fronts = [fifo[(n, p)][0] if fifo[(n, p)] else None for p in range(5)]
+            if not any(fronts):
+                continue
+            for o in range(5):
+                owner = self.locked[(n, o)]
+                grant = None
+                if owner is not None:
+                    src, flit = owner, fronts[owner]
+                    if flit is None:
+                        continue
+                else:
+                    ptr = self.ptr[(n, o)]
+                    for k in range(5):
+                        c = (ptr + k) % 5
+                        fc = fronts[c]
+                        if fc is not None and fc.head and fc.route == o:
+                            grant = c
+                            break
+                    if grant is None:
+                        continue
+                    src, flit = grant, fronts[grant]
+                # is the receiver ready?
+                sink = n if o == L else (CTRL if (o == N and n == (0, 0)) else None)
+                if sink is not None:
+                    ready = rx_ready(sink, bool(flit.head))
+                    dst = None
+                elif cuts:
+                    dst = ("cut", (n, o, 0))
+                    ready = len(cut[(n, o, 0)]) < 2
+                else:
+                    dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
+                    ready = len(fifo[dst]) < D
+                if grant is not None:
+                    lock_updates.append(((n, o), grant, not (ready and flit.tail)))
+                elif ready and flit.tail:
+                    lock_updates.append(((n, o), None, False))
+                if not ready:
+                    continue
+                pops.append((n, src))
+                if self.hops is not None:
+                    self.hops.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
+                if sink is not None:
+                    delivered.append((sink, flit))
+                else:
+                    hops += 1
+                    pushes.append((dst, flit))
+        # --- end of cycle t: registers ---------------------------------------------
+        for key in pops:
+            if key[0] == "cut":
+                cut[key[1]].popleft()
+            else:
+                fifo[key].popleft()
+        for key, flit in pushes:
+            if key[0] == "cut":
+                cut[key[1]].append(flit)
+            else:
+                (node, port) = key
+                flit.route = xy_route(node[0], node[1], flit.dest)
+                fifo[key].append(flit)
+        for key, grant, lock in lock_updates:
+            if grant is not None:
+                self.ptr[key] = (grant + 1) % 5
+                self.locked[key] = grant if lock else None
+            else:
+                self.locked[key] = None
+        self.flits_in_network += len(taken) - len(delivered)
+        return taken, delivered, hops
+
+
 class MeshModel:
     """Cycle-exact model of :class:`rramcim.rtl.noc.mesh.Mesh`.
 
@@ -182,33 +380,33 @@ class MeshModel:
             until_cycle: int | None = None):
         """Simulate until every packet is delivered (or ``until_cycle``).
 
-        ``packets`` maps a source ``(x, y)`` to its packets in order; ``stalls``
-        maps a node to its :class:`NodeStalls`. Returns ``(deliveries, cycles)``:
-        deliveries in delivery order, and the cycle count.
+        ``packets`` maps a source node (``(x, y)`` or :data:`CTRL`) to its
+        packets in order; ``stalls`` maps a node to its :class:`NodeStalls`.
+        Returns ``(deliveries, cycles)``: deliveries in delivery order, and the
+        cycle count.
         """
-        cfg, D, cuts = self.cfg, self.cfg.noc_fifo_depth, self.link_cuts
-        nodes = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+        cfg = self.cfg
+        core = MeshCore(cfg, self.link_cuts, self.record_hops)
+        nodes = core.nodes
         stalls = stalls or {}
         st = {n: stalls.get(n, NodeStalls()) for n in nodes}
         for src, pkts in packets.items():
+            if src not in nodes:
+                raise ValueError(f"source {src} is not a node of the {cfg.mesh_x}x{cfg.mesh_y} mesh")
             for i, p in enumerate(pkts):
-                if tuple(p.src) != tuple(src):
+                if _node(p.src) != src:
                     raise ValueError(f"packet {i} of node {src} says its source is {p.src}")
-                if not (0 <= p.dest[0] < cfg.mesh_x and 0 <= p.dest[1] < cfg.mesh_y):
+                if _node(p.dest) not in nodes:
                     raise ValueError(f"packet {i} of node {src}: destination {p.dest} outside the mesh")
         hdr_src = {n: header_source(cfg, packets.get(n, []), st[n].tx_header) for n in nodes}
         pay_src = {n: StreamSource([w for p in packets.get(n, []) for w in p.payload], st[n].tx_payload)
                    for n in nodes}
         total = sum(len(v) for v in packets.values())
-        fifo = {(n, p): deque() for n in nodes for p in range(5)}
-        cut = {(n, o, k): deque() for n in nodes for o in range(4) for k in range(cuts)}
-        locked = {(n, o): None for n in nodes for o in range(5)}      # owner input or None
-        ptr = {(n, o): 0 for n in nodes for o in range(5)}
-        tx_state = {n: [None, 0] for n in nodes}                        # current packet, words left
-        inject = {}
-        deliveries = []
-        partial = {}
-        self.hops = {} if self.record_hops else None
+        inject, deliveries, partial = {}, [], {}
+
+        def rx_ready(node, head):
+            return not (st[node].rx_header if head else st[node].rx_payload).paused(t)
+
         t = 0
         while len(deliveries) < total:
             if until_cycle is not None and t >= until_cycle:
@@ -216,121 +414,33 @@ class MeshModel:
             if t >= max_cycles:
                 raise RuntimeError(f"mesh model: {len(deliveries)}/{total} packets delivered "
                                    f"after {max_cycles} cycles")
-            # --- combinational view of cycle t -------------------------------------
-            pops = []              # (fifo key)
-            pushes = []            # (fifo key, flit)
-            # NI transmit. Every source decides what it offers whether or not
-            # the NI looks at it this cycle (as the test bench drives it).
-            offers = {n: (hdr_src[n].offer(t), pay_src[n].offer(t)) for n in nodes}
+            # Every source decides what it offers whether or not the NI looks
+            # at it this cycle (as the test bench drives it).
+            offers = {}
             for n in nodes:
-                pkt, left = tx_state[n]
-                if pkt is None:
-                    item = offers[n][0]
-                    if item is not None and len(fifo[(n, L)]) < D:
-                        p, word = item
-                        f = _Flit(1, int(not p.payload), p.dest, word, p, 0)
-                        pushes.append(((n, L), f))
-                        hdr_src[n].taken()
-                        inject[id(p)] = t
-                        if p.payload:
-                            tx_state[n] = [p, len(p.payload)]
+                item, word = hdr_src[n].offer(t), pay_src[n].offer(t)
+                hdr = None
+                if item is not None:
+                    p, hw = item
+                    hdr = TxHeader(_node(p.dest), hw, len(p.payload), p)
+                offers[n] = (hdr, word)
+            taken, delivered, _ = core.step(t, offers, rx_ready)
+            for n, kind in taken.items():
+                if kind == "header":
+                    hdr_src[n].taken()
+                    inject[id(offers[n][0].tag)] = t
                 else:
-                    w = offers[n][1]
-                    if w is not None and len(fifo[(n, L)]) < D:
-                        seq = len(pkt.payload) - left + 1
-                        pushes.append(((n, L), _Flit(0, int(left == 1), pkt.dest, w, pkt, seq)))
-                        pay_src[n].taken()
-                        tx_state[n] = [None, 0] if left == 1 else [pkt, left - 1]
-            # link cuts: the last stage feeds the router input, earlier stages the next one
-            for (n, o, k), q in cut.items():
-                if not q:
-                    continue
-                if k == cuts - 1:
-                    dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
-                    ok = len(fifo[dst]) < D
-                else:
-                    dst = None
-                    ok = len(cut[(n, o, k + 1)]) < 2
-                if ok:
-                    pops.append(("cut", (n, o, k)))
-                    if dst is None:
-                        pushes.append((("cut", (n, o, k + 1)), q[0]))
-                    else:
-                        pushes.append((dst, q[0]))
-            # router outputs
-            lock_updates = []
-            for n in nodes:
-                fronts = [fifo[(n, p)][0] if fifo[(n, p)] else None for p in range(5)]
-                for o in range(5):
-                    owner = locked[(n, o)]
-                    if owner is not None:
-                        src = owner
-                        flit = fronts[owner]
-                        if flit is None:
-                            continue
-                        grant = None
-                    else:
-                        grant = None
-                        for k in range(5):
-                            c = (ptr[(n, o)] + k) % 5
-                            fc = fronts[c]
-                            if fc is not None and fc.head and fc.route == o:
-                                grant = c
-                                break
-                        if grant is None:
-                            continue
-                        src, flit = grant, fronts[grant]
-                    # is the receiver ready?
-                    if o == L:
-                        sp = st[n].rx_header if flit.head else st[n].rx_payload
-                        ready = not sp.paused(t)
-                        dst = None
-                    elif cuts:
-                        dst = ("cut", (n, o, 0))
-                        ready = len(cut[(n, o, 0)]) < 2
-                    else:
-                        dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
-                        ready = len(fifo[dst]) < D
-                    fire = ready
-                    if grant is not None:
-                        lock_updates.append(((n, o), grant, not (fire and flit.tail)))
-                    elif fire and flit.tail:
-                        lock_updates.append(((n, o), None, False))
-                    if not fire:
-                        continue
-                    pops.append((n, src))
-                    if self.hops is not None:
-                        self.hops.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
-                    if o == L:
-                        self._deliver(flit, t, partial, deliveries, inject)
-                    else:
-                        pushes.append((dst, flit))
-            # --- end of cycle t: registers ----------------------------------------
-            for key in pops:
-                if key[0] == "cut":
-                    cut[key[1]].popleft()
-                else:
-                    fifo[key].popleft()
-            for key, flit in pushes:
-                if key[0] == "cut":
-                    cut[key[1]].append(flit)
-                else:
-                    (node, port) = key
-                    flit.route = xy_route(node[0], node[1], flit.dest[0], flit.dest[1])
-                    fifo[key].append(flit)
-            for key, grant, lock in lock_updates:
-                if grant is not None:
-                    ptr[key] = (grant + 1) % 5
-                    locked[key] = grant if lock else None
-                else:
-                    locked[key] = None
+                    pay_src[n].taken()
+            for _, flit in delivered:
+                self._deliver(flit, t, partial, deliveries, inject)
             t += 1
         self.inject_cycles = inject
+        self.hops = core.hops
         return deliveries, t
 
     @staticmethod
     def _deliver(flit, t, partial, deliveries, inject):
-        p = flit.pkt
+        p = flit.pkt.tag
         if flit.head:
             partial[id(p)] = [t, []]
         else:

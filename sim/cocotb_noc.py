@@ -21,7 +21,7 @@ async def mesh_vs_model(dut):
                       max_len=p.get("max_len", 8), stall=p.get("stall", 0.3),
                       inject_idle=p.get("inject_idle"), model_bug=p.get("model_bug"),
                       traffic=p.get("traffic"))
-    idle = [node_port(x, y, s, sig) for (x, y) in bench.nodes
+    idle = [node_port(n, s, sig) for n in bench.nodes
             for s, sig in (("tx_header", "valid"), ("tx_payload", "valid"),
                            ("rx_header", "ready"), ("rx_payload", "ready"))]
     await run_bench(dut, bench, p, idle, len(bench.expected))

@@ -47,10 +47,11 @@ def xy_route(dest, x: int, y: int):
     Written again here from the routing rule, rather than taken from
     :class:`~rramcim.rtl.noc.route.RouteSelect`, so that the proof checks it.
     """
-    return Mux(dest.x > x, Port.E,
+    return Mux(dest.ctrl, Port.W if x > 0 else Port.N,       # the controller, as if at (0, -1)
+           Mux(dest.x > x, Port.E,
            Mux(dest.x < x, Port.W,
            Mux(dest.y > y, Port.S,
-           Mux(dest.y < y, Port.N, Port.L))))
+           Mux(dest.y < y, Port.N, Port.L)))))
 
 
 class _FIFOState:
@@ -294,11 +295,21 @@ class RouterSpec(Elaboratable):
         return m
 
     def _dest_rules(self, port, dest):
-        """``dest`` is inside the mesh, and N/S inputs carry only flits that finished X."""
-        cfg, x = self.router.cfg, self.router.x
-        rules = [dest.x < cfg.mesh_x, dest.y < cfg.mesh_y]
+        """``dest`` is inside the mesh, and N/S inputs carry only flits that finished X.
+
+        The controller (``dest.ctrl``, addressed as ``x = y = 0`` and routed
+        as if at ``(0, -1)``) is only ever approached going north or west:
+        never on an N input (that flit would be going south), on an S input
+        only in column 0, on a W input only at router (0, 0) (from the
+        controller itself).
+        """
+        cfg, x, y = self.router.cfg, self.router.x, self.router.y
+        rules = [dest.x < cfg.mesh_x, dest.y < cfg.mesh_y,
+                 _implies(dest.ctrl, (dest.x == 0) & (dest.y == 0))]
         if port in (Port.N, Port.S):
-            rules.append(dest.x == x)
+            rules.append(_implies(~dest.ctrl, dest.x == x))
+        if port == Port.N or (port == Port.S and x != 0) or (port == Port.W and (x, y) != (0, 0)):
+            rules.append(~dest.ctrl)
         return rules
 
     def _environment(self, m):

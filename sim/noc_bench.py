@@ -20,14 +20,20 @@ import numpy as np
 
 from ..model.config import Config
 from ..model.macro import StallPattern, StreamSource
-from ..model.noc import MeshModel, NodeStalls, Packet, header_source, unpack_header
+from ..model.noc import CTRL, MeshModel, NodeStalls, Packet, header_source, mesh_nodes, unpack_header
 from .macro_bench import CheckError, SimIO
 
 __all__ = ["MeshBench", "node_port"]
 
 
-def node_port(x, y, stream, sig):
-    return f"n{x}_{y}__{stream}__{sig}"
+def node_port(n, stream, sig):
+    """The Verilog port of a node's (``(x, y)`` or :data:`CTRL`) stream signal."""
+    prefix = "ctrl" if n == CTRL else f"n{n[0]}_{n[1]}"
+    return f"{prefix}__{stream}__{sig}"
+
+
+def _plain(n):
+    return n if n == CTRL else list(n)
 
 
 @dataclass
@@ -44,7 +50,7 @@ class MeshBench:
     def __post_init__(self):
         cfg = self.cfg
         rng = np.random.default_rng(self.seed)
-        self.nodes = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+        self.nodes = mesh_nodes(cfg)          # the controller's node is an endpoint like any other
         self.packets = {}
         if self.traffic is not None:
             # Open-loop traffic of a named pattern (benchmarks): packets carry release cycles.
@@ -94,35 +100,34 @@ class MeshBench:
                 raise CheckError(f"timeout at cycle {t}: {delivered}/{total} packets delivered; "
                                  f"the model finished in {self.cycles} cycles")
             offers = {}
-            for (x, y) in self.nodes:
-                h = hsrc[(x, y)].offer(t)
-                w = psrc[(x, y)].offer(t)
-                offers[(x, y)] = (h, w)
-                io.set(node_port(x, y, "tx_header", "valid"), h is not None)
+            for n in self.nodes:
+                h = hsrc[n].offer(t)
+                w = psrc[n].offer(t)
+                offers[n] = (h, w)
+                io.set(node_port(n, "tx_header", "valid"), h is not None)
                 if h is not None:
-                    io.set(node_port(x, y, "tx_header", "payload"), h[1])
-                io.set(node_port(x, y, "tx_payload", "valid"), w is not None)
+                    io.set(node_port(n, "tx_header", "payload"), h[1])
+                io.set(node_port(n, "tx_payload", "valid"), w is not None)
                 if w is not None:
-                    io.set(node_port(x, y, "tx_payload", "payload"), w)
-                io.set(node_port(x, y, "rx_header", "ready"), not self.stalls[(x, y)].rx_header.paused(t))
-                io.set(node_port(x, y, "rx_payload", "ready"), not self.stalls[(x, y)].rx_payload.paused(t))
+                    io.set(node_port(n, "tx_payload", "payload"), w)
+                io.set(node_port(n, "rx_header", "ready"), not self.stalls[n].rx_header.paused(t))
+                io.set(node_port(n, "rx_payload", "ready"), not self.stalls[n].rx_payload.paused(t))
             await io.settle()
-            for (x, y) in self.nodes:
-                n = (x, y)
+            for n in self.nodes:
                 h, w = offers[n]
-                if h is not None and io.get(node_port(x, y, "tx_header", "ready")):
+                if h is not None and io.get(node_port(n, "tx_header", "ready")):
                     hsrc[n].taken()
-                if w is not None and io.get(node_port(x, y, "tx_payload", "ready")):
+                if w is not None and io.get(node_port(n, "tx_payload", "ready")):
                     psrc[n].taken()
-                if (not self.stalls[n].rx_header.paused(t)) and io.get(node_port(x, y, "rx_header", "valid")):
+                if (not self.stalls[n].rx_header.paused(t)) and io.get(node_port(n, "rx_header", "valid")):
                     if inflight[n] is not None:
                         raise CheckError(f"cycle {t}: node {n} got a header inside another packet")
-                    word = io.get(node_port(x, y, "rx_header", "payload"))
+                    word = io.get(node_port(n, "rx_header", "payload"))
                     inflight[n] = [word, t, []]
                     if unpack_header(cfg, word)["length"] == 0:
                         delivered += self._complete(n, inflight, got, t)
-                if (not self.stalls[n].rx_payload.paused(t)) and io.get(node_port(x, y, "rx_payload", "valid")):
-                    word = io.get(node_port(x, y, "rx_payload", "payload"))
+                if (not self.stalls[n].rx_payload.paused(t)) and io.get(node_port(n, "rx_payload", "valid")):
+                    word = io.get(node_port(n, "rx_payload", "payload"))
                     data, last = word & ((1 << cfg.flit_width) - 1), word >> cfg.flit_width
                     if inflight[n] is None:
                         raise CheckError(f"cycle {t}: node {n} got a payload word outside a packet")
@@ -144,9 +149,9 @@ class MeshBench:
         word, hc, words = inflight[n]
         inflight[n] = None
         h = unpack_header(cfg, word)
-        src = (h["src_x"], h["src_y"])
-        if (h["dest_x"], h["dest_y"]) != n:
-            raise CheckError(f"cycle {t}: node {n} got a packet for {(h['dest_x'], h['dest_y'])}")
+        src = h["src"]
+        if h["dest"] != n:
+            raise CheckError(f"cycle {t}: node {n} got a packet for {h['dest']}")
         k = len(got[(src, n)])
         exp = self.by_pair.get((src, n), [])
         if k >= len(exp):
@@ -160,5 +165,5 @@ class MeshBench:
             raise CheckError(f"packet #{k} from {src} to {n} (source's packet {e.packet.index}): delivered "
                              f"header/tail at cycles {hc}/{t}, model {e.header_cycle}/{e.tail_cycle}")
         got[(src, n)].append(t)
-        self.observed.append((list(src), list(n), k, hc, t))
+        self.observed.append((_plain(src), _plain(n), k, hc, t))
         return 1

@@ -33,8 +33,9 @@ OPPOSITE = {Port.N: Port.S, Port.S: Port.N, Port.E: Port.W, Port.W: Port.E}
 
 
 def coord_layout(cfg: Config) -> data.StructLayout:
+    """A node address: ``x``, ``y`` and ``ctrl`` (the controller, off router (0, 0))."""
     xb, yb = coord_bits(cfg)
-    return data.StructLayout({"x": unsigned(xb), "y": unsigned(yb)})
+    return data.StructLayout({"x": unsigned(xb), "y": unsigned(yb), "ctrl": 1})
 
 
 def flit_layout(cfg: Config, width: int | None = None) -> data.StructLayout:

@@ -3,7 +3,9 @@
 Router ``(x, y)``'s E output feeds router ``(x+1, y)``'s W input and its S
 output feeds router ``(x, y+1)``'s N input (and back). Ports on the mesh edge
 are tied off: their inputs never carry a flit and XY routing never sends one
-to their outputs. Each node's NI is exposed as ``n{x}_{y}``
+to their outputs, except at router (0, 0): the controller's NI (``ctrl``)
+feeds its W input and is fed by its N output (see :data:`rramcim.model.noc.CTRL`).
+Each node's NI is exposed as ``n{x}_{y}`` and the controller's as ``ctrl``
 (:class:`~.ni.NodeSignature`, from the mesh side).
 """
 
@@ -36,12 +38,16 @@ class Mesh(wiring.Component):
     -------
     n{x}_{y} : In(NodeSignature)
         One per node.
+    ctrl : In(NodeSignature)
+        The controller's node.
     """
 
     def __init__(self, cfg: Config, link_cuts: int = 0):
         self.cfg, self.link_cuts = cfg, link_cuts
-        super().__init__({node_name(x, y): In(NodeSignature(cfg))
-                          for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)})
+        members = {node_name(x, y): In(NodeSignature(cfg))
+                   for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
+        members["ctrl"] = In(NodeSignature(cfg))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -56,10 +62,17 @@ class Mesh(wiring.Component):
                 wiring.connect(m, wiring.flipped(getattr(self, node_name(x, y))), ni.node)
                 wiring.connect(m, ni.to_router, r.i[Port.L.value])
                 wiring.connect(m, r.o[Port.L.value], ni.from_router)
+        cni = NetworkInterface(cfg, 0, 0, controller=True)
+        m.submodules.ni_ctrl = cni
+        wiring.connect(m, wiring.flipped(self.ctrl), cni.node)
+        wiring.connect(m, cni.to_router, routers[0, 0].i[Port.W.value])
+        wiring.connect(m, routers[0, 0].o[Port.N.value], cni.from_router)
         for (x, y), r in routers.items():
             for out, dx, dy, inp in ((Port.E, 1, 0, Port.W), (Port.S, 0, 1, Port.N),
                                      (Port.W, -1, 0, Port.E), (Port.N, 0, -1, Port.S)):
                 nb = routers.get((x + dx, y + dy))
+                if (x, y, out) == (0, 0, Port.N):
+                    continue                            # the controller's
                 if nb is None:
                     m.d.comb += r.o[out.value].ready.eq(0)
                     continue
@@ -68,6 +81,6 @@ class Mesh(wiring.Component):
                 wiring.connect(m, r.o[out.value], link.a)
                 wiring.connect(m, link.b, nb.i[inp.value])
             for inp, dx, dy in ((Port.W, -1, 0), (Port.E, 1, 0), (Port.N, 0, -1), (Port.S, 0, 1)):
-                if (x + dx, y + dy) not in routers:
+                if (x + dx, y + dy) not in routers and (x, y, inp) != (0, 0, Port.W):
                     m.d.comb += r.i[inp.value].valid.eq(0)
         return m

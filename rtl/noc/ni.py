@@ -47,6 +47,8 @@ class NetworkInterface(wiring.Component):
     cfg : Config
     x, y : int
         This node's position.
+    controller : bool
+        This is the controller's NI (its source address is ``ctrl = 1``, x = y = 0).
 
     Members
     -------
@@ -56,8 +58,8 @@ class NetworkInterface(wiring.Component):
     from_router : In(stream of flits)
     """
 
-    def __init__(self, cfg: Config, x: int, y: int):
-        self.cfg, self.x, self.y = cfg, x, y
+    def __init__(self, cfg: Config, x: int, y: int, controller: bool = False):
+        self.cfg, self.x, self.y, self.controller = cfg, x, y, bool(controller)
         hl = header_layout(cfg)
         if hl.size > cfg.flit_width:
             raise ValueError(f"flit_width {cfg.flit_width} cannot hold a {hl.size}-bit header")
@@ -81,6 +83,7 @@ class NetworkInterface(wiring.Component):
             hdr.eq(node.tx_header.payload),
             hdr.src.x.eq(self.x),
             hdr.src.y.eq(self.y),
+            hdr.src.ctrl.eq(self.controller),
         ]
         with m.If(~in_body):
             m.d.comb += [

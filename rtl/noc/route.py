@@ -3,7 +3,8 @@
 Combinational: ``port`` is the output a flit for ``dest`` takes at router
 ``(x, y)``: E if ``dest.x > x``, W if ``dest.x < x``, else S if ``dest.y > y``,
 N if ``dest.y < y``, else L. A packet never turns from y back to x, which
-makes the mesh deadlock-free.
+makes the mesh deadlock-free. The controller (``dest.ctrl``) is addressed as
+if at ``(0, -1)``: W while ``x > 0``, then N out of router (0, 0).
 """
 
 from amaranth.hdl import Module
@@ -56,4 +57,12 @@ class RouteSelect(wiring.Component):
         for cond, port in reversed(choices):      # the first condition has priority
             with m.If(cond):
                 m.d.comb += self.port.eq(port)
+        if self.x == 0:
+            # only router (0, 0) has the controller beyond its north edge; in
+            # column 0 elsewhere this is an ordinary move north
+            with m.If(d.ctrl):
+                m.d.comb += self.port.eq(Port.N)
+        else:
+            with m.If(d.ctrl):
+                m.d.comb += self.port.eq(Port.W)
         return m

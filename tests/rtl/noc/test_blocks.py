@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rramcim.model.config import PRESETS
-from rramcim.model.noc import E, L, N, S, W, pack_header, unpack_header, xy_route
+from rramcim.model.noc import CTRL, E, L, N, S, W, pack_header, unpack_header, xy_route
 from rramcim.rtl.noc.arbiter import RoundRobinArbiter
 from rramcim.rtl.noc.fifo import StreamFIFO
 from rramcim.rtl.noc.link import Link
@@ -66,7 +66,12 @@ def test_route_select_exhaustive():
                     for dy in range(4):
                         ctx.set(dut.dest.x, dx)
                         ctx.set(dut.dest.y, dy)
-                        assert ctx.get(dut.port).name == names[xy_route(x, y, dx, dy)]
+                        ctx.set(dut.dest.ctrl, 0)
+                        assert ctx.get(dut.port).name == names[xy_route(x, y, (dx, dy))]
+                        # the controller's flits ignore x and y: to (0, -1)
+                        ctx.set(dut.dest.ctrl, 1)
+                        assert ctx.get(dut.port).name == names[xy_route(x, y, CTRL)]
+                        assert ctx.get(dut.port).name == ("W" if x > 0 else "N")
 
             simulate(dut, bench)
 

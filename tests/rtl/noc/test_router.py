@@ -69,7 +69,7 @@ def test_router_alone():
                 pl = dut.o[o].payload
                 flit = (ctx.get(pl.head), ctx.get(pl.tail), (ctx.get(pl.dest.x), ctx.get(pl.dest.y)),
                         ctx.get(pl.data))
-                assert xy_route(1, 1, *flit[2]) == o, f"cycle {t}: flit for {flit[2]} left on port {o}"
+                assert xy_route(1, 1, tuple(flit[2])) == o, f"cycle {t}: flit for {flit[2]} left on port {o}"
                 k = len(got[src])
                 exp = sent[src][k]
                 assert flit == exp[:4], f"cycle {t}: output {o} gave {flit}, input {src}'s next is {exp[:4]}"
