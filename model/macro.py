@@ -60,7 +60,7 @@ from .config import Config
 __all__ = [
     "FaultMap", "MacroState", "ProgramResult", "wrap_signed", "weights_to_cells",
     "cells_to_weights", "mvm_bitplane", "mvm_reference", "mvm_latency", "mvm_interval",
-    "program_latency", "StallPattern", "MacroCycleModel", "MvmEvent", "ProgEvent",
+    "program_latency", "StallPattern", "MacroCycleModel", "MacroCore", "StreamSource", "MvmEvent", "ProgEvent",
 ]
 
 
@@ -332,6 +332,69 @@ class _Pending:
     weights: np.ndarray
 
 
+class MacroCore:
+    """One macro's stream ports, one cycle at a time (the engine of :class:`MacroCycleModel`).
+
+    The caller offers a row write (``(row, weights)`` or None) and an input
+    vector (or None) and says whether it takes ``y`` and ``prog_resp`` this
+    cycle; :meth:`step` returns what fired and moves to the next cycle.
+    """
+
+    def __init__(self, cfg: Config, state: MacroState):
+        self.cfg, self.state = cfg, state
+        self.mode, self.step_no, self.occ = "idle", 0, 0
+        self.results: deque[_Pending] = deque()
+        self.cur_prog = None          # (index, accept_cycle, result, response_cycle)
+        self.n_x = self.n_prog = 0
+        self.accepted: dict[int, int] = {}
+
+    @property
+    def idle(self) -> bool:
+        return self.mode == "idle" and not self.results
+
+    def step(self, t: int, p_item, x_item, y_ready: bool = True, resp_ready: bool = True):
+        """Cycle ``t``. Returns ``(prog_taken, x_taken, MvmEvent or None, ProgEvent or None)``."""
+        cfg, st = self.cfg, self.state
+        idle = self.mode == "idle"
+        last_step = self.mode == "compute" and self.step_no == cfg.steps - 1
+        prog_fire = idle and p_item is not None
+        x_fire = ((idle or last_step) and self.occ < cfg.macro_out_depth
+                  and p_item is None and x_item is not None)
+        y_fire = bool(self.results) and self.results[0].visible <= t and y_ready
+        resp_fire = self.mode == "prog" and t >= self.cur_prog[3] and resp_ready
+        mvm_ev = prog_ev = None
+        # End of cycle t: state updates.
+        if y_fire:
+            r = self.results.popleft()
+            mvm_ev = MvmEvent(r.index, self.accepted.pop(r.index), t, r.y, r.weights)
+            self.occ -= 1
+        if self.mode == "compute":
+            if last_step:
+                self.mode = "idle"
+            else:
+                self.step_no += 1
+        elif self.mode == "prog" and resp_fire:
+            prog_ev = ProgEvent(self.cur_prog[0], self.cur_prog[1], t, self.cur_prog[2])
+            self.cur_prog = None
+            self.mode = "idle"
+        if prog_fire:
+            row, weights = p_item
+            # Nothing reads the cells while a row is programmed, so the
+            # write-verify outcome can be settled now; only its timing waits.
+            res = st.program_row(int(row), weights)
+            self.cur_prog = (self.n_prog, t, res, t + program_latency(cfg, res.attempts))
+            self.n_prog += 1
+            self.mode = "prog"
+        if x_fire:
+            y = st.mvm(x_item)
+            self.results.append(_Pending(t + mvm_latency(cfg), self.n_x, y, st.effective_weights()))
+            self.accepted[self.n_x] = t
+            self.n_x += 1
+            self.occ += 1
+            self.mode, self.step_no = "compute", 0
+        return prog_fire, x_fire, mvm_ev, prog_ev
+
+
 @dataclass
 class MacroCycleModel:
     """Cycle-exact model of one macro driven by stream sources and sinks.
@@ -350,65 +413,27 @@ class MacroCycleModel:
     resp_stall: StallPattern = field(default_factory=StallPattern.none)
 
     def run(self, prog_items, x_items, max_cycles: int = 10_000_000):
-        cfg, st = self.cfg, self.state
-        S = cfg.steps
         prog_src = StreamSource(prog_items, self.prog_stall)
         x_src = StreamSource(x_items, self.x_stall)
-        mode, step = "idle", 0
-        occ = 0
-        results: deque[_Pending] = deque()
-        cur_prog = None           # (index, accept_cycle, result, response_cycle)
+        core = MacroCore(self.cfg, self.state)
         mvms: list[MvmEvent] = []
         progs: list[ProgEvent] = []
-        n_x = n_prog = 0
-        accepted: dict[int, int] = {}
         t = 0
         while True:
-            if prog_src.done and x_src.done and not results and mode == "idle":
+            if prog_src.done and x_src.done and core.idle:
                 return mvms, progs, t
             if t >= max_cycles:
                 raise RuntimeError(f"macro model did not finish within {max_cycles} cycles")
-            # Combinational view of cycle t.
             p_item = prog_src.offer(t)
             x_item = x_src.offer(t)
-            idle = mode == "idle"
-            last_step = mode == "compute" and step == S - 1
-            prog_fire = idle and p_item is not None
-            x_fire = ((idle or last_step) and occ < cfg.macro_out_depth
-                      and p_item is None and x_item is not None)
-            y_fire = bool(results) and results[0].visible <= t and not self.y_stall.paused(t)
-            resp_fire = (mode == "prog" and t >= cur_prog[3]
-                         and not self.resp_stall.paused(t))
-
-            # End of cycle t: state updates.
-            if y_fire:
-                r = results.popleft()
-                mvms.append(MvmEvent(r.index, accepted.pop(r.index), t, r.y, r.weights))
-                occ -= 1
-            if mode == "compute":
-                if last_step:
-                    mode = "idle"
-                else:
-                    step += 1
-            elif mode == "prog" and resp_fire:
-                progs.append(ProgEvent(cur_prog[0], cur_prog[1], t, cur_prog[2]))
-                cur_prog = None
-                mode = "idle"
-            if prog_fire:
+            pf, xf, mv, pe = core.step(t, p_item, x_item, not self.y_stall.paused(t),
+                                       not self.resp_stall.paused(t))
+            if pf:
                 prog_src.taken()
-                row, weights = p_item
-                # Nothing reads the cells while a row is programmed, so the
-                # write-verify outcome can be settled now; only its timing waits.
-                res = st.program_row(int(row), weights)
-                cur_prog = (n_prog, t, res, t + program_latency(cfg, res.attempts))
-                n_prog += 1
-                mode = "prog"
-            if x_fire:
+            if xf:
                 x_src.taken()
-                y = st.mvm(x_item)
-                results.append(_Pending(t + mvm_latency(cfg), n_x, y, st.effective_weights()))
-                accepted[n_x] = t
-                n_x += 1
-                occ += 1
-                mode, step = "compute", 0
+            if mv:
+                mvms.append(mv)
+            if pe:
+                progs.append(pe)
             t += 1

@@ -1,0 +1,276 @@
+"""The controller's instruction set: encoding, assembler and disassembler.
+
+Every instruction is one 64-bit word. Bits ``[5:0]`` hold the opcode; the
+other fields sit at fixed places given by :data:`FORMATS` (the single source
+of the encoding: the assembler, the disassembler, the models, the RTL
+decoder and docs/isa.md all read it). A field that an instruction does not
+use must be zero.
+
+Assembly syntax, one instruction per line, ``#`` starts a comment::
+
+    ldw     1,0 row=0 count=8 gaddr=0x40     # tile (x=1, y=0)
+    mvm     1,0 a=0 b=0 count=4 acc=1
+    barrier
+    halt
+
+The tile operand ``x,y`` comes first; the other operands are ``name=value``
+(decimal or ``0x`` hex) in any order; every operand of the instruction must
+be given, except ``acc``, ``bias``, ``relu`` and ``shift``, which default to 0.
+``.word 0x...`` puts a raw word (the disassembler's form of a word that is
+not an instruction). The
+disassembler prints the canonical form (operands in table order), so
+``assemble(disassemble(words)) == words``.
+
+Pure Python: no Amaranth or cocotb here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["OPCODE_BITS", "Field", "FORMATS", "OPCODES", "Instr", "AsmError", "encode", "decode",
+           "assemble", "disassemble", "Op", "TILE_FIELDS", "COUNT_MAX"]
+
+OPCODE_BITS = 6
+COUNT_MAX = 255
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    lsb: int
+    width: int
+    doc: str
+
+    @property
+    def msb(self) -> int:
+        return self.lsb + self.width - 1
+
+    def get(self, word: int) -> int:
+        return (word >> self.lsb) & ((1 << self.width) - 1)
+
+
+_TX = Field("tx", 6, 4, "tile x")
+_TY = Field("ty", 10, 4, "tile y")
+TILE_FIELDS = (_TX, _TY)
+
+
+def _f(name, lsb, width, doc):
+    return Field(name, lsb, width, doc)
+
+
+_COUNT = _f("count", 26, 8, "vectors, 1..255")
+_GADDR = _f("gaddr", 34, 20, "global-buffer word address")
+
+
+class Op:
+    """Opcodes."""
+    NOP = 0
+    HALT = 1
+    LDACT = 2
+    LDW = 3
+    LDBIAS = 4
+    LDPSUM = 5
+    MVM = 6
+    READ = 7
+    OUT = 8
+    OUTQ = 9
+    PSUM = 10
+    SYNC = 11
+    BARRIER = 12
+
+
+# name -> (opcode, fields after the opcode, one-line description)
+FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
+    "nop": (Op.NOP, (), "do nothing for one cycle"),
+    "halt": (Op.HALT, (), "stop: the program is done"),
+    "ldact": (Op.LDACT, (_TX, _TY, _f("slot", 14, 12, "first input-buffer slot"), _COUNT, _GADDR),
+              "send `count` activation vectors from the global buffer to input-buffer slots `slot`.."),
+    "ldw": (Op.LDW, (_TX, _TY, _f("row", 14, 12, "first crossbar row"), _COUNT, _GADDR),
+            "program `count` RRAM rows, `row`.., from weight rows in the global buffer"),
+    "ldbias": (Op.LDBIAS, (_TX, _TY, _GADDR),
+               "load the tile's bias vector (int32 per column) from the global buffer"),
+    "ldpsum": (Op.LDPSUM, (_TX, _TY, _f("slot", 14, 12, "first accumulator slot"), _COUNT, _GADDR),
+               "add `count` int32 vectors from the global buffer into accumulator slots `slot`.."),
+    "mvm": (Op.MVM, (_TX, _TY, _f("a", 14, 12, "first input-buffer slot"), _COUNT,
+                     _f("b", 34, 12, "first accumulator slot"),
+                     _f("acc", 46, 1, "1: add to the accumulator, 0: overwrite it")),
+            "`count` MVMs: accumulator[b+i] (+)= x[a+i] @ W"),
+    "read": (Op.READ, (_TX, _TY, _f("row", 14, 12, "crossbar row"),
+                       _f("b", 34, 12, "accumulator slot")),
+             "read RRAM row `row` back (as its stored weights, faults included) into accumulator slot `b`"),
+    "out": (Op.OUT, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT, _GADDR,
+                     _f("bias", 54, 1, "1: add the tile's bias vector (wrapping)")),
+            "send `count` accumulator vectors, int32, to the global buffer"),
+    "outq": (Op.OUTQ, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT, _GADDR,
+                       _f("shift", 54, 5, "rounding arithmetic right shift, 0..31"),
+                       _f("relu", 59, 1, "1: ReLU after the clamp")),
+             "send `count` accumulator vectors post-processed (bias, shift, clamp, ReLU) to the global buffer"),
+    "psum": (Op.PSUM, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT,
+                       _f("dx", 34, 4, "destination tile x"), _f("dy", 38, 4, "destination tile y"),
+                       _f("d", 42, 12, "first destination accumulator slot")),
+             "send `count` accumulator vectors, raw int32, to tile (dx, dy), added into its slots `d`.."),
+    "sync": (Op.SYNC, (_TX, _TY), "the tile answers once everything sent to it before is done"),
+    "barrier": (Op.BARRIER, (), "wait until every tile that was sent a `sync` has answered"),
+}
+OPCODES = {op: name for name, (op, _, _) in FORMATS.items()}
+_DEFAULT_ZERO = {"acc", "relu", "shift", "bias"}
+
+for _name, (_op, _fields, _) in FORMATS.items():   # the table must not overlap itself
+    _used = (1 << OPCODE_BITS) - 1
+    for _fl in _fields:
+        _m = ((1 << _fl.width) - 1) << _fl.lsb
+        assert not _used & _m and _fl.msb < 64, (_name, _fl)
+        _used |= _m
+
+
+class AsmError(ValueError):
+    """A line the assembler cannot encode; the message names the line and the operand."""
+
+
+@dataclass(frozen=True)
+class Instr:
+    """A decoded instruction: its mnemonic and operand values (``tx``/``ty`` for the tile)."""
+
+    name: str
+    ops: dict
+
+    @property
+    def op(self) -> int:
+        return FORMATS[self.name][0]
+
+    def __getattr__(self, item):
+        try:
+            return self.ops[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+    @property
+    def tile(self):
+        return (self.ops["tx"], self.ops["ty"])
+
+    def encode(self) -> int:
+        return encode(self.name, **self.ops)
+
+    def text(self) -> str:
+        _, fields, _ = FORMATS[self.name]
+        parts = []
+        if fields and fields[0] is _TX:
+            parts.append(f"{self.ops['tx']},{self.ops['ty']}")
+            fields = fields[2:]
+        parts += [f"{f.name}={self.ops[f.name]}" for f in fields]
+        return f"{self.name:<8}{' '.join(parts)}".rstrip()
+
+
+def encode(name: str, **ops) -> int:
+    if name not in FORMATS:
+        raise AsmError(f"unknown instruction {name!r}")
+    op, fields, _ = FORMATS[name]
+    word = op
+    known = {f.name for f in fields}
+    for k in ops:
+        if k not in known:
+            raise AsmError(f"{name}: no operand {k!r} (operands: {', '.join(sorted(known)) or 'none'})")
+    for f in fields:
+        if f.name not in ops:
+            if f.name in _DEFAULT_ZERO:
+                continue
+            raise AsmError(f"{name}: operand {f.name!r} missing")
+        v = ops[f.name]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < (1 << f.width):
+            raise AsmError(f"{name}: {f.name}={v!r} does not fit {f.width} bits")
+        word |= v << f.lsb
+    return word
+
+
+def decode(word: int) -> Instr | None:
+    """The instruction in ``word``, or None if its opcode is not one or an unused field is not zero."""
+    word = int(word)
+    if not 0 <= word < (1 << 64):
+        return None
+    op = word & ((1 << OPCODE_BITS) - 1)
+    name = OPCODES.get(op)
+    if name is None:
+        return None
+    _, fields, _ = FORMATS[name]
+    used = (1 << OPCODE_BITS) - 1
+    ops = {}
+    for f in fields:
+        ops[f.name] = f.get(word)
+        used |= ((1 << f.width) - 1) << f.lsb
+    if word & ~used:
+        return None
+    return Instr(name, ops)
+
+
+_NUM = r"(?:0x[0-9a-fA-F]+|\d+)"
+_TILE_RE = re.compile(rf"^({_NUM})\s*,\s*({_NUM})$")
+_KV_RE = re.compile(rf"^([a-z]+)=({_NUM})$")
+
+
+def _tokens(rest: str) -> list[str]:
+    # "1, 0 a=1" -> ["1,0", "a=1"]
+    rest = re.sub(r"\s*,\s*", ",", rest.strip())
+    rest = re.sub(r"\s*=\s*", "=", rest)
+    return rest.split() if rest else []
+
+
+def assemble(text: str) -> list[int]:
+    """Words of an assembly program. Raises :class:`AsmError` naming the line."""
+    words = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, _, rest = line.partition(" ")
+        name = name.lower()
+        try:
+            if name == ".word":
+                try:
+                    v = int(rest.strip(), 0)
+                except ValueError:
+                    raise AsmError(f".word: cannot read {rest.strip()!r}") from None
+                if not 0 <= v < (1 << 64):
+                    raise AsmError(f".word: {v:#x} does not fit 64 bits")
+                words.append(v)
+                continue
+            if name not in FORMATS:
+                raise AsmError(f"unknown instruction {name!r}")
+            _, fields, _ = FORMATS[name]
+            ops = {}
+            toks = _tokens(rest)
+            if fields and fields[0] is _TX:
+                if not toks or not _TILE_RE.match(toks[0]):
+                    raise AsmError(f"{name}: the tile operand 'x,y' must come first")
+                mt = _TILE_RE.match(toks.pop(0))
+                ops["tx"], ops["ty"] = int(mt.group(1), 0), int(mt.group(2), 0)
+            for tok in toks:
+                mk = _KV_RE.match(tok)
+                if not mk:
+                    raise AsmError(f"{name}: cannot read operand {tok!r} (expected name=value)")
+                if mk.group(1) in ops:
+                    raise AsmError(f"{name}: operand {mk.group(1)!r} given twice")
+                ops[mk.group(1)] = int(mk.group(2), 0)
+            words.append(encode(name, **ops))
+        except AsmError as e:
+            raise AsmError(f"line {lineno}: {e}") from None
+    return words
+
+
+def disassemble(words) -> str:
+    """Canonical assembly text of ``words``; a word that is not an instruction shows as ``.word 0x...``."""
+    lines = []
+    for w in words:
+        ins = decode(int(w))
+        lines.append(ins.text() if ins is not None else f".word   {int(w):#018x}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def markdown_table() -> str:
+    """The encoding of every instruction, for docs/isa.md."""
+    out = ["| opcode | mnemonic | fields (bits) | what it does |", "|---|---|---|---|"]
+    for name, (op, fields, doc) in FORMATS.items():
+        fs = ", ".join(f"`{f.name}` [{f.msb}:{f.lsb}]" for f in fields) or "none"
+        out.append(f"| {op} | `{name}` | {fs} | {doc} |")
+    return "\n".join(out) + "\n"
