@@ -68,9 +68,13 @@ class Config:
         channels, 4 saturates a 4x4 mesh under uniform traffic at 50 % of the
         bisection bound, 16 at 61 % (docs/noc.md); ``tiny`` keeps 4.
     imem_depth : int
-        Controller instruction-memory words.
+        Controller instruction-memory words (64-bit instructions), at most 65536.
     gbuf_words : int
-        Controller global-buffer words (``flit_width`` bits each).
+        Controller global-buffer words (``flit_width`` bits each), at most 2**20.
+    tile_ibuf_depth : int
+        Input vectors a tile's activation buffer holds.
+    tile_acc_depth : int
+        Accumulator vectors (``cols`` x ``acc_bits``) a tile holds.
     """
 
     name: str = "default"
@@ -90,6 +94,8 @@ class Config:
     noc_fifo_depth: int = 16
     imem_depth: int = 1024
     gbuf_words: int = 4096
+    tile_ibuf_depth: int = 16
+    tile_acc_depth: int = 16
 
     def __post_init__(self):
         for f in fields(self):
@@ -116,13 +122,28 @@ class Config:
             raise ConfigError(f"{field}: at most 4096, not {getattr(self, field)}")
         xb = max(1, (self.mesh_x - 1).bit_length())
         yb = max(1, (self.mesh_y - 1).bit_length())
-        header = 2 * (xb + yb) + 4 + 8      # dest, src, type, length (model/noc.py)
+        header = 2 * (xb + yb + 1) + 4 + 8      # dest, src (x, y, ctrl), type, length (model/noc.py)
         if self.flit_width < header:
             raise ConfigError(f"flit_width: a {self.mesh_x}x{self.mesh_y} mesh needs at least {header} bits "
                               f"for a packet header, not {self.flit_width}")
-        if self.mesh_x > 64 or self.mesh_y > 64:
-            field = "mesh_x" if self.mesh_x > 64 else "mesh_y"
-            raise ConfigError(f"{field}: at most 64, not {getattr(self, field)}")
+        if self.mesh_x > 16 or self.mesh_y > 16:        # 4-bit tile fields in the ISA
+            field = "mesh_x" if self.mesh_x > 16 else "mesh_y"
+            raise ConfigError(f"{field}: at most 16, not {getattr(self, field)}")
+        for f in ("wbits", "xbits", "acc_bits"):
+            if getattr(self, f) > self.flit_width:
+                raise ConfigError(f"flit_width: must hold one {f}={getattr(self, f)} element, "
+                                  f"not {self.flit_width}")
+        if self.flit_width < 32:
+            raise ConfigError(f"flit_width: at least 32 (packet argument words), not {self.flit_width}")
+        limits = {"imem_depth": 1 << 16, "gbuf_words": 1 << 20, "tile_ibuf_depth": 4096,
+                  "tile_acc_depth": 4096}
+        for f, lim in limits.items():
+            if getattr(self, f) > lim:
+                raise ConfigError(f"{f}: at most {lim} (ISA address fields), not {getattr(self, f)}")
+        for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a)):
+            if words + 1 > 255:
+                raise ConfigError(f"{f}: a vector of {getattr(self, f)} elements needs {words} words of "
+                                  f"flit_width={self.flit_width} bits, more than a packet's 254")
 
     # Derived quantities -------------------------------------------------
 
@@ -155,6 +176,35 @@ class Config:
     def tiles(self) -> int:
         return self.mesh_x * self.mesh_y
 
+    # Packing of vectors into flit_width-bit words (model/chip.py): element i
+    # of a vector of b-bit elements sits in word i // (W // b) at bit
+    # (i % (W // b)) * b, two's complement.
+
+    @property
+    def words_x(self) -> int:
+        """Words of one input vector (``rows`` x ``xbits``)."""
+        return -(-self.rows // (self.flit_width // self.xbits))
+
+    @property
+    def words_w(self) -> int:
+        """Words of one weight row (``cols`` x ``wbits``)."""
+        return -(-self.cols // (self.flit_width // self.wbits))
+
+    @property
+    def words_a(self) -> int:
+        """Words of one accumulator vector (``cols`` x ``acc_bits``)."""
+        return -(-self.cols // (self.flit_width // self.acc_bits))
+
+    @property
+    def words_q(self) -> int:
+        """Words of one post-processed output vector (``cols`` x ``xbits``)."""
+        return -(-self.cols // (self.flit_width // self.xbits))
+
+    @property
+    def cmd_words(self) -> int:
+        """Words of one 64-bit instruction sent as a tile command."""
+        return -(-64 // self.flit_width)
+
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -169,10 +219,10 @@ class Config:
 
 PRESETS: dict[str, Config] = {
     "tiny": Config(name="tiny", mesh_x=2, mesh_y=2, rows=8, cols=8, flit_width=32,
-                   noc_fifo_depth=4, imem_depth=256, gbuf_words=1024),
+                   noc_fifo_depth=4, imem_depth=256, gbuf_words=1024, tile_ibuf_depth=8, tile_acc_depth=8),
     "default": Config(),
     "large": Config(name="large", mesh_x=4, mesh_y=4, rows=128, cols=128, flit_width=128,
-                    imem_depth=4096, gbuf_words=65536),
+                    imem_depth=4096, gbuf_words=65536, tile_ibuf_depth=64, tile_acc_depth=64),
 }
 
 

@@ -1,0 +1,340 @@
+"""The whole chip: its state, its packets, and its functional (bit-exact) model.
+
+This is the specification of the chip core (rtl/tile.py, rtl/controller.py,
+rtl/chip.py) and of docs/isa.md. The cycle-exact model is
+:mod:`rramcim.model.chip_cycle`; both share what is here.
+
+The chip is a mesh of tiles (:mod:`rramcim.model.noc`) and a controller at
+the mesh's controller node. A program (64-bit instructions,
+:mod:`rramcim.model.isa`) in the controller's instruction memory moves vectors
+between the global buffer and the tiles as packets, and sends the tiles
+commands; the tiles work on their own, in the order their packets arrive.
+
+Packets (the header's ``type`` field)
+-------------------------------------
+To a tile (from the controller, or ``PSUM`` from another tile); the first
+payload word is an argument word, except for ``CMD``:
+
+==========  =========================================  =====================
+type        argument word                              then
+==========  =========================================  =====================
+``ACT``     input-buffer slot [11:0]                   ``words_x`` words
+``WROW``    row [11:0], instruction address [31:16]    ``words_w`` words
+``BIAS``    0                                          ``words_a`` words
+``PSUM``    accumulator slot [11:0]                    ``words_a`` words
+``CMD``     (none: the instruction itself, low word first, ``cmd_words`` words)
+==========  =========================================  =====================
+
+To the controller: ``RESULT`` (argument: global-buffer address [19:0], then
+the vector's words), ``ACK`` (no payload: the answer to a ``sync``) and
+``ERR`` (argument: instruction address [15:0], row [27:16]: a row that failed
+write-verify).
+
+Vectors in words
+----------------
+A vector of ``b``-bit elements is packed ``W // b`` elements per
+``flit_width``-bit word, element ``i`` in word ``i // (W // b)`` at bit
+``(i % (W // b)) * b``, two's complement (:func:`pack_vector`). Input vectors
+have ``rows`` elements of ``xbits``; weight rows ``cols`` of ``wbits``;
+accumulator vectors ``cols`` of ``acc_bits``; post-processed outputs ``cols``
+of ``xbits``. In the global buffer vector ``v`` of an instruction starts at
+``gaddr + v * words``.
+
+Post-processing (``outq``), per column, exact: ``a = wrap(acc + bias)`` (to
+``acc_bits``, two's complement); ``a`` if ``shift == 0`` else
+``floor((a + 2**(shift-1)) / 2**shift)``; clamp to the ``xbits`` range; ReLU
+if asked.
+
+Pure numpy and Python: no Amaranth or cocotb here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Config
+from .isa import COUNT_MAX, Instr, Op, decode
+from .macro import FaultMap, MacroState, wrap_signed
+
+__all__ = ["PacketType", "ErrorCode", "ChipError", "ChipState", "TileState", "pack_vector",
+           "unpack_vector", "post_process", "check_instr", "FunctionalChip", "vector_words",
+           "COUNTER_NAMES", "TILE_COUNTER_NAMES", "counter_index"]
+
+
+class PacketType:
+    ACT = 1
+    WROW = 2
+    BIAS = 3
+    PSUM = 4
+    CMD = 5
+    RESULT = 8
+    ACK = 9
+    ERR = 10
+
+
+class ErrorCode:
+    NONE = 0
+    ILLEGAL_OPCODE = 1      # not an opcode, or a field the instruction does not use is not zero
+    BAD_TILE = 2            # a tile (or psum destination) outside the mesh
+    BAD_GBUF = 3            # a global-buffer range past the end
+    BAD_TILE_ADDR = 4       # count 0, or slots / rows past the end of the tile's buffers
+    IMEM_OVERFLOW = 5       # the program ran past the end of the instruction memory (or was loaded past it)
+    RRAM_VERIFY = 6         # a row failed write-verify after rram_max_attempts pulses
+
+    NAMES = {0: "none", 1: "illegal opcode", 2: "tile outside the mesh", 3: "global-buffer address out of range",
+             4: "tile address out of range", 5: "instruction-memory overflow", 6: "RRAM verify failure"}
+
+
+@dataclass
+class ChipError:
+    """The error register."""
+
+    code: int
+    pc: int
+    tile: tuple = (0, 0)     # RRAM_VERIFY: the tile
+    row: int = 0             # RRAM_VERIFY: the row
+
+    def __str__(self):
+        s = f"error {self.code} ({ErrorCode.NAMES.get(self.code, '?')}) at instruction {self.pc}"
+        if self.code == ErrorCode.RRAM_VERIFY:
+            s += f", tile {self.tile} row {self.row}"
+        return s
+
+
+# Performance counters: index -> name. Chip-wide first, then per tile at
+# TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + k (tile = y * mesh_x + x).
+COUNTER_NAMES = ["cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits",
+                 "gbuf_write_bits", "ctrl_tx_stall", "barrier_wait"]
+TILE_COUNTER_NAMES = ["busy", "macs", "mvms", "ibuf_write_bits", "ibuf_read_bits", "acc_read_bits",
+                      "acc_write_bits", "rram_pulses", "rram_verify_reads", "tx_stall", "macro_stall"]
+TILE_COUNTER_BASE = 16
+TILE_COUNTER_STRIDE = 16
+
+
+def counter_index(name: str, tile: int | None = None) -> int:
+    if tile is None:
+        return COUNTER_NAMES.index(name)
+    return TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + TILE_COUNTER_NAMES.index(name)
+
+
+def pack_vector(values, bits: int, width: int) -> list[int]:
+    """``values`` (signed) as words of ``width`` bits, ``width // bits`` per word."""
+    per = width // bits
+    mask = (1 << bits) - 1
+    vals = [int(v) & mask for v in values]
+    words = []
+    for i in range(0, len(vals), per):
+        w = 0
+        for k, v in enumerate(vals[i:i + per]):
+            w |= v << (k * bits)
+        words.append(w)
+    return words
+
+
+def unpack_vector(words, n: int, bits: int, width: int) -> np.ndarray:
+    """The ``n`` signed elements packed in ``words``."""
+    per = width // bits
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        v = (int(words[i // per]) >> ((i % per) * bits)) & ((1 << bits) - 1)
+        out[i] = v - (1 << bits) if v >> (bits - 1) else v
+    return out
+
+
+def vector_words(cfg: Config, ptype: int) -> int:
+    return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
+            PacketType.PSUM: cfg.words_a}[ptype]
+
+
+def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: Config) -> np.ndarray:
+    """``outq``'s per-column arithmetic, exact."""
+    a = wrap_signed(np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64), cfg.acc_bits)
+    a = np.asarray(a, dtype=object)
+    if shift:
+        a = np.array([(int(v) + (1 << (shift - 1))) >> shift for v in a], dtype=object)
+    lo, hi = -(1 << (cfg.xbits - 1)), (1 << (cfg.xbits - 1)) - 1
+    y = np.array([min(max(int(v), lo), hi) for v in a], dtype=np.int64)
+    if relu:
+        y = np.maximum(y, 0)
+    return y
+
+
+def _gbuf_words_of(ins: Instr, cfg: Config) -> int:
+    return {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a,
+            Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(ins.op, 0)
+
+
+def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
+    """``(error code, decoded instruction)`` for the word the controller fetched."""
+    ins = decode(word)
+    if ins is None:
+        return ErrorCode.ILLEGAL_OPCODE, None
+    o = ins.ops
+    if "tx" in o and not (o["tx"] < cfg.mesh_x and o["ty"] < cfg.mesh_y):
+        return ErrorCode.BAD_TILE, ins
+    if "dx" in o and not (o["dx"] < cfg.mesh_x and o["dy"] < cfg.mesh_y):
+        return ErrorCode.BAD_TILE, ins
+    words = _gbuf_words_of(ins, cfg)
+    if words:
+        n = o.get("count", 1)
+        if o["gaddr"] + n * words > cfg.gbuf_words:
+            return ErrorCode.BAD_GBUF, ins
+    if "count" in o and o["count"] == 0:
+        return ErrorCode.BAD_TILE_ADDR, ins
+    n = o.get("count", 1)
+    limits = {
+        Op.LDACT: [("slot", cfg.tile_ibuf_depth)], Op.LDW: [("row", cfg.rows)],
+        Op.LDPSUM: [("slot", cfg.tile_acc_depth)],
+        Op.MVM: [("a", cfg.tile_ibuf_depth), ("b", cfg.tile_acc_depth)],
+        Op.READ: [("row", cfg.rows), ("b", cfg.tile_acc_depth)],
+        Op.OUT: [("b", cfg.tile_acc_depth)], Op.OUTQ: [("b", cfg.tile_acc_depth)],
+        Op.PSUM: [("b", cfg.tile_acc_depth), ("d", cfg.tile_acc_depth)],
+    }
+    for name, lim in limits.get(ins.op, []):
+        if o[name] + n > lim:
+            return ErrorCode.BAD_TILE_ADDR, ins
+    return ErrorCode.NONE, ins
+
+
+assert COUNT_MAX < 256
+
+
+class TileState:
+    """A tile's data: the macro (non-volatile), input buffer, accumulators, bias.
+
+    Buffers power up as zero and keep their content across a reset (they are
+    memories; only control state is reset).
+    """
+
+    def __init__(self, cfg: Config, faults: FaultMap | None = None):
+        self.cfg = cfg
+        self.macro = MacroState(cfg, faults)
+        self.ibuf = np.zeros((cfg.tile_ibuf_depth, cfg.rows), dtype=np.int64)
+        self.acc = np.zeros((cfg.tile_acc_depth, cfg.cols), dtype=np.int64)
+        self.bias = np.zeros(cfg.cols, dtype=np.int64)
+
+    def onehot(self, row: int) -> np.ndarray:
+        x = np.zeros(self.cfg.rows, dtype=np.int64)
+        x[row] = 1
+        return x
+
+    def accumulate(self, slot: int, vec, add: bool = True):
+        base = self.acc[slot] if add else 0
+        self.acc[slot] = wrap_signed(np.asarray(base, dtype=np.int64) + np.asarray(vec, dtype=np.int64),
+                                     self.cfg.acc_bits)
+
+    def out_vector(self, slot: int, op: int, ops: dict) -> list[int]:
+        """The words a tile sends for accumulator ``slot`` under ``out``/``outq``/``psum``."""
+        cfg = self.cfg
+        if op == Op.OUTQ:
+            return pack_vector(post_process(self.acc[slot], self.bias, ops["shift"], ops["relu"], cfg),
+                               cfg.xbits, cfg.flit_width)
+        v = self.acc[slot]
+        if op == Op.OUT and ops.get("bias"):
+            v = wrap_signed(v + self.bias, cfg.acc_bits)
+        return pack_vector(v, cfg.acc_bits, cfg.flit_width)
+
+
+@dataclass
+class ChipState:
+    """Everything a run reads and leaves behind: the controller's memories and every tile."""
+
+    cfg: Config
+    faults: dict = field(default_factory=dict)      # (x, y) -> FaultMap
+
+    def __post_init__(self):
+        cfg = self.cfg
+        self.imem = [0] * cfg.imem_depth
+        self.gbuf = [0] * cfg.gbuf_words
+        self.tiles = {(x, y): TileState(cfg, self.faults.get((x, y)))
+                      for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
+
+    def load_program(self, words) -> ChipError | None:
+        """Write the instruction memory from address 0; words past its end are an error (nothing written)."""
+        words = [int(w) for w in words]
+        if len(words) > self.cfg.imem_depth:
+            return ChipError(ErrorCode.IMEM_OVERFLOW, self.cfg.imem_depth)
+        self.imem[:len(words)] = words
+        return None
+
+    def write_gbuf(self, addr: int, words):
+        words = [int(w) for w in words]
+        if addr < 0 or addr + len(words) > self.cfg.gbuf_words:
+            raise ValueError(f"global buffer: words {addr}..{addr + len(words) - 1} outside 0..{self.cfg.gbuf_words - 1}")
+        mask = (1 << self.cfg.flit_width) - 1
+        for i, w in enumerate(words):
+            if not 0 <= w <= mask:
+                raise ValueError(f"global buffer word {addr + i}: {w:#x} does not fit {self.cfg.flit_width} bits")
+            self.gbuf[addr + i] = w
+
+
+class FunctionalChip:
+    """The program's meaning, instruction by instruction, in order.
+
+    A correct program (one that ``sync``s and ``barrier``s before it uses a
+    result, see docs/isa.md) leaves the same global buffer, tile state and
+    error code on the cycle-exact model and on the RTL. Races the program
+    leaves open are resolved here in program order.
+    """
+
+    def __init__(self, state: ChipState):
+        self.state, self.cfg = state, state.cfg
+
+    def run(self, max_instructions: int = 10_000_000) -> tuple[int, ChipError | None]:
+        """Execute from address 0. Returns (instructions executed, error or None)."""
+        st, cfg = self.state, self.cfg
+        pc = 0
+        for n in range(max_instructions):
+            if pc >= cfg.imem_depth:
+                return n, ChipError(ErrorCode.IMEM_OVERFLOW, pc)
+            code, ins = check_instr(cfg, st.imem[pc])
+            if code:
+                return n, ChipError(code, pc)
+            if ins.op == Op.HALT:
+                return n + 1, None
+            err = self._execute(ins, pc)
+            if err is not None:
+                return n + 1, err
+            pc += 1
+        raise RuntimeError(f"functional model: no halt within {max_instructions} instructions")
+
+    def _execute(self, ins: Instr, pc: int) -> ChipError | None:
+        st, cfg = self.state, self.cfg
+        o, op = ins.ops, ins.op
+        W = cfg.flit_width
+        tile = st.tiles.get((o.get("tx"), o.get("ty")))
+        n = o.get("count", 1)
+        if op == Op.LDACT:
+            for v in range(n):
+                a = o["gaddr"] + v * cfg.words_x
+                tile.ibuf[o["slot"] + v] = unpack_vector(st.gbuf[a:a + cfg.words_x], cfg.rows, cfg.xbits, W)
+        elif op == Op.LDW:
+            for v in range(n):
+                a = o["gaddr"] + v * cfg.words_w
+                res = tile.macro.program_row(o["row"] + v,
+                                             unpack_vector(st.gbuf[a:a + cfg.words_w], cfg.cols, cfg.wbits, W))
+                if not res.ok:
+                    return ChipError(ErrorCode.RRAM_VERIFY, pc, ins.tile, o["row"] + v)
+        elif op == Op.LDBIAS:
+            tile.bias[:] = unpack_vector(st.gbuf[o["gaddr"]:o["gaddr"] + cfg.words_a], cfg.cols, cfg.acc_bits, W)
+        elif op == Op.LDPSUM:
+            for v in range(n):
+                a = o["gaddr"] + v * cfg.words_a
+                tile.accumulate(o["slot"] + v, unpack_vector(st.gbuf[a:a + cfg.words_a], cfg.cols, cfg.acc_bits, W))
+        elif op == Op.MVM:
+            for v in range(n):
+                tile.accumulate(o["b"] + v, tile.macro.mvm(tile.ibuf[o["a"] + v]), add=bool(o["acc"]))
+        elif op == Op.READ:
+            tile.accumulate(o["b"], tile.macro.mvm(tile.onehot(o["row"])), add=False)
+        elif op in (Op.OUT, Op.OUTQ):
+            words = cfg.words_a if op == Op.OUT else cfg.words_q
+            for v in range(n):
+                st.gbuf[o["gaddr"] + v * words:o["gaddr"] + (v + 1) * words] = tile.out_vector(o["b"] + v, op, o)
+        elif op == Op.PSUM:
+            dest = st.tiles[(o["dx"], o["dy"])]
+            for v in range(n):
+                dest.accumulate(o["d"] + v, tile.acc[o["b"] + v])
+        # nop, sync, barrier: nothing to compute
+        return None
