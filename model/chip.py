@@ -22,8 +22,14 @@ type        argument word                              then
 ``WROW``    row [11:0], instruction address [31:16]    ``words_w`` words
 ``BIAS``    0                                          ``words_a`` words
 ``PSUM``    accumulator slot [11:0]                    ``words_a`` words
+``PSUM_T``  accumulator slot [11:0]                    ``words_a`` words
 ``CMD``     (none: the instruction itself, low word first, ``cmd_words`` words)
 ==========  =========================================  =====================
+
+``PSUM_T`` is a partial sum from another tile (``psum``): the receiving tile
+answers each one with an ``ACK`` once it is added, and the controller counts
+them as outstanding, so a ``barrier`` after a ``psum`` waits until every
+partial sum has landed.
 
 To the controller: ``RESULT`` (argument: global-buffer address [19:0], then
 the vector's words), ``ACK`` (no payload: the answer to a ``sync``) and
@@ -69,6 +75,7 @@ class PacketType:
     BIAS = 3
     PSUM = 4
     CMD = 5
+    PSUM_T = 6
     RESULT = 8
     ACK = 9
     ERR = 10
@@ -77,7 +84,7 @@ class PacketType:
 class ErrorCode:
     NONE = 0
     ILLEGAL_OPCODE = 1      # not an opcode, or a field the instruction does not use is not zero
-    BAD_TILE = 2            # a tile (or psum destination) outside the mesh
+    BAD_TILE = 2            # a tile (or psum destination) outside the mesh, or a psum to its own tile
     BAD_GBUF = 3            # a global-buffer range past the end
     BAD_TILE_ADDR = 4       # count 0, or slots / rows past the end of the tile's buffers
     IMEM_OVERFLOW = 5       # the program ran past the end of the instruction memory (or was loaded past it)
@@ -145,7 +152,7 @@ def unpack_vector(words, n: int, bits: int, width: int) -> np.ndarray:
 
 def vector_words(cfg: Config, ptype: int) -> int:
     return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
-            PacketType.PSUM: cfg.words_a}[ptype]
+            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a}[ptype]
 
 
 def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: Config) -> np.ndarray:
@@ -175,6 +182,9 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     if "tx" in o and not (o["tx"] < cfg.mesh_x and o["ty"] < cfg.mesh_y):
         return ErrorCode.BAD_TILE, ins
     if "dx" in o and not (o["dx"] < cfg.mesh_x and o["dy"] < cfg.mesh_y):
+        return ErrorCode.BAD_TILE, ins
+    if "dx" in o and (o["dx"], o["dy"]) == (o["tx"], o["ty"]):
+        # a tile that sends to itself cannot receive while it sends: it would deadlock
         return ErrorCode.BAD_TILE, ins
     words = _gbuf_words_of(ins, cfg)
     if words:

@@ -185,7 +185,7 @@ class _Tile:
                 self.count("tx_stall")
             if tx_taken is not None:
                 p, k = self.tx.taken_info
-                if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM):
+                if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
                     self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
                 if not self.tx.busy:
                     nxt = "idle"
@@ -210,7 +210,7 @@ class _Tile:
             # out, outq, psum: one packet per accumulator vector, read when its header goes
             for v in range(o["count"]):
                 if ins.op == Op.PSUM:
-                    dest, ptype, arg = (o["dx"], o["dy"]), PacketType.PSUM, o["d"] + v
+                    dest, ptype, arg = (o["dx"], o["dy"]), PacketType.PSUM_T, o["d"] + v
                     nwords = cfg.words_a
                 else:
                     nwords = cfg.words_a if ins.op == Op.OUT else cfg.words_q
@@ -234,10 +234,13 @@ class _Tile:
         if ty == PacketType.BIAS:
             d.bias[:] = unpack_vector(data, cfg.cols, cfg.acc_bits, W)
             return "idle"
-        if ty == PacketType.PSUM:
+        if ty in (PacketType.PSUM, PacketType.PSUM_T):
             d.accumulate(arg & 0xFFF, unpack_vector(data, cfg.cols, cfg.acc_bits, W))
             self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
             self.count("acc_write_bits", cfg.cols * cfg.acc_bits)
+            if ty == PacketType.PSUM_T:          # answered, so that a barrier can wait for it
+                self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
+                return "send"
             return "idle"
         if ty == PacketType.WROW:
             self.prog = (arg & 0xFFF, unpack_vector(data, cfg.cols, cfg.wbits, W), (arg >> 16) & 0xFFFF)
@@ -418,6 +421,8 @@ class ChipCycleModel:
         # commands: the instruction itself
         if op == Op.SYNC:
             outstanding += 1
+        elif op == Op.PSUM:
+            outstanding += o["count"]          # the destination answers each partial sum
         ctx.packets.append(_Packet(tile, PacketType.CMD, _split64(ins.encode(), cfg.flit_width, cfg.cmd_words)))
         return "send", pc, outstanding
 

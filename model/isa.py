@@ -110,9 +110,10 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
     "psum": (Op.PSUM, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT,
                        _f("dx", 34, 4, "destination tile x"), _f("dy", 38, 4, "destination tile y"),
                        _f("d", 42, 12, "first destination accumulator slot")),
-             "send `count` accumulator vectors, raw int32, to tile (dx, dy), added into its slots `d`.."),
+             "send `count` accumulator vectors, raw int32, to another tile (dx, dy), added into its slots "
+             "`d`..; each is answered, so follow with `barrier`"),
     "sync": (Op.SYNC, (_TX, _TY), "the tile answers once everything sent to it before is done"),
-    "barrier": (Op.BARRIER, (), "wait until every tile that was sent a `sync` has answered"),
+    "barrier": (Op.BARRIER, (), "wait until every `sync` and every partial sum of a `psum` has been answered"),
 }
 OPCODES = {op: name for name, (op, _, _) in FORMATS.items()}
 _DEFAULT_ZERO = {"acc", "relu", "shift", "bias"}

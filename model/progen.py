@@ -1,0 +1,135 @@
+"""Random chip programs for verification: race-free, so every backend must agree on everything.
+
+:func:`random_program` draws, from a seed, a global-buffer image (weight
+rows, activation vectors, partial sums, biases) and a program that uses
+every instruction on every tile: row programming (also between MVMs, so
+RRAM is reprogrammed between passes), loads, MVMs that overwrite or
+accumulate, readback, raw and post-processed outputs with random shifts and
+ReLU, partial sums sent between tiles, syncs, barriers and nops. It keeps the
+rules of docs/isa.md that make a program's result independent of timing:
+outputs go to global-buffer words that nothing reads, and a ``barrier``
+follows every ``psum``. It ends with a ``sync`` to every tile, a ``barrier``
+and ``halt``.
+
+Pure Python and numpy: no Amaranth or cocotb here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .chip import pack_vector
+from .config import Config
+
+__all__ = ["random_program"]
+
+
+def _rand_vec(rng, n, bits, extreme=0.15):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    v = rng.integers(lo, hi + 1, size=n)
+    m = rng.random(n) < extreme
+    v[m] = rng.choice([lo, hi], size=int(m.sum()))
+    return v
+
+
+def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
+    """``(assembly text, {gbuf address: words})`` for a random race-free program."""
+    rng = np.random.default_rng(seed)
+    W = cfg.flit_width
+    gbuf: dict[int, list[int]] = {}
+    addr = 0
+
+    def region(n, words, bits, elems, acc_range=None):
+        nonlocal addr
+        base = addr
+        for i in range(n):
+            if acc_range is not None:
+                v = rng.integers(-acc_range, acc_range + 1, size=elems)
+            else:
+                v = _rand_vec(rng, elems, bits)
+            gbuf[addr] = pack_vector(v, bits, W)
+            addr += words
+        return base
+
+    n_w = max(2, min(2 * cfg.rows, cfg.gbuf_words // (8 * cfg.words_w)))
+    n_x = max(2, min(16, cfg.gbuf_words // (8 * cfg.words_x)))
+    n_p = max(1, min(6, cfg.gbuf_words // (16 * cfg.words_a)))
+    w_base = region(n_w, cfg.words_w, cfg.wbits, cfg.cols)
+    x_base = region(n_x, cfg.words_x, cfg.xbits, cfg.rows)
+    p_base = region(n_p, cfg.words_a, cfg.acc_bits, cfg.cols, acc_range=1 << 20)
+    b_base = region(2, cfg.words_a, cfg.acc_bits, cfg.cols, acc_range=1 << 16)
+    out_ptr = addr
+    tiles = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+    IB, AC = cfg.tile_ibuf_depth, cfg.tile_acc_depth
+    lines = []
+
+    def tile():
+        t = tiles[rng.integers(len(tiles))]
+        return f"{t[0]},{t[1]}"
+
+    def span(depth, cap=4):
+        n = int(rng.integers(1, min(cap, depth) + 1))
+        return int(rng.integers(0, depth - n + 1)), n
+
+    # every tile gets weights first, so every tile computes something
+    for t in tiles:
+        rows = min(cfg.rows, n_w)
+        r0 = int(rng.integers(0, cfg.rows - rows + 1))
+        g = w_base + int(rng.integers(0, n_w - rows + 1)) * cfg.words_w
+        lines.append(f"ldw {t[0]},{t[1]} row={r0} count={rows} gaddr={g}")
+    ops = ["ldw", "ldact", "ldact", "ldbias", "ldpsum", "mvm", "mvm", "mvm", "read", "out", "outq",
+           "outq", "psum", "sync", "barrier", "nop"]
+    for _ in range(steps):
+        op = ops[rng.integers(len(ops))]
+        t = tile()
+        if op == "ldw":
+            r, n = span(cfg.rows, 3)
+            n = min(n, n_w)
+            g = w_base + int(rng.integers(0, n_w - n + 1)) * cfg.words_w
+            lines.append(f"ldw {t} row={r} count={n} gaddr={g}")
+        elif op == "ldact":
+            s, n = span(IB)
+            n = min(n, n_x)
+            g = x_base + int(rng.integers(0, n_x - n + 1)) * cfg.words_x
+            lines.append(f"ldact {t} slot={s} count={n} gaddr={g}")
+        elif op == "ldbias":
+            lines.append(f"ldbias {t} gaddr={b_base + int(rng.integers(0, 2)) * cfg.words_a}")
+        elif op == "ldpsum":
+            s, n = span(AC)
+            n = min(n, n_p)
+            g = p_base + int(rng.integers(0, n_p - n + 1)) * cfg.words_a
+            lines.append(f"ldpsum {t} slot={s} count={n} gaddr={g}")
+        elif op == "mvm":
+            a, n = span(IB)
+            b = int(rng.integers(0, AC - n + 1))
+            lines.append(f"mvm {t} a={a} count={n} b={b} acc={int(rng.integers(0, 2))}")
+        elif op == "read":
+            lines.append(f"read {t} row={int(rng.integers(0, cfg.rows))} b={int(rng.integers(0, AC))}")
+        elif op in ("out", "outq"):
+            b, n = span(AC)
+            words = cfg.words_a if op == "out" else cfg.words_q
+            if out_ptr + n * words > cfg.gbuf_words:
+                continue
+            if op == "out":
+                lines.append(f"out {t} b={b} count={n} gaddr={out_ptr} bias={int(rng.integers(0, 2))}")
+            else:
+                lines.append(f"outq {t} b={b} count={n} gaddr={out_ptr} shift={int(rng.integers(0, 32))} "
+                             f"relu={int(rng.integers(0, 2))}")
+            out_ptr += n * words
+        elif op == "psum":
+            b, n = span(AC)
+            d = int(rng.integers(0, AC - n + 1))
+            others = [u for u in tiles if f"{u[0]},{u[1]}" != t]
+            if not others:
+                continue
+            u = others[rng.integers(len(others))]
+            lines.append(f"psum {t} b={b} count={n} dx={u[0]} dy={u[1]} d={d}")
+            lines.append("barrier")
+        elif op == "sync":
+            lines.append(f"sync {t}")
+        else:
+            lines.append(op)
+    for t in tiles:
+        lines.append(f"sync {t[0]},{t[1]}")
+    lines += ["barrier", "halt"]
+    return "\n".join(lines) + "\n", gbuf
