@@ -315,30 +315,7 @@ class ChipCycleModel:
             taken, delivered, hops = mesh.step(t, offers, rx_ready)
             count("noc_flits", len(taken))
             count("noc_flit_hops", hops)
-            # --- controller --------------------------------------------------------
-            for node, flit in delivered:
-                if node != CTRL:
-                    continue
-                if flit.head:
-                    ptype = (flit.data >> self.type_lsb) & 0xF
-                    rx["type"], rx["k"] = ptype, 0
-                    if ptype == PacketType.ACK:
-                        outstanding -= 1
-                    rx["src"] = unpack_header(cfg, flit.data)["src"]
-                    continue
-                k = rx["k"]
-                rx["k"] += 1
-                if rx["type"] == PacketType.RESULT:
-                    if k == 0:
-                        rx["addr"] = flit.data & 0xFFFFF
-                    else:
-                        a = rx["addr"] + k - 1
-                        if a < cfg.gbuf_words:
-                            st.gbuf[a] = flit.data
-                        count("gbuf_write_bits", W)
-                elif rx["type"] == PacketType.ERR and k == 0 and pending is None:
-                    pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
-                                        (flit.data >> 16) & 0xFFF)
+            # --- controller state machine, on the registers' values --------------
             stop = False
             nstate = cstate
             if cstate == "send":
@@ -372,6 +349,30 @@ class ChipCycleModel:
                         nstate, pc, outstanding = self._issue(ins, pc, ctx, outstanding)
                         if nstate == "stop":
                             stop = True
+            # --- controller receive (registers: seen by the state machine next cycle) ----
+            for node, flit in delivered:
+                if node != CTRL:
+                    continue
+                if flit.head:
+                    ptype = (flit.data >> self.type_lsb) & 0xF
+                    rx["type"], rx["k"] = ptype, 0
+                    if ptype == PacketType.ACK:
+                        outstanding -= 1
+                    rx["src"] = unpack_header(cfg, flit.data)["src"]
+                    continue
+                k = rx["k"]
+                rx["k"] += 1
+                if rx["type"] == PacketType.RESULT:
+                    if k == 0:
+                        rx["addr"] = flit.data & 0xFFFFF
+                    else:
+                        a = rx["addr"] + k - 1
+                        if a < cfg.gbuf_words:
+                            st.gbuf[a] = flit.data
+                        count("gbuf_write_bits", W)
+                elif rx["type"] == PacketType.ERR and k == 0 and pending is None:
+                    pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
+                                        (flit.data >> 16) & 0xFFF)
             # --- tiles -----------------------------------------------------------
             for pos, tl in tiles.items():
                 flits = [f for n, f in delivered if n == pos]
