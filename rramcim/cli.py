@@ -92,6 +92,52 @@ def cmd_verilog(args):
         print("verilator --lint-only -Wall: clean (with the waivers in rramcim/sim/waivers.vlt)")
 
 
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"{path}: cannot read it as text ({e})") from None
+
+
+def cmd_asm(args):
+    from .model.isa import AsmError, assemble
+    try:
+        words = assemble(_read_text(args.source))
+    except AsmError as e:
+        raise CliError(f"{args.source}: {e}") from None
+    _write_atomic(Path(args.output), "".join(f"{w:016x}\n" for w in words))
+    print(f"wrote {args.output}: {len(words)} instructions (64-bit hex words, one per line)")
+
+
+def read_hex_words(path: str) -> list[int]:
+    """64-bit words from a hex file (one per line, as ``rramcim asm`` writes; ``#`` comments)."""
+    words = []
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            w = int(line, 16)
+        except ValueError:
+            raise CliError(f"{path}: line {n}: {line!r} is not a hex word") from None
+        if not 0 <= w < (1 << 64):
+            raise CliError(f"{path}: line {n}: {line!r} does not fit 64 bits")
+        words.append(w)
+    return words
+
+
+def cmd_disasm(args):
+    from .model.isa import disassemble
+    text = disassemble(read_hex_words(args.program))
+    if args.output:
+        _write_atomic(Path(args.output), text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
 def cmd_demo(args):
     import numpy as np
     from .sim.build import build, run_cocotb
@@ -192,6 +238,20 @@ def build_parser():
                     help="a stuck-at cell to build into the macro (simulation only); repeatable")
     sp.add_argument("--lint", action="store_true", help="then lint it with verilator --lint-only -Wall")
     sp.set_defaults(func=cmd_verilog)
+
+    sp = sub.add_parser("asm", help="assemble a controller program (docs/isa.md) into hex words",
+                        description="Assemble a controller program (syntax and encoding in docs/isa.md) into "
+                                    "64-bit words, written as hex, one per line ($readmemh-compatible).")
+    sp.add_argument("source", metavar="PROG.s", help="assembly source")
+    sp.add_argument("-o", "--output", required=True, metavar="PROG.hex", help="output file")
+    sp.set_defaults(func=cmd_asm)
+
+    sp = sub.add_parser("disasm", help="disassemble hex words into a controller program",
+                        description="Disassemble 64-bit hex words (one per line) into canonical assembly; "
+                                    "rramcim asm of the result gives the same words.")
+    sp.add_argument("program", metavar="PROG.hex", help="hex words, one per line")
+    sp.add_argument("-o", "--output", metavar="PROG.s", help="output file (default: standard output)")
+    sp.set_defaults(func=cmd_disasm)
 
     sp = sub.add_parser("config", help="print a config (preset or file) with its derived figures")
     sp.add_argument("config", nargs="?", default="default", metavar="NAME|FILE")

@@ -13,7 +13,7 @@ def rramcim(*args, cwd=None):
 def test_help_lists_commands():
     p = rramcim("--help")
     assert p.returncode == 0
-    for word in ("demo", "verilog", "config", "examples:"):
+    for word in ("demo", "verilog", "config", "asm", "disasm", "examples:"):
         assert word in p.stdout
     assert rramcim("verilog", "--help").returncode == 0
 
@@ -70,3 +70,28 @@ def test_bad_fault_and_output_dir(tmp_path):
 def test_config_command(tmp_path):
     p = rramcim("config", "tiny")
     assert p.returncode == 0 and '"rows": 8' in p.stdout and '"steps": 8' in p.stdout
+
+
+def test_asm_disasm_round_trip(tmp_path):
+    from rramcim.model.progen import random_program
+    from rramcim.model.config import PRESETS
+    text, _ = random_program(PRESETS["default"], seed=3, steps=30)
+    src = tmp_path / "p.s"
+    src.write_text(text + ".word 0x3f\n")
+    hexf, back, hex2 = tmp_path / "p.hex", tmp_path / "q.s", tmp_path / "q.hex"
+    assert rramcim("asm", str(src), "-o", str(hexf)).returncode == 0
+    assert rramcim("disasm", str(hexf), "-o", str(back)).returncode == 0
+    assert rramcim("asm", str(back), "-o", str(hex2)).returncode == 0
+    assert hexf.read_text() == hex2.read_text()
+    assert len(hexf.read_text().splitlines()) == len([ln for ln in src.read_text().splitlines() if ln.strip()])
+
+
+def test_asm_errors_name_file_and_line(tmp_path):
+    src = tmp_path / "bad.s"
+    src.write_text("nop\nmvm 0,0 a=0 b=0\n")
+    out = tmp_path / "bad.hex"
+    _one_line_error(rramcim("asm", str(src), "-o", str(out)), "bad.s", "line 2", "count")
+    assert not out.exists()
+    _one_line_error(rramcim("asm", str(tmp_path / "none.s"), "-o", str(out)), "none.s", "no such file")
+    (tmp_path / "w.hex").write_text("12\nzz\n")
+    _one_line_error(rramcim("disasm", str(tmp_path / "w.hex")), "w.hex", "line 2", "not a hex word")

@@ -293,3 +293,10 @@ def test_rram_cells_and_counts_survive_into_the_next_run():
     ChipCycleModel(st).run()
     assert np.array_equal(unpack_vector(st.gbuf[50:], cfg.cols, 32, cfg.flit_width), w)
     assert PacketType.ACK != PacketType.RESULT
+
+
+def test_docs_show_the_encoding_table():
+    from pathlib import Path
+    from rramcim.model.isa import markdown_table
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "isa.md").read_text()
+    assert markdown_table() in doc, "docs/isa.md: regenerate the table with rramcim.model.isa.markdown_table()"
