@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from .chip import (COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, ChipState, ErrorCode, PacketType,
-                   check_instr, counter_index, pack_vector, unpack_vector, vector_words)
+from .chip import (COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ChipError,
+                   ChipState, ErrorCode, PacketType, check_instr, counter_index, unpack_vector, vector_words)
 from .config import Config
 from .isa import Op, decode
 from .macro import MacroCore
@@ -47,7 +45,7 @@ class RunResult:
         """A tile counter summed over the tiles."""
         k = TILE_COUNTER_NAMES.index(name)
         return sum(v for i, v in self.counters.items()
-                   if i >= 16 and (i - 16) % 16 == k)
+                   if i >= TILE_COUNTER_BASE and (i - TILE_COUNTER_BASE) % TILE_COUNTER_STRIDE == k)
 
 
 class _Packet:
@@ -440,4 +438,3 @@ def run_program(cfg: Config, program, gbuf_init: dict | None = None, faults: dic
     return ChipCycleModel(st).run(), st
 
 
-_ = (np, pack_vector)
