@@ -66,7 +66,7 @@ from .macro import FaultMap, MacroState, wrap_signed
 
 __all__ = ["PacketType", "ErrorCode", "ChipError", "ChipState", "TileState", "pack_vector",
            "unpack_vector", "post_process", "check_instr", "FunctionalChip", "vector_words",
-           "COUNTER_NAMES", "TILE_COUNTER_NAMES", "counter_index"]
+           "COUNTER_NAMES", "TILE_COUNTER_NAMES", "counter_index", "LOAD_PACKET"]
 
 
 class PacketType:
@@ -168,9 +168,15 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
     return y
 
 
+# the packet each load instruction sends, one per vector
+LOAD_PACKET = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
+               Op.LDPSUM: PacketType.PSUM}
+
+
 def _gbuf_words_of(ins: Instr, cfg: Config) -> int:
-    return {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a,
-            Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(ins.op, 0)
+    if ins.op in LOAD_PACKET:
+        return vector_words(cfg, LOAD_PACKET[ins.op])
+    return {Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(ins.op, 0)
 
 
 def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:

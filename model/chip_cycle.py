@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chip import (COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ChipError,
+from .chip import (COUNTER_NAMES, LOAD_PACKET, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ChipError,
                    ChipState, ErrorCode, PacketType, check_instr, counter_index, unpack_vector, vector_words)
 from .config import Config
 from .isa import Op, decode
 from .macro import MacroCore
-from .noc import CTRL, MeshCore, TxHeader, pack_header, unpack_header
+from .noc import CTRL, MeshCore, TxHeader, coord_size, pack_header, unpack_header
 
 __all__ = ["ChipCycleModel", "RunResult"]
 
@@ -111,7 +111,7 @@ class _Tile:
         return (self.state == "idle") if head else (self.state == "recv")
 
     def offers(self):
-        return self.tx.offer() if self.state in ("send",) else (None, None)
+        return self.tx.offer() if self.state == "send" else (None, None)
 
     def macro_inputs(self):
         p_item = x_item = None
@@ -182,7 +182,7 @@ class _Tile:
             if offered["tx"] and tx_taken is None:
                 self.count("tx_stall")
             if tx_taken is not None:
-                p, k = self.tx.taken_info
+                p, k = self.tx.taken()
                 if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
                     self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
                 if not self.tx.busy:
@@ -259,10 +259,7 @@ class ChipCycleModel:
 
     def __init__(self, state: ChipState):
         self.state, self.cfg = state, state.cfg
-        cfg = self.cfg
-        xb = max(1, (cfg.mesh_x - 1).bit_length())
-        yb = max(1, (cfg.mesh_y - 1).bit_length())
-        self.type_lsb = 2 * (xb + yb + 1)
+        self.type_lsb = 2 * coord_size(self.cfg)        # header: dest, src, then type
 
     def run(self, max_cycles: int = 50_000_000, drain_cycles: int = 1_000_000) -> RunResult:
         cfg, st = self.cfg, self.state
@@ -376,8 +373,6 @@ class ChipCycleModel:
                 flits = [f for n, f in delivered if n == pos]
                 tx_taken = taken.get(pos)
                 h, w = offers[pos]
-                if tx_taken is not None:
-                    tl.tx.taken_info = tl.tx.taken()
                 p_item, x_item = macro_in[pos]
                 tl.cycle(t, flits, tx_taken, macro_fires[pos],
                          {"x": x_item is not None, "tx": h is not None or w is not None})
@@ -402,9 +397,8 @@ class ChipCycleModel:
         if op == Op.BARRIER:
             return "wait", pc, outstanding
         tile = (o["tx"], o["ty"])
-        if op in (Op.LDACT, Op.LDW, Op.LDBIAS, Op.LDPSUM):
-            ptype = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
-                     Op.LDPSUM: PacketType.PSUM}[op]
+        if op in LOAD_PACKET:
+            ptype = LOAD_PACKET[op]
             n = vector_words(cfg, ptype)
             for v in range(o.get("count", 1)):
                 if op == Op.LDW:

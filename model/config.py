@@ -180,25 +180,29 @@ class Config:
     # of a vector of b-bit elements sits in word i // (W // b) at bit
     # (i % (W // b)) * b, two's complement.
 
+    def vector_words(self, n: int, bits: int) -> int:
+        """Words of a vector of ``n`` elements of ``bits`` bits."""
+        return -(-n // (self.flit_width // bits))
+
     @property
     def words_x(self) -> int:
         """Words of one input vector (``rows`` x ``xbits``)."""
-        return -(-self.rows // (self.flit_width // self.xbits))
+        return self.vector_words(self.rows, self.xbits)
 
     @property
     def words_w(self) -> int:
         """Words of one weight row (``cols`` x ``wbits``)."""
-        return -(-self.cols // (self.flit_width // self.wbits))
+        return self.vector_words(self.cols, self.wbits)
 
     @property
     def words_a(self) -> int:
         """Words of one accumulator vector (``cols`` x ``acc_bits``)."""
-        return -(-self.cols // (self.flit_width // self.acc_bits))
+        return self.vector_words(self.cols, self.acc_bits)
 
     @property
     def words_q(self) -> int:
         """Words of one post-processed output vector (``cols`` x ``xbits``)."""
-        return -(-self.cols // (self.flit_width // self.xbits))
+        return self.vector_words(self.cols, self.xbits)
 
     @property
     def cmd_words(self) -> int:

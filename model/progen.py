@@ -77,28 +77,23 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
         r0 = int(rng.integers(0, cfg.rows - rows + 1))
         g = w_base + int(rng.integers(0, n_w - rows + 1)) * cfg.words_w
         lines.append(f"ldw {t[0]},{t[1]} row={r0} count={rows} gaddr={g}")
+    # load -> (its first-slot operand, slots, most vectors at once, vectors in the region, region, words)
+    loads = {"ldw": ("row", cfg.rows, 3, n_w, w_base, cfg.words_w),
+             "ldact": ("slot", IB, 4, n_x, x_base, cfg.words_x),
+             "ldpsum": ("slot", AC, 4, n_p, p_base, cfg.words_a)}
     ops = ["ldw", "ldact", "ldact", "ldbias", "ldpsum", "mvm", "mvm", "mvm", "read", "out", "outq",
            "outq", "psum", "sync", "barrier", "nop"]
     for _ in range(steps):
         op = ops[rng.integers(len(ops))]
         t = tile()
-        if op == "ldw":
-            r, n = span(cfg.rows, 3)
-            n = min(n, n_w)
-            g = w_base + int(rng.integers(0, n_w - n + 1)) * cfg.words_w
-            lines.append(f"ldw {t} row={r} count={n} gaddr={g}")
-        elif op == "ldact":
-            s, n = span(IB)
-            n = min(n, n_x)
-            g = x_base + int(rng.integers(0, n_x - n + 1)) * cfg.words_x
-            lines.append(f"ldact {t} slot={s} count={n} gaddr={g}")
+        if op in loads:
+            key, depth, cap, have, base, words = loads[op]
+            s, n = span(depth, cap)
+            n = min(n, have)
+            g = base + int(rng.integers(0, have - n + 1)) * words
+            lines.append(f"{op} {t} {key}={s} count={n} gaddr={g}")
         elif op == "ldbias":
             lines.append(f"ldbias {t} gaddr={b_base + int(rng.integers(0, 2)) * cfg.words_a}")
-        elif op == "ldpsum":
-            s, n = span(AC)
-            n = min(n, n_p)
-            g = p_base + int(rng.integers(0, n_p - n + 1)) * cfg.words_a
-            lines.append(f"ldpsum {t} slot={s} count={n} gaddr={g}")
         elif op == "mvm":
             a, n = span(IB)
             b = int(rng.integers(0, AC - n + 1))
