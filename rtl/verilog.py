@@ -13,7 +13,7 @@ from .crossbar import Crossbar, crossbar_module_name
 from .macro import Macro
 
 __all__ = ["crossbar_verilog", "macro_verilog", "mesh_verilog", "router_verilog", "MACRO_TOP",
-           "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog"]
+           "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog", "chip_verilog", "chip_faults", "CHIP_TOP"]
 
 MACRO_TOP = "rramcim_macro"
 
@@ -45,11 +45,34 @@ def router_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     return verilog.convert(Router(cfg, cfg.mesh_x // 2, cfg.mesh_y // 2), name=ROUTER_TOP, emit_src=False)
 
 
+CHIP_TOP = "rramcim_core"
+
+
+def chip_faults(cfg: Config, faults: FaultMap | None) -> dict:
+    """A chip build's fault map applies to its last tile, ``(mesh_x - 1, mesh_y - 1)``."""
+    return {(cfg.mesh_x - 1, cfg.mesh_y - 1): faults} if faults else {}
+
+
+def chip_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The chip core (top module ``rramcim_core``) and its crossbar modules.
+
+    ``faults`` (stuck cells) apply to the last tile (:func:`chip_faults`).
+    """
+    from .chip import ChipCore
+    top = verilog.convert(ChipCore(cfg, chip_faults(cfg, faults), hard_crossbar=True), name=CHIP_TOP,
+                          emit_src=False)
+    xbars = crossbar_verilog(cfg)
+    if faults:
+        xbars += "\n" + crossbar_verilog(cfg, faults)
+    return xbars + "\n" + top
+
+
 BLOCKS = {
     "macro": (MACRO_TOP, macro_verilog),
     "crossbar": (None, crossbar_verilog),
     "mesh": (MESH_TOP, mesh_verilog),
     "router": (ROUTER_TOP, router_verilog),
+    "chip": (CHIP_TOP, chip_verilog),
 }
 
 

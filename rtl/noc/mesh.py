@@ -11,9 +11,10 @@ Each node's NI is exposed as ``n{x}_{y}`` and the controller's as ``ctrl``
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from ...model.config import Config
+from ..crossbar import popcount
 from .flit import Port, flit_layout
 from .link import Link
 from .ni import NetworkInterface, NodeSignature
@@ -40,6 +41,11 @@ class Mesh(wiring.Component):
         One per node.
     ctrl : In(NodeSignature)
         The controller's node.
+    flits_injected : Out
+        Flits the NIs (tiles and controller) put into the network this cycle.
+    flit_hops : Out
+        Flits that crossed a router-to-router link this cycle (the controller's
+        link is not one). Both feed the chip's performance counters.
     """
 
     def __init__(self, cfg: Config, link_cuts: int = 0):
@@ -47,12 +53,16 @@ class Mesh(wiring.Component):
         members = {node_name(x, y): In(NodeSignature(cfg))
                    for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
         members["ctrl"] = In(NodeSignature(cfg))
+        nodes = cfg.mesh_x * cfg.mesh_y
+        members["flits_injected"] = Out(range(nodes + 2))
+        members["flit_hops"] = Out(range(4 * nodes + 1))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         routers = {}
+        injected, hops = [], []
         for y in range(cfg.mesh_y):
             for x in range(cfg.mesh_x):
                 r = routers[x, y] = Router(cfg, x, y)
@@ -61,11 +71,13 @@ class Mesh(wiring.Component):
                 m.submodules[f"ni_{x}_{y}"] = ni
                 wiring.connect(m, wiring.flipped(getattr(self, node_name(x, y))), ni.node)
                 wiring.connect(m, ni.to_router, r.i[Port.L.value])
+                injected.append(ni.to_router.valid & ni.to_router.ready)
                 wiring.connect(m, r.o[Port.L.value], ni.from_router)
         cni = NetworkInterface(cfg, 0, 0, controller=True)
         m.submodules.ni_ctrl = cni
         wiring.connect(m, wiring.flipped(self.ctrl), cni.node)
         wiring.connect(m, cni.to_router, routers[0, 0].i[Port.W.value])
+        injected.append(cni.to_router.valid & cni.to_router.ready)
         wiring.connect(m, routers[0, 0].o[Port.N.value], cni.from_router)
         for (x, y), r in routers.items():
             for out, dx, dy, inp in ((Port.E, 1, 0, Port.W), (Port.S, 0, 1, Port.N),
@@ -79,8 +91,10 @@ class Mesh(wiring.Component):
                 link = Link(flit_layout(cfg), self.link_cuts)
                 m.submodules[f"link_{x}_{y}_{out.name}"] = link
                 wiring.connect(m, r.o[out.value], link.a)
+                hops.append(r.o[out.value].valid & r.o[out.value].ready)
                 wiring.connect(m, link.b, nb.i[inp.value])
             for inp, dx, dy in ((Port.W, -1, 0), (Port.E, 1, 0), (Port.N, 0, -1), (Port.S, 0, 1)):
                 if (x + dx, y + dy) not in routers and (x, y, inp) != (0, 0, Port.W):
                     m.d.comb += r.i[inp.value].valid.eq(0)
+        m.d.comb += [self.flits_injected.eq(popcount(injected)), self.flit_hops.eq(popcount(hops))]
         return m
