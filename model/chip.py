@@ -268,11 +268,13 @@ class ChipState:
                       for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
 
     def load_program(self, words) -> ChipError | None:
-        """Write the instruction memory from address 0; words past its end are an error (nothing written)."""
+        """Write the instruction memory from address 0, as the host streams it in: the words
+        that fit are written; a word past the end is an error (its address is the error's pc)."""
         words = [int(w) for w in words]
+        n = min(len(words), self.cfg.imem_depth)
+        self.imem[:n] = words[:n]
         if len(words) > self.cfg.imem_depth:
             return ChipError(ErrorCode.IMEM_OVERFLOW, self.cfg.imem_depth)
-        self.imem[:len(words)] = words
         return None
 
     def write_gbuf(self, addr: int, words):

@@ -21,7 +21,7 @@ import numpy as np
 from .chip import pack_vector
 from .config import Config
 
-__all__ = ["random_program"]
+__all__ = ["random_program", "ksplit_program", "requant_program"]
 
 
 def _rand_vec(rng, n, bits, extreme=0.15):
@@ -128,3 +128,99 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
         lines.append(f"sync {t[0]},{t[1]}")
     lines += ["barrier", "halt"]
     return "\n".join(lines) + "\n", gbuf
+
+
+def ksplit_program(cfg: Config, seed: int, m: int = 3, shift: int = 9, relu: int = 1,
+                   gaddr: int = 0) -> tuple[str, dict, dict]:
+    """A GEMM ``C = A @ B`` with K split over every tile, partial sums chained tile to tile.
+
+    ``A`` is int ``xbits`` [m, T*rows], ``B`` int ``wbits`` [T*rows, cols] (``T`` tiles):
+    tile ``t`` holds rows ``t*rows..`` of ``B`` and multiplies its slice of ``A``; each
+    tile's partial sums go (``psum``) to the next tile, which adds its own; the last tile
+    sends ``C`` raw (int ``acc_bits``) and requantized (bias, ``shift``, clamp, ``relu``).
+    Returns ``(assembly, {gbuf address: words}, reference)``: ``reference`` holds ``A``,
+    ``B``, ``bias`` and the global-buffer addresses of the two outputs (``c_addr``, ``q_addr``).
+    """
+    rng = np.random.default_rng(seed)
+    W = cfg.flit_width
+    tiles = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+    T, R = len(tiles), cfg.rows
+    m = min(m, cfg.tile_ibuf_depth, cfg.tile_acc_depth)
+    A = np.stack([_rand_vec(rng, T * R, cfg.xbits) for _ in range(m)])
+    B = np.stack([_rand_vec(rng, cfg.cols, cfg.wbits) for _ in range(T * R)])
+    bias = rng.integers(-(1 << 12), 1 << 12, size=cfg.cols)
+    gbuf, addr = {}, gaddr
+    w_addr = addr
+    for r in range(T * R):
+        gbuf[addr] = pack_vector(B[r], cfg.wbits, W)
+        addr += cfg.words_w
+    x_addr = addr
+    for t in range(T):
+        for i in range(m):
+            gbuf[addr] = pack_vector(A[i, t * R:(t + 1) * R], cfg.xbits, W)
+            addr += cfg.words_x
+    b_addr = addr
+    gbuf[addr] = pack_vector(bias, cfg.acc_bits, W)
+    addr += cfg.words_a
+    c_addr = addr
+    q_addr = c_addr + m * cfg.words_a
+    end = q_addr + m * cfg.words_q
+    if end > cfg.gbuf_words:
+        raise ValueError(f"ksplit_program needs {end} global-buffer words; {cfg.name} has {cfg.gbuf_words}")
+    lines = []
+    for t, (x, y) in enumerate(tiles):
+        lines += [f"ldw {x},{y} row=0 count={R} gaddr={w_addr + t * R * cfg.words_w}",
+                  f"ldact {x},{y} slot=0 count={m} gaddr={x_addr + t * m * cfg.words_x}",
+                  f"mvm {x},{y} a=0 count={m} b=0 acc=0"]
+    for t in range(T - 1):
+        (x, y), (u, v) = tiles[t], tiles[t + 1]
+        # the next tile's own products are in place once it answers a sync
+        lines += [f"sync {u},{v}", "barrier", f"psum {x},{y} b=0 count={m} dx={u} dy={v} d=0", "barrier"]
+    x, y = tiles[-1]
+    lines += [f"ldbias {x},{y} gaddr={b_addr}",
+              f"out {x},{y} b=0 count={m} gaddr={c_addr}",
+              f"outq {x},{y} b=0 count={m} gaddr={q_addr} shift={shift} relu={relu}",
+              f"sync {x},{y}", "barrier", "halt"]
+    ref = dict(A=A, B=B, bias=bias, c_addr=c_addr, q_addr=q_addr, m=m)
+    return "\n".join(lines) + "\n", gbuf, ref
+
+
+def requant_program(cfg: Config, seed: int, gaddr: int = 0) -> tuple[str, dict, dict]:
+    """Post-processing at every shift 0..31, ReLU off and on, over int ``acc_bits`` extremes.
+
+    Each tile's accumulator slot 0 is overwritten (``read`` of row 0) and a random
+    full-range vector added to it (``ldpsum``); a random bias is loaded; then ``outq``
+    runs 64 times (shift 0..31 x relu 0/1), spread over the tiles, each into its own
+    global-buffer words, and ``out`` with the bias sends the accumulators raw.
+    Returns ``(assembly, gbuf, reference)`` with the outputs' addresses
+    (``q_addr[(tile, shift, relu)]``, ``c_addr[tile]``).
+    """
+    rng = np.random.default_rng(seed)
+    W, A = cfg.flit_width, cfg.acc_bits
+    tiles = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+    lo, hi = -(1 << (A - 1)), (1 << (A - 1)) - 1
+    gbuf, addr, lines = {}, gaddr, []
+    for x, y in tiles:
+        p = np.array([int(v) for v in rng.integers(lo, hi, size=cfg.cols, endpoint=True)], dtype=object)
+        p[:2] = [hi, lo]
+        b = np.array([int(v) for v in rng.integers(lo, hi, size=cfg.cols, endpoint=True)], dtype=object)
+        b[rng.random(cfg.cols) < 0.5] = 0
+        gbuf[addr] = pack_vector(p, A, W)
+        gbuf[addr + cfg.words_a] = pack_vector(b, A, W)
+        lines += [f"read {x},{y} row=0 b=0", f"ldpsum {x},{y} slot=0 count=1 gaddr={addr}",
+                  f"ldbias {x},{y} gaddr={addr + cfg.words_a}"]
+        addr += 2 * cfg.words_a
+    q_addr, c_addr = {}, {}
+    for k, (shift, relu) in enumerate((s, r) for s in range(32) for r in (0, 1)):
+        x, y = tiles[k % len(tiles)]
+        q_addr[((x, y), shift, relu)] = addr
+        lines.append(f"outq {x},{y} b=0 count=1 gaddr={addr} shift={shift} relu={relu}")
+        addr += cfg.words_q
+    for x, y in tiles:
+        c_addr[(x, y)] = addr
+        lines.append(f"out {x},{y} b=0 count=1 gaddr={addr} bias=1")
+        addr += cfg.words_a
+    if addr > cfg.gbuf_words:
+        raise ValueError(f"requant_program needs {addr} global-buffer words; {cfg.name} has {cfg.gbuf_words}")
+    lines += [f"sync {x},{y}" for x, y in tiles] + ["barrier", "halt"]
+    return "\n".join(lines) + "\n", gbuf, dict(q_addr=q_addr, c_addr=c_addr)

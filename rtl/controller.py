@@ -144,11 +144,17 @@ class Controller(wiring.Component):
             imem_w.addr.eq(self.imem_wr.payload.addr),
             imem_w.data.eq(self.imem_wr.payload.data),
         ]
+        # A write past the end sets the error register; a burst of them reports its first address.
+        past_end = Signal()
         with m.If(self.imem_wr.valid & self.imem_wr.ready):
             with m.If(self.imem_wr.payload.addr < cfg.imem_depth):
                 m.d.comb += imem_w.en.eq(1)
+                m.d.sync += past_end.eq(0)
             with m.Else():
-                m.d.sync += [err.eq(0), err.code.eq(ErrorCode.IMEM_OVERFLOW), err.pc.eq(self.imem_wr.payload.addr)]
+                m.d.sync += past_end.eq(1)
+                with m.If(~past_end):
+                    m.d.sync += [err.eq(0), err.code.eq(ErrorCode.IMEM_OVERFLOW),
+                                 err.pc.eq(self.imem_wr.payload.addr)]
 
         # --- receive (always ready) ---------------------------------------------------------
         r_type = Signal(4)

@@ -140,9 +140,31 @@ def build(block: str, cfg: Config, simulator: str, faults: FaultMap | None = Non
     return Build(simulator, block, cfg, faults, d, d / f"{block}.v", top, waves)
 
 
+def _get_runner(simulator):
+    """cocotb's runner; for Icarus one whose waveform-dump module is Verilog-2005 (see below)."""
+    from cocotb_tools.runner import Icarus, get_runner
+    if simulator != "icarus":
+        return get_runner(simulator)
+
+    class Icarus2005(Icarus):
+        # cocotb writes its dump module with a SystemVerilog `string`, which
+        # -g2005 (needed, see _runner_build) rejects; a reg holds the path here.
+        def _create_iverilog_dump_file(self):
+            default = str(self.build_dir / f"{self.hdl_toplevel}.fst")
+            with open(self.iverilog_dump_file, "w") as f:
+                f.write("module cocotb_iverilog_dump();\n"
+                        "reg [8*1024:1] dumpfile_path;\n"
+                        "initial begin\n"
+                        '    if ($value$plusargs("dumpfile_path=%s", dumpfile_path))\n'
+                        "        $dumpfile(dumpfile_path);\n"
+                        f'    else $dumpfile("{default}");\n'
+                        f"    $dumpvars(0, {self.hdl_toplevel});\n"
+                        "end\nendmodule\n")
+    return Icarus2005()
+
+
 def _runner_build(simulator, vpath, top, build_dir, waves):
-    from cocotb_tools.runner import get_runner
-    runner = get_runner(simulator)
+    runner = _get_runner(simulator)
     args = []
     if simulator == "icarus":
         # Yosys's Verilog wakes every `always @*` block at time zero through a
@@ -186,7 +208,6 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     ``progress(done, total)``, if given, is called about twice a second with
     what the test reports in its progress file.
     """
-    from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
     setup_tools()
     test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-{b.block}-{b.simulator}-"))
@@ -199,7 +220,7 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     params = dict(params, config=b.cfg.as_dict(), faults=[list(s) for s in b.faults.stuck],
                   summary_file=str(summary_file), failure_file=str(failure_file),
                   progress_file=str(progress_file))
-    runner = get_runner(b.simulator)
+    runner = _get_runner(b.simulator)
     results = test_dir / "results.xml"
     log = test_dir / "sim.log"
     env = {"RRAMCIM_PARAMS": json.dumps(params), "COCOTB_RESOLVE_X": "ZEROS"}

@@ -10,7 +10,7 @@ from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.config import PRESETS
 from rramcim.model.isa import FORMATS, AsmError, assemble, decode, disassemble, encode
 from rramcim.model.macro import FaultMap
-from rramcim.model.progen import random_program
+from rramcim.model.progen import ksplit_program, random_program, requant_program
 
 TINY = PRESETS["tiny"]
 DEFAULT = PRESETS["default"]
@@ -130,6 +130,50 @@ def test_functional_k_split_across_tiles_with_psum_and_requant():
         assert np.array_equal(C, A @ B)
         Q = np.array([unpack_vector(st.gbuf[500 + m * cfg.words_q:], N, 8, W) for m in range(M)])
         assert np.array_equal(Q, np.array([_post_reference(C[m], bias, 9, 1) for m in range(M)]))
+
+
+@pytest.mark.parametrize("cfg", [TINY, DEFAULT, ODD], ids=lambda c: c.name)
+def test_ksplit_program_is_a_gemm_on_both_models(cfg):
+    """The chained K split that the RTL tests run gives numpy's A @ B, raw and requantized."""
+    text, g, ref = ksplit_program(cfg, seed=3)
+    A, B, bias, m = ref["A"], ref["B"], ref["bias"], ref["m"]
+    assert A.shape[1] == cfg.rows * cfg.mesh_x * cfg.mesh_y and m >= 2
+    for model in (FunctionalChip, ChipCycleModel):
+        st = ChipState(cfg)
+        st.load_program(assemble(text))
+        _load(st, g)
+        res = model(st).run()
+        assert (res[1] if isinstance(res, tuple) else res.error) is None
+        W = cfg.flit_width
+        C = np.array([unpack_vector(st.gbuf[ref["c_addr"] + i * cfg.words_a:], cfg.cols, 32, W) for i in range(m)])
+        assert np.array_equal(C, A @ B)
+        Q = np.array([unpack_vector(st.gbuf[ref["q_addr"] + i * cfg.words_q:], cfg.cols, 8, W) for i in range(m)])
+        assert np.array_equal(Q, np.array([_post_reference(C[i], bias, 9, 1) for i in range(m)]))
+
+
+@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=lambda c: c.name)
+def test_requant_program_covers_every_shift_and_relu(cfg):
+    text, g, ref = requant_program(cfg, seed=4)
+    st = ChipState(cfg)
+    st.load_program(assemble(text))
+    _load(st, g)
+    assert ChipCycleModel(st).run().error is None
+    W = cfg.flit_width
+    assert len(ref["q_addr"]) == 64
+    for (tile, shift, relu), a in ref["q_addr"].items():
+        acc = st.tiles[tile].acc[0]
+        bias = st.tiles[tile].bias
+        got = unpack_vector(st.gbuf[a:], cfg.cols, 8, W)
+        assert list(got) == _post_reference(acc, bias, shift, relu), (tile, shift, relu)
+    for tile, a in ref["c_addr"].items():
+        raw = unpack_vector(st.gbuf[a:], cfg.cols, 32, W)
+        # out with bias=1: acc + bias wrapped to 32 bits, no shift or clamp
+        want = [((int(x) + int(b) + (1 << 31)) % (1 << 32)) - (1 << 31)
+                for x, b in zip(st.tiles[tile].acc[0], st.tiles[tile].bias)]
+        assert list(raw) == want
+    # the extremes went in: the clamp saturates at both ends
+    highs = [unpack_vector(st.gbuf[a:], cfg.cols, 8, W) for (t, s, r), a in ref["q_addr"].items() if s == 0]
+    assert any((h == 127).any() for h in highs) and any((h == -128).any() for h in highs)
 
 
 def test_read_returns_the_stored_weights_with_faults():

@@ -1,0 +1,143 @@
+"""The chip core's generated Verilog (rtl/chip.py) on Icarus and Verilator, against the cycle-exact model.
+
+Each test is one simulation of a sequence of runs on one chip (memories and
+RRAM persist from run to run, as on silicon): random race-free programs that
+use every instruction on every tile, a GEMM with K split over every tile and
+partial sums chained between tiles, requantization at every shift 0..31 with
+ReLU off and on, and dumps of every accumulator and RRAM row (also after a
+soft reset). For every run the bench checks the cycle count, every
+performance counter, the error register and the whole global buffer
+(rramcim/sim/chip_bench.py). Host streams have random idle cycles.
+"""
+
+import pytest
+
+from rramcim.model.config import PRESETS
+from rramcim.model.isa import assemble
+from rramcim.model.macro import FaultMap
+from rramcim.model.progen import ksplit_program, random_program, requant_program
+from rramcim.sim.build import build, lint, run_cocotb
+from rramcim.sim.chip_bench import dump_program
+
+TEST_MODULE = "rramcim.sim.cocotb_chip"
+TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
+CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default")]
+# stuck cells of the last tile in the fault test: row 3, cell 0 stuck at 1, row 5, cell 9 stuck at 0
+FAULTS = [(3, 0, 1), (5, 9, 0)]
+
+
+def _run(text_or_words, gbuf=None, soft_reset=False):
+    words = assemble(text_or_words) if isinstance(text_or_words, str) else list(text_or_words)
+    return dict(program=words, gbuf={str(a): w for a, w in (gbuf or {}).items()}, soft_reset=soft_reset)
+
+
+def program_runs(cfg, seed):
+    runs = []
+    for k in range(3):
+        text, g = random_program(cfg, seed * 10 + k, steps=80)
+        runs.append(_run(text, g))
+    text, g, _ = ksplit_program(cfg, seed)
+    runs.append(_run(text, g))
+    text, g, _ = requant_program(cfg, seed)
+    runs.append(_run(text, g))
+    dump, _ = dump_program(cfg)
+    runs += [_run(dump), _run(dump, soft_reset=True)]
+    return runs
+
+
+def _check(res, n_runs):
+    assert res.passed, res.describe()
+    assert res.summary["runs"] == n_runs and len(res.summary["cycles"]) == n_runs
+    return res.summary
+
+
+@pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
+def test_chip(sim, name, tmp_path):
+    """Programs on every tile: values, cycles, counters and global buffer equal to the model's."""
+    cfg = PRESETS[name]
+    b = build("chip", cfg, sim)
+    runs = program_runs(cfg, seed=1)
+    res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=7, idle=0.3), tmp_path)
+    s = _check(res, len(runs))
+    assert s["errors"] == [None] * len(runs)
+    assert min(s["cycles"]) > 100
+
+
+def error_runs(cfg):
+    """Each error the controller finds at fetch, then a run that must work again."""
+    assert cfg.name == "tiny"            # the programs name tiny's limits
+    g = {0: [0x0102_0304] * (cfg.words_x * 4)}
+    texts = [
+        ".word 0x3f\nhalt",                                         # 1: not an opcode
+        "nop\n.word 0x10000000001\nhalt",                           # 1: halt with a nonzero unused field
+        "mvm 2,0 a=0 b=0 count=1\nhalt",                            # 2: tile outside the mesh
+        "nop\npsum 0,0 b=0 count=1 dx=0 dy=5 d=0\nhalt",            # 2: destination outside
+        "psum 1,1 b=0 count=1 dx=1 dy=1 d=0\nhalt",                 # 2: psum to itself
+        "ldact 0,1 slot=0 count=2 gaddr=0\nldact 0,0 slot=0 count=2 gaddr=1021\nhalt",   # 3
+        "outq 0,0 b=0 count=1 gaddr=1023 shift=0\nhalt",            # 3
+        "mvm 0,0 a=0 b=0 count=0\nhalt",                            # 4: count 0
+        "mvm 0,0 a=7 b=0 count=2\nhalt",                            # 4: input slots past the end
+        "ldw 0,0 row=8 count=1 gaddr=0\nhalt",                      # 4: row past the end
+        "read 0,0 row=0 b=8\nhalt",                                 # 4: accumulator past the end
+        "ldact 1,1 slot=0 count=4 gaddr=0\nmvm 1,1 a=0 b=0 count=4\nbarrier\n" + "nop\n" * 200,  # 5: no halt
+    ]
+    runs = [_run(t, g) for t in texts]
+    runs[-1]["program"] += [0] * (cfg.imem_depth - len(runs[-1]["program"]))  # nops up to the end
+    runs.append(_run([0] * (cfg.imem_depth + 3)))                  # 5: the host loads past the end
+    text, g2, _ = ksplit_program(cfg, 2)
+    runs.append(_run(text, g2))                                      # works after errors
+    return runs
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_chip_errors(sim, tmp_path):
+    """Every fetch-time error: right code, address and cycle on RTL and model, and the chip runs again after."""
+    cfg = TINY
+    b = build("chip", cfg, sim)
+    runs = error_runs(cfg)
+    res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=3, idle=0.2), tmp_path)
+    s = _check(res, len(runs))
+    assert s["errors"] == [1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 4, 5, 5, None]
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_chip_rram_verify_failure(sim, tmp_path):
+    """A row that fails write-verify on the last tile stops the program with code 6, the ldw's
+    address, the tile and the row, at the model's cycle; after a soft reset the RRAM still holds
+    what was written (dump of every row), and programs run again."""
+    cfg = TINY
+    faults = FaultMap.from_list(cfg, FAULTS)
+    b = build("chip", cfg, sim, faults)
+    x, y = cfg.mesh_x - 1, cfg.mesh_y - 1
+    W = cfg.flit_width
+    ok = [0x11223344 & ((1 << W) - 1)] * cfg.words_w          # a row that needs cell 0 = 0
+    g = {0: ok * 4}
+    runs = [
+        _run(f"ldw {x},{y} row=0 count=2 gaddr=0\nsync {x},{y}\nbarrier\nhalt", g),
+        _run(f"nop\nldw 0,0 row=0 count=1 gaddr=0\nldw {x},{y} row=3 count=1 gaddr=0\n" + "nop\n" * 80 + "halt", g),
+        _run(f"ldw {x},{y} row=5 count=1 gaddr=0\nsync {x},{y}\nbarrier\nhalt", {0: [(1 << W) - 1] * cfg.words_w}),
+        _run(dump_program(cfg)[0], soft_reset=True),
+    ]
+    runs.append(runs[0])                        # rows without stuck cells still program
+    res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=5, idle=0.3, faults=FAULTS), tmp_path)
+    s = _check(res, len(runs))
+    assert s["errors"] == [None, 6, 6, None, None]
+
+
+def test_chip_checker_catches_a_late_model(tmp_path):
+    """A model that predicts one cycle too many must make the bench fail."""
+    b = build("chip", TINY, "icarus")
+    text, g = random_program(TINY, 0, steps=20)
+    res = run_cocotb(b, TEST_MODULE, dict(runs=[_run(text, g)], model_bug="late"), tmp_path,
+                     waves_on_failure=False)
+    assert not res.passed
+    assert "the RTL stopped at cycle" in res.failure and "the model at" in res.failure
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_chip_lint_clean(name, tmp_path):
+    from rramcim.rtl.verilog import CHIP_TOP, chip_verilog
+    v = tmp_path / "chip.v"
+    v.write_text(chip_verilog(PRESETS[name]))
+    clean, out = lint(v, CHIP_TOP)
+    assert clean, out[:3000]
