@@ -186,36 +186,74 @@ def ksplit_program(cfg: Config, seed: int, m: int = 3, shift: int = 9, relu: int
 
 
 def requant_program(cfg: Config, seed: int, gaddr: int = 0) -> tuple[str, dict, dict]:
-    """Post-processing at every shift 0..31, ReLU off and on, over int ``acc_bits`` extremes.
+    """Post-processing at every shift 0..31, ReLU off and on, at its rounding ties.
 
-    Each tile's accumulator slot 0 is overwritten (``read`` of row 0) and a random
-    full-range vector added to it (``ldpsum``); a random bias is loaded; then ``outq``
-    runs 64 times (shift 0..31 x relu 0/1), spread over the tiles, each into its own
-    global-buffer words, and ``out`` with the bias sends the accumulators raw.
-    Returns ``(assembly, gbuf, reference)`` with the outputs' addresses
-    (``q_addr[(tile, shift, relu)]``, ``c_addr[tile]``).
+    For each shift ``s`` the accumulators are set exactly (an ``mvm`` of zero
+    vectors clears them, ``ldpsum`` adds the test values) to values whose sum with
+    the tile's bias ``a`` lies at, just below and just above a rounding tie
+    (``k * 2**s + 2**(s-1) + d``, ``d`` in -1, 0, 1), at the ``acc_bits``
+    extremes, and anywhere; ``k`` spans the clamp range and beyond. Then ``outq``
+    with ReLU off and on; the shifts are spread over the tiles. ``out`` with the
+    bias sends the last accumulators raw. Returns ``(assembly, gbuf, reference)``:
+    ``reference["cases"]`` lists ``(tile, shift, relu, gaddr, acc vectors, bias)``
+    for every ``outq``.
     """
     rng = np.random.default_rng(seed)
     W, A = cfg.flit_width, cfg.acc_bits
     tiles = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
     lo, hi = -(1 << (A - 1)), (1 << (A - 1)) - 1
+
+    def wrap(v):
+        v = int(v) & ((1 << A) - 1)
+        return v - (1 << A) if v >> (A - 1) else v
+    # vectors per shift: as many as fit (up to 4)
+    fixed = len(tiles) * cfg.words_a + cfg.words_x * 4
+    n = 4
+    while n > 1 and gaddr + fixed + 32 * n * (cfg.words_a + 2 * cfg.words_q) + len(tiles) * cfg.words_a \
+            > cfg.gbuf_words:
+        n -= 1
+    n = min(n, cfg.tile_ibuf_depth, cfg.tile_acc_depth)
     gbuf, addr, lines = {}, gaddr, []
+    zero_addr = addr
+    gbuf[addr] = [0] * (cfg.words_x * n)
+    addr += cfg.words_x * n
+    bias = {}
     for x, y in tiles:
-        p = np.array([int(v) for v in rng.integers(lo, hi, size=cfg.cols, endpoint=True)], dtype=object)
-        p[:2] = [hi, lo]
         b = np.array([int(v) for v in rng.integers(lo, hi, size=cfg.cols, endpoint=True)], dtype=object)
-        b[rng.random(cfg.cols) < 0.5] = 0
-        gbuf[addr] = pack_vector(p, A, W)
-        gbuf[addr + cfg.words_a] = pack_vector(b, A, W)
-        lines += [f"read {x},{y} row=0 b=0", f"ldpsum {x},{y} slot=0 count=1 gaddr={addr}",
-                  f"ldbias {x},{y} gaddr={addr + cfg.words_a}"]
-        addr += 2 * cfg.words_a
-    q_addr, c_addr = {}, {}
-    for k, (shift, relu) in enumerate((s, r) for s in range(32) for r in (0, 1)):
-        x, y = tiles[k % len(tiles)]
-        q_addr[((x, y), shift, relu)] = addr
-        lines.append(f"outq {x},{y} b=0 count=1 gaddr={addr} shift={shift} relu={relu}")
-        addr += cfg.words_q
+        b[rng.random(cfg.cols) < 0.4] = 0
+        bias[(x, y)] = b
+        gbuf[addr] = pack_vector(b, A, W)
+        lines += [f"ldbias {x},{y} gaddr={addr}", f"ldact {x},{y} slot=0 count={n} gaddr={zero_addr}"]
+        addr += cfg.words_a
+    cases = []
+    qmax = 1 << cfg.xbits
+    for shift in range(32):
+        t = tiles[shift % len(tiles)]
+        vecs = []
+        for v in range(n):
+            acc = []
+            for c in range(cfg.cols):
+                kind = (v * cfg.cols + c + shift) % 6
+                k = int(rng.integers(-qmax - 4, qmax + 5))
+                if kind < 3 and shift > 0:
+                    a = wrap(k * (1 << shift) + (1 << (shift - 1)) + kind - 1)
+                elif kind == 3:
+                    a = [hi, lo, 0, -1][int(rng.integers(4))]
+                else:
+                    a = wrap(k * (1 << shift) + int(rng.integers(-(1 << shift), 1 << shift)))
+                acc.append(wrap(a - bias[t][c]))
+            vecs.append(acc)
+        p_addr = addr
+        for acc in vecs:
+            gbuf[addr] = pack_vector(acc, A, W)
+            addr += cfg.words_a
+        x, y = t
+        lines += [f"mvm {x},{y} a=0 count={n} b=0 acc=0", f"ldpsum {x},{y} slot=0 count={n} gaddr={p_addr}"]
+        for relu in (0, 1):
+            lines.append(f"outq {x},{y} b=0 count={n} gaddr={addr} shift={shift} relu={relu}")
+            cases.append((t, shift, relu, addr, vecs, bias[t]))
+            addr += n * cfg.words_q
+    c_addr = {}
     for x, y in tiles:
         c_addr[(x, y)] = addr
         lines.append(f"out {x},{y} b=0 count=1 gaddr={addr} bias=1")
@@ -223,4 +261,4 @@ def requant_program(cfg: Config, seed: int, gaddr: int = 0) -> tuple[str, dict, 
     if addr > cfg.gbuf_words:
         raise ValueError(f"requant_program needs {addr} global-buffer words; {cfg.name} has {cfg.gbuf_words}")
     lines += [f"sync {x},{y}" for x, y in tiles] + ["barrier", "halt"]
-    return "\n".join(lines) + "\n", gbuf, dict(q_addr=q_addr, c_addr=c_addr)
+    return "\n".join(lines) + "\n", gbuf, dict(cases=cases, c_addr=c_addr)

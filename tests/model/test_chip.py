@@ -153,27 +153,32 @@ def test_ksplit_program_is_a_gemm_on_both_models(cfg):
 
 @pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=lambda c: c.name)
 def test_requant_program_covers_every_shift_and_relu(cfg):
+    """The requantization program the RTL tests run, against the plain-integer contract."""
     text, g, ref = requant_program(cfg, seed=4)
     st = ChipState(cfg)
     st.load_program(assemble(text))
     _load(st, g)
     assert ChipCycleModel(st).run().error is None
     W = cfg.flit_width
-    assert len(ref["q_addr"]) == 64
-    for (tile, shift, relu), a in ref["q_addr"].items():
-        acc = st.tiles[tile].acc[0]
-        bias = st.tiles[tile].bias
-        got = unpack_vector(st.gbuf[a:], cfg.cols, 8, W)
-        assert list(got) == _post_reference(acc, bias, shift, relu), (tile, shift, relu)
+    cases = ref["cases"]
+    assert sorted((s, r) for _, s, r, *_ in cases) == [(s, r) for s in range(32) for r in (0, 1)]
+    ties = 0
+    for tile, shift, relu, a, vecs, bias in cases:
+        for v, acc in enumerate(vecs):
+            got = unpack_vector(st.gbuf[a + v * cfg.words_q:], cfg.cols, 8, W)
+            assert list(got) == _post_reference(acc, bias, shift, relu), (tile, shift, relu, v)
+            if shift:
+                ties += sum(((int(x) + int(b)) % (1 << shift)) == (1 << (shift - 1)) for x, b in zip(acc, bias))
+    assert ties >= 31 * 2                      # rounding ties at every shift
     for tile, a in ref["c_addr"].items():
         raw = unpack_vector(st.gbuf[a:], cfg.cols, 32, W)
         # out with bias=1: acc + bias wrapped to 32 bits, no shift or clamp
         want = [((int(x) + int(b) + (1 << 31)) % (1 << 32)) - (1 << 31)
                 for x, b in zip(st.tiles[tile].acc[0], st.tiles[tile].bias)]
         assert list(raw) == want
-    # the extremes went in: the clamp saturates at both ends
-    highs = [unpack_vector(st.gbuf[a:], cfg.cols, 8, W) for (t, s, r), a in ref["q_addr"].items() if s == 0]
-    assert any((h == 127).any() for h in highs) and any((h == -128).any() for h in highs)
+    # the clamp saturates at both ends
+    outs = np.concatenate([unpack_vector(st.gbuf[a:], cfg.cols, 8, W) for _, _, r, a, _, _ in cases if not r])
+    assert (outs == 127).any() and (outs == -128).any()
 
 
 def test_read_returns_the_stored_weights_with_faults():
