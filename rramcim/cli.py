@@ -20,6 +20,7 @@ examples:
   rramcim demo                                  program a macro, run MVMs on RTL and model
   rramcim demo --backend icarus --config tiny   the same on Icarus
   rramcim verilog --block macro --config tiny -o macro.v
+  rramcim verilog --block core --config default -o core.v --lint
   rramcim config my_chip.toml                   show a config file resolved over 'default'
 
 A config is a preset (tiny, default, large) or a .toml/.json file whose keys
@@ -229,13 +230,15 @@ def build_parser():
 
     sp = sub.add_parser("verilog", help="write the Verilog of a block",
                         description="Write the Verilog of a block for a config. The crossbar is emitted "
-                                    "as its own module ahead of the block. (The whole chip comes later.)")
+                                    "as its own module ahead of the block. 'core' is the chip core (controller, "
+                                    "tiles, network) with plain host streams; the AXI-wrapped chip comes later.")
     common(sp)
-    sp.add_argument("--block", choices=["macro", "crossbar", "mesh", "router"], default="macro",
+    sp.add_argument("--block", choices=["macro", "crossbar", "mesh", "router", "core"], default="macro",
                     help="block (default: %(default)s)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE.v", help="output file")
     sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE",
-                    help="a stuck-at cell to build into the macro (simulation only); repeatable")
+                    help="a stuck-at cell to build into the macro (for 'core': into the last tile's; "
+                         "simulation only); repeatable")
     sp.add_argument("--lint", action="store_true", help="then lint it with verilator --lint-only -Wall")
     sp.set_defaults(func=cmd_verilog)
 

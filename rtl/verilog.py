@@ -72,7 +72,7 @@ BLOCKS = {
     "crossbar": (None, crossbar_verilog),
     "mesh": (MESH_TOP, mesh_verilog),
     "router": (ROUTER_TOP, router_verilog),
-    "chip": (CHIP_TOP, chip_verilog),
+    "core": (CHIP_TOP, chip_verilog),
 }
 
 

@@ -55,7 +55,7 @@ def _check(res, n_runs):
 def test_chip(sim, name, tmp_path):
     """Programs on every tile: values, cycles, counters and global buffer equal to the model's."""
     cfg = PRESETS[name]
-    b = build("chip", cfg, sim)
+    b = build("core", cfg, sim)
     runs = program_runs(cfg, seed=1)
     res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=7, idle=0.3), tmp_path)
     s = _check(res, len(runs))
@@ -93,7 +93,7 @@ def error_runs(cfg):
 def test_chip_errors(sim, tmp_path):
     """Every fetch-time error: right code, address and cycle on RTL and model, and the chip runs again after."""
     cfg = TINY
-    b = build("chip", cfg, sim)
+    b = build("core", cfg, sim)
     runs = error_runs(cfg)
     res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=3, idle=0.2), tmp_path)
     s = _check(res, len(runs))
@@ -107,7 +107,7 @@ def test_chip_rram_verify_failure(sim, tmp_path):
     what was written (dump of every row), and programs run again."""
     cfg = TINY
     faults = FaultMap.from_list(cfg, FAULTS)
-    b = build("chip", cfg, sim, faults)
+    b = build("core", cfg, sim, faults)
     x, y = cfg.mesh_x - 1, cfg.mesh_y - 1
     W = cfg.flit_width
     ok = [0x11223344 & ((1 << W) - 1)] * cfg.words_w          # a row that needs cell 0 = 0
@@ -126,7 +126,7 @@ def test_chip_rram_verify_failure(sim, tmp_path):
 
 def test_chip_checker_catches_a_late_model(tmp_path):
     """A model that predicts one cycle too many must make the bench fail."""
-    b = build("chip", TINY, "icarus")
+    b = build("core", TINY, "icarus")
     text, g = random_program(TINY, 0, steps=20)
     res = run_cocotb(b, TEST_MODULE, dict(runs=[_run(text, g)], model_bug="late"), tmp_path,
                      waves_on_failure=False)
