@@ -19,3 +19,14 @@ MESH_CONFIGS = {
     "3x4-w32": TINY.replace(name="mesh3x4w32", mesh_x=3, mesh_y=4, flit_width=32),
     "3x4-w64": TINY.replace(name="mesh3x4w64", mesh_x=3, mesh_y=4, flit_width=64),
 }
+
+# Chip-core configs beyond the presets: a 3x1 mesh of 12x6 macros with 4-bit weights two input
+# planes a step, buffers that are not powers of two; and int16 accumulators with 4-bit inputs,
+# 10 columns (a partial last word), 64-bit flits on a 1x3 mesh.
+CHIP_CONFIGS = {
+    "tiny": TINY,
+    "default": DEFAULT,
+    "odd3x1": TINY.replace(name="odd3x1", rows=12, cols=6, wbits=4, par=2, tile_ibuf_depth=5, tile_acc_depth=7,
+                           mesh_x=3, mesh_y=1),
+    "a16x4": TINY.replace(name="a16x4", acc_bits=16, xbits=4, cols=10, flit_width=64, mesh_x=1, mesh_y=3),
+}

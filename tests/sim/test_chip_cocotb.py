@@ -18,10 +18,12 @@ from rramcim.model.macro import FaultMap
 from rramcim.model.progen import ksplit_program, random_program, requant_program
 from rramcim.sim.build import build, lint, run_cocotb
 from rramcim.sim.chip_bench import dump_program
+from tests.configs import CHIP_CONFIGS
 
 TEST_MODULE = "rramcim.sim.cocotb_chip"
 TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
-CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default")]
+CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default"), ("icarus", "odd3x1"),
+         ("icarus", "a16x4")]
 # stuck cells of the last tile in the fault test: row 3, cell 0 stuck at 1, row 5, cell 9 stuck at 0
 FAULTS = [(3, 0, 1), (5, 9, 0)]
 
@@ -54,7 +56,7 @@ def _check(res, n_runs):
 @pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
 def test_chip(sim, name, tmp_path):
     """Programs on every tile: values, cycles, counters and global buffer equal to the model's."""
-    cfg = PRESETS[name]
+    cfg = CHIP_CONFIGS[name]
     b = build("core", cfg, sim)
     runs = program_runs(cfg, seed=1)
     res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=7, idle=0.3), tmp_path)
