@@ -140,7 +140,8 @@ class Config:
         for f, lim in limits.items():
             if getattr(self, f) > lim:
                 raise ConfigError(f"{f}: at most {lim} (ISA address fields), not {getattr(self, f)}")
-        for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a)):
+        for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a),
+                         ("cols", self.words_q)):
             if words + 1 > 255:
                 raise ConfigError(f"{f}: a vector of {getattr(self, f)} elements needs {words} words of "
                                   f"flit_width={self.flit_width} bits, more than a packet's 254")

@@ -11,6 +11,9 @@ streams and registers (the AXI interface of a later issue wraps them):
 * ``cnt_index`` -> ``cnt_value``: performance counter ``cnt_index``
   (docs/isa.md numbering), one cycle later;
 * ``tiles_idle``: no tile has work in progress;
+* ``quiet``: nothing in flight anywhere (network empty, tiles idle, the
+  controller not sending); ``start`` is taken only when quiet, so a run never
+  sees packets of the one before;
 * ``soft_reset``: clears all control state (controller, tiles, network,
   counters, error register) for as long as it is high; the memories (instruction memory, global
   buffer, input buffers, accumulators), the bias registers and the RRAM
@@ -43,7 +46,7 @@ class _Core(wiring.Component):
         self.controller = Controller(cfg)
         self.tiles = {(x, y): Tile(cfg, faults.get((x, y)), hard_crossbar=hard_crossbar)
                       for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
-        super().__init__({"tiles_idle": Out(1)})
+        super().__init__({"tiles_idle": Out(1), "quiet": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -54,12 +57,18 @@ class _Core(wiring.Component):
         wiring.connect(m, ctl.node, mesh.ctrl)
         m.d.comb += [ctl.noc_flits.eq(mesh.flits_injected), ctl.noc_hops.eq(mesh.flit_hops)]
         idle = 1
+        quiet = Signal()
         for (x, y), t in self.tiles.items():
             m.submodules[f"tile_{x}_{y}"] = t
             wiring.connect(m, t.node, getattr(mesh, node_name(x, y)))
-            m.d.comb += [t.running.eq(ctl.running), t.clear.eq(ctl.start & ~ctl.running)]
+            m.d.comb += [t.running.eq(ctl.running), t.clear.eq(ctl.start & ~ctl.running & quiet)]
             idle = idle & t.idle
-        m.d.comb += self.tiles_idle.eq(idle)
+        # Flits in the network: injected minus ejected. Quiet: nothing in the network, no
+        # tile working, the controller not sending (its receive side holds no state that matters).
+        in_flight = Signal(range(cfg.mesh_x * cfg.mesh_y * 5 * (cfg.noc_fifo_depth + 2) + cfg.mesh_x * cfg.mesh_y + 2))
+        m.d.sync += in_flight.eq(in_flight + mesh.flits_injected - mesh.flits_ejected)
+        m.d.comb += quiet.eq(idle & (in_flight == 0) & ~ctl.sending)
+        m.d.comb += [self.tiles_idle.eq(idle), self.quiet.eq(quiet), ctl.quiet.eq(quiet)]
         return m
 
 
@@ -83,12 +92,13 @@ class ChipCore(wiring.Component):
                 raise ValueError(f"faults: tile {pos} is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
         self._core = _Core(cfg, self.faults, hard_crossbar)
         host = {k: v for k, v in self._core.controller.signature.members.items()
-                if k not in ("node", "noc_flits", "noc_hops", "counters")}
+                if k not in ("node", "noc_flits", "noc_hops", "counters", "quiet", "sending")}
         self.ncounters = counter_count(cfg)
         super().__init__(dict(host, **{
             "cnt_index": In(range(self.ncounters)),
             "cnt_value": Out(COUNTER_BITS),
             "tiles_idle": Out(1),
+            "quiet": Out(1),
             "soft_reset": In(1),
         }))
 
@@ -103,6 +113,7 @@ class ChipCore(wiring.Component):
             ctl.gbuf_rd_addr.eq(self.gbuf_rd_addr), self.gbuf_rd_data.eq(ctl.gbuf_rd_data),
             ctl.start.eq(self.start), self.running.eq(ctl.running), self.done.eq(ctl.done),
             self.error.eq(ctl.error), self.irq.eq(ctl.irq), self.tiles_idle.eq(core.tiles_idle),
+            self.quiet.eq(core.quiet),
         ]
         # Counter read: one cycle from index to value.
         value = Signal(COUNTER_BITS)

@@ -40,6 +40,7 @@ __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
 
 ERROR_PC_BITS = 17          # an overflow reports pc = imem_depth, up to 65536
 GADDR_BITS = 20
+IMEM_ADDR_BITS = 17         # one more than the largest imem needs: a write past the end has an address
 
 
 def error_layout() -> data.StructLayout:
@@ -75,7 +76,11 @@ class Controller(wiring.Component):
     gbuf_rd_addr : In, gbuf_rd_data : Out
         The word at ``gbuf_rd_addr``, one cycle later.
     start : In(1)
-        Taken while not running: clears counters and the error register, runs from address 0.
+        Taken while not running and ``quiet``: clears counters and the error register, runs from address 0.
+    quiet : In(1)
+        Nothing in flight in the chip (from the core).
+    sending : Out(1)
+        The controller is sending a packet.
     running, done : Out(1)
         ``done`` rises when the program stops (halt or error) and stays until the next start.
     error : Out(error_layout())
@@ -92,8 +97,8 @@ class Controller(wiring.Component):
         nodes = cfg.mesh_x * cfg.mesh_y
         super().__init__({
             "node": Out(NodeSignature(cfg)),
-            "imem_wr": In(stream.Signature(data.StructLayout({"addr": 16, "data": 64}))),
-            "gbuf_wr": In(stream.Signature(data.StructLayout({"addr": GADDR_BITS, "data": cfg.flit_width}))),
+            "imem_wr": In(stream.Signature(data.StructLayout({"addr": IMEM_ADDR_BITS, "data": 64}))),
+            "gbuf_wr": In(stream.Signature(data.StructLayout({"addr": GADDR_BITS + 1, "data": cfg.flit_width}))),
             "gbuf_rd_addr": In(GADDR_BITS),
             "gbuf_rd_data": Out(cfg.flit_width),
             "start": In(1),
@@ -104,6 +109,8 @@ class Controller(wiring.Component):
             "noc_flits": In(range(nodes + 2)),
             "noc_hops": In(range(4 * nodes + 1)),
             "counters": Out(data.ArrayLayout(COUNTER_BITS, len(COUNTER_NAMES))),
+            "quiet": In(1),
+            "sending": Out(1),
         })
 
     def elaborate(self, platform):
@@ -208,6 +215,7 @@ class Controller(wiring.Component):
         d_gaddr = Signal(GADDR_BITS + 1)
         d_words = Signal(8)
         in_send = state == CtrlState.SEND
+        m.d.comb += self.sending.eq(in_send)
         hdr = node.tx_header.payload
         m.d.comb += [
             hdr.dest.eq(d_dest),
@@ -248,7 +256,7 @@ class Controller(wiring.Component):
 
         with m.Switch(state):
             with m.Case(CtrlState.IDLE):
-                with m.If(self.start):
+                with m.If(self.start & self.quiet):
                     m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(0), done.eq(0), err.eq(0), pend.eq(0),
                                  outstanding.eq(0)]
             with m.Case(CtrlState.FETCH):
@@ -282,7 +290,7 @@ class Controller(wiring.Component):
 
         counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in COUNTER_NAMES]
         for k, name in enumerate(COUNTER_NAMES):
-            with m.If(self.start & (state == CtrlState.IDLE)):
+            with m.If(self.start & self.quiet & (state == CtrlState.IDLE)):
                 m.d.sync += counters[k].eq(0)
             with m.Elif(running):
                 m.d.sync += counters[k].eq(counters[k] + sum(incs[name]))

@@ -74,7 +74,9 @@ class ChipBench:
     ----------
     cfg : Config
     runs : list of dict
-        ``program`` (words), ``gbuf`` ({address: [words]}), ``soft_reset`` (pulse before loading).
+        ``program`` (words), ``gbuf`` ({address: [words]}), ``soft_reset`` (pulse before loading),
+        ``early_start`` (after the stop, while packets are still in flight, pulse ``start``: it
+        must be ignored).
     faults : FaultMap or None
         Stuck cells of the last tile (as the chip build has them).
     seed : int
@@ -135,14 +137,30 @@ class ChipBench:
             if cycles != exp.cycles:
                 raise CheckError(f"{where}: the RTL stopped at cycle {cycles}, the model at {exp.cycles} "
                                  f"({exp.error or 'halt'})")
-            await self._check_error(io, where, exp.error)
+            await self._check_error(io, where, exp.error)       # one cycle after the stop
             # let the network and the tiles finish (results may still land after an error)
-            for _ in range(exp.quiescent_cycle - exp.cycles + 2):
+            drain = exp.quiescent_cycle - exp.cycles + 2
+            waited = 1
+            if run.get("early_start") and drain > 3:
+                # a start while packets are still in flight must be ignored
+                io.set("start", 1)
                 await io.tick()
-            await io.settle()
-            if not io.get("tiles_idle"):
-                raise CheckError(f"{where}: tiles still busy {exp.quiescent_cycle - exp.cycles + 2} cycles after "
-                                 f"the stop; the model was quiet")
+                io.set("start", 0)
+                await io.settle()
+                if io.get("running") or io.get("quiet"):
+                    raise CheckError(f"{where}: start taken (running {io.get('running')}) or quiet "
+                                     f"({io.get('quiet')}) while the model still had packets in flight")
+                summary["early_starts_refused"] = summary.get("early_starts_refused", 0) + 1
+                await io.tick()
+                waited += 1
+            while True:
+                await io.settle()
+                if io.get("quiet"):
+                    break
+                if waited > drain:
+                    raise CheckError(f"{where}: not quiet {drain} cycles after the stop; the model was")
+                await io.tick()
+                waited += 1
             await io.tick()
             await self._check_counters(io, where, exp.counters)
             summary["counters_checked"] += counter_count(cfg)
@@ -160,7 +178,7 @@ class ChipBench:
             io.set(f"{port}__valid", valid)
             if valid:
                 a, w = items[k]
-                io.set(f"{port}__payload", a | (w << (16 if port == "imem_wr" else 20)))
+                io.set(f"{port}__payload", a | (w << (17 if port == "imem_wr" else 21)))
             await io.settle()
             if valid and io.get(f"{port}__ready"):
                 k += 1

@@ -46,6 +46,8 @@ class Mesh(wiring.Component):
     flit_hops : Out
         Flits that crossed a router-to-router link this cycle (the controller's
         link is not one). Both feed the chip's performance counters.
+    flits_ejected : Out
+        Flits the NIs (tiles and controller) took out of the network this cycle.
     """
 
     def __init__(self, cfg: Config, link_cuts: int = 0):
@@ -56,13 +58,14 @@ class Mesh(wiring.Component):
         nodes = cfg.mesh_x * cfg.mesh_y
         members["flits_injected"] = Out(range(nodes + 2))
         members["flit_hops"] = Out(range(4 * nodes + 1))
+        members["flits_ejected"] = Out(range(nodes + 2))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         routers = {}
-        injected, hops = [], []
+        injected, hops, ejected = [], [], []
         for y in range(cfg.mesh_y):
             for x in range(cfg.mesh_x):
                 r = routers[x, y] = Router(cfg, x, y)
@@ -72,12 +75,14 @@ class Mesh(wiring.Component):
                 wiring.connect(m, wiring.flipped(getattr(self, node_name(x, y))), ni.node)
                 wiring.connect(m, ni.to_router, r.i[Port.L.value])
                 injected.append(ni.to_router.valid & ni.to_router.ready)
+                ejected.append(ni.from_router.valid & ni.from_router.ready)
                 wiring.connect(m, r.o[Port.L.value], ni.from_router)
         cni = NetworkInterface(cfg, 0, 0, controller=True)
         m.submodules.ni_ctrl = cni
         wiring.connect(m, wiring.flipped(self.ctrl), cni.node)
         wiring.connect(m, cni.to_router, routers[0, 0].i[Port.W.value])
         injected.append(cni.to_router.valid & cni.to_router.ready)
+        ejected.append(cni.from_router.valid & cni.from_router.ready)
         wiring.connect(m, routers[0, 0].o[Port.N.value], cni.from_router)
         for (x, y), r in routers.items():
             for out, dx, dy, inp in ((Port.E, 1, 0, Port.W), (Port.S, 0, 1, Port.N),
@@ -96,5 +101,6 @@ class Mesh(wiring.Component):
             for inp, dx, dy in ((Port.W, -1, 0), (Port.E, 1, 0), (Port.N, 0, -1), (Port.S, 0, 1)):
                 if (x + dx, y + dy) not in routers and (x, y, inp) != (0, 0, Port.W):
                     m.d.comb += r.i[inp.value].valid.eq(0)
-        m.d.comb += [self.flits_injected.eq(popcount(injected)), self.flit_hops.eq(popcount(hops))]
+        m.d.comb += [self.flits_injected.eq(popcount(injected)), self.flit_hops.eq(popcount(hops)),
+                     self.flits_ejected.eq(popcount(ejected))]
         return m

@@ -32,6 +32,10 @@ def test_derived_widths():
     (dict(rows=True), "rows"),
     (dict(acc_bits=4), "acc_bits"),
     (dict(name="a b"), "name"),
+    (dict(rows=1100, flit_width=32), "rows"),                         # an input vector of 275 words
+    (dict(acc_bits=8, xbits=16, cols=600, flit_width=32), "cols"),    # an outq vector of 300 words
+    (dict(mesh_x=17), "mesh_x"),
+    (dict(imem_depth=(1 << 16) + 1), "imem_depth"),
 ])
 def test_validation_names_the_field(changes, field):
     with pytest.raises(ConfigError) as e:

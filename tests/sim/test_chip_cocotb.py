@@ -84,6 +84,9 @@ def error_runs(cfg):
         "ldact 1,1 slot=0 count=4 gaddr=0\nmvm 1,1 a=0 b=0 count=4\nbarrier\n" + "nop\n" * 200,  # 5: no halt
     ]
     runs = [_run(t, g) for t in texts]
+    # an error while a tile is still computing and sending: a start before the chip is quiet is ignored
+    runs.insert(1, dict(_run("ldact 1,1 slot=0 count=4 gaddr=0\nmvm 1,1 a=0 b=0 count=4\n"
+                             "out 1,1 b=0 count=4 gaddr=100\n.word 0x3f", g), early_start=True))
     runs[-1]["program"] += [0] * (cfg.imem_depth - len(runs[-1]["program"]))  # nops up to the end
     runs.append(_run([0] * (cfg.imem_depth + 3)))                  # 5: the host loads past the end
     text, g2, _ = ksplit_program(cfg, 2)
@@ -99,7 +102,8 @@ def test_chip_errors(sim, tmp_path):
     runs = error_runs(cfg)
     res = run_cocotb(b, TEST_MODULE, dict(runs=runs, seed=3, idle=0.2), tmp_path)
     s = _check(res, len(runs))
-    assert s["errors"] == [1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 4, 5, 5, None]
+    assert s["errors"] == [1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 4, 5, 5, None]
+    assert s["early_starts_refused"] == 1
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
