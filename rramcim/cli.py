@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -19,8 +20,8 @@ EPILOG = """\
 examples:
   rramcim demo                                  program a macro, run MVMs on RTL and model
   rramcim demo --backend icarus --config tiny   the same on Icarus
+  rramcim verilog --config default -o chip.v --lint   the whole chip
   rramcim verilog --block macro --config tiny -o macro.v
-  rramcim verilog --block core --config default -o core.v --lint
   rramcim config my_chip.toml                   show a config file resolved over 'default'
 
 A config is a preset (tiny, default, large) or a .toml/.json file whose keys
@@ -81,9 +82,14 @@ def cmd_verilog(args):
     from .rtl.verilog import block_verilog
     cfg = _config(args.config)
     faults = _faults(cfg, args.stuck)
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():         # before a long generation
+        raise CliError(f"-o {out}: directory {out.parent} does not exist")
+    t0 = time.time()
     top, text = block_verilog(args.block, cfg, faults)
     _write_atomic(Path(args.output), text)
-    print(f"wrote {args.output}: top module {top}, config {cfg.name}, {len(text) // 1024} KiB")
+    print(f"wrote {args.output}: top module {top}, config {cfg.name}, {len(text) // 1024} KiB "
+          f"in {time.time() - t0:.0f} s")
     if args.lint:
         from .sim.build import lint
         clean, out = lint(Path(args.output), top)
@@ -228,12 +234,13 @@ def build_parser():
                     help="on a mismatch, do not re-run on Icarus to dump an FST waveform")
     sp.set_defaults(func=cmd_demo)
 
-    sp = sub.add_parser("verilog", help="write the Verilog of a block",
-                        description="Write the Verilog of a block for a config. The crossbar is emitted "
-                                    "as its own module ahead of the block. 'core' is the chip core (controller, "
-                                    "tiles, network) with plain host streams; the AXI-wrapped chip comes later.")
+    sp = sub.add_parser("verilog", help="write the Verilog of the chip (or of one block)",
+                        description="Write the Verilog of the chip (top module rramcim_chip, AXI4-Lite and "
+                                    "AXI4-Stream ports) or of one block, for a config. The crossbar is emitted "
+                                    "as its own module ahead of the blocks that use it. 'core' is the chip "
+                                    "without its AXI interface (plain host streams).")
     common(sp)
-    sp.add_argument("--block", choices=["macro", "crossbar", "mesh", "router", "core"], default="macro",
+    sp.add_argument("--block", choices=["chip", "core", "macro", "crossbar", "mesh", "router"], default="chip",
                     help="block (default: %(default)s)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE.v", help="output file")
     sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE",

@@ -13,7 +13,8 @@ from .crossbar import Crossbar, crossbar_module_name
 from .macro import Macro
 
 __all__ = ["crossbar_verilog", "macro_verilog", "mesh_verilog", "router_verilog", "MACRO_TOP",
-           "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog", "chip_verilog", "chip_faults", "CHIP_TOP"]
+           "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog", "chip_verilog", "chip_faults", "CHIP_TOP",
+           "TOP", "top_verilog"]
 
 MACRO_TOP = "rramcim_macro"
 
@@ -67,12 +68,29 @@ def chip_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     return xbars + "\n" + top
 
 
+TOP = "rramcim_chip"
+
+
+def top_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The whole chip behind its AXI ports (top module ``rramcim_chip``) and its crossbar modules.
+
+    ``faults`` (stuck cells, simulation) apply to the last tile (:func:`chip_faults`).
+    """
+    from .top import ChipTop
+    top = verilog.convert(ChipTop(cfg, chip_faults(cfg, faults), hard_crossbar=True), name=TOP, emit_src=False)
+    xbars = crossbar_verilog(cfg)
+    if faults:
+        xbars += "\n" + crossbar_verilog(cfg, faults)
+    return xbars + "\n" + top
+
+
 BLOCKS = {
     "macro": (MACRO_TOP, macro_verilog),
     "crossbar": (None, crossbar_verilog),
     "mesh": (MESH_TOP, mesh_verilog),
     "router": (ROUTER_TOP, router_verilog),
     "core": (CHIP_TOP, chip_verilog),
+    "chip": (TOP, top_verilog),
 }
 
 

@@ -223,7 +223,10 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
     runner = _get_runner(b.simulator)
     results = test_dir / "results.xml"
     log = test_dir / "sim.log"
-    env = {"RRAMCIM_PARAMS": json.dumps(params), "COCOTB_RESOLVE_X": "ZEROS"}
+    # Parameters go through a file: programs and data can exceed what an environment variable holds.
+    params_file = test_dir / "params.json"
+    params_file.write_text(json.dumps(params))
+    env = {"RRAMCIM_PARAMS_FILE": str(params_file), "COCOTB_RESOLVE_X": "ZEROS"}
     # cocotb's runner exits the process on failure when it sees pytest;
     # hide that so this function returns a result either way.
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)

@@ -1,6 +1,6 @@
 """cocotb test of the chip core's generated Verilog against the cycle-exact chip model.
 
-Parameters (JSON in ``RRAMCIM_PARAMS``): the config, the fault map of the
+Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, the fault map of the
 last tile (``faults``), ``runs`` (see :class:`~rramcim.sim.chip_bench.ChipBench`),
 ``seed``, ``idle`` and an optional deliberate ``model_bug``.
 """

@@ -1,6 +1,7 @@
 """What every rramcim cocotb test does: parameters in, clock and reset, progress and results out.
 
-Parameters arrive as JSON in ``RRAMCIM_PARAMS`` (see :func:`rramcim.sim.build.run_cocotb`).
+Parameters arrive as JSON in the file ``RRAMCIM_PARAMS_FILE`` names, or in
+``RRAMCIM_PARAMS`` (see :func:`rramcim.sim.build.run_cocotb`).
 A test writes its measured figures to ``summary_file``, its progress
 (``done total``) to ``progress_file`` and its first mismatch to ``failure_file``.
 """
@@ -18,6 +19,9 @@ __all__ = ["params", "config", "run_bench"]
 
 
 def params() -> dict:
+    if "RRAMCIM_PARAMS_FILE" in os.environ:
+        with open(os.environ["RRAMCIM_PARAMS_FILE"]) as f:
+            return json.load(f)
     return json.loads(os.environ["RRAMCIM_PARAMS"])
 
 

@@ -1,6 +1,6 @@
 """cocotb test of the CIM macro's generated Verilog against the golden model.
 
-Parameters (JSON in ``RRAMCIM_PARAMS``): the config, the fault map the
+Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, the fault map the
 Verilog was built with, ``seed``, ``n_mvm``, ``n_prog``, ``stall``,
 ``phases`` and an optional deliberate ``model_bug``.
 """

@@ -1,6 +1,6 @@
 """cocotb test of the mesh network's generated Verilog against the cycle-exact model.
 
-Parameters (JSON in ``RRAMCIM_PARAMS``): the config, ``seed``,
+Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, ``seed``,
 ``packets_per_node``, ``max_len`` (flits), ``stall``, ``inject_idle``, an
 optional deliberate ``model_bug``, and ``traffic`` (a dict of
 :func:`rramcim.model.noc_traffic.generate` arguments: open-loop traffic of a

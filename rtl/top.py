@@ -1,0 +1,244 @@
+"""The chip: the core (rtl/chip.py) behind an AXI4-Lite register file and AXI4-Stream in and out.
+
+Port names are the conventional flat AXI names (``s_axil_awaddr``,
+``s_axis_tdata``, ``m_axis_tready``, ...) so that SoC integrators and bus
+models find them. docs/architecture.md has the register map and the stream
+framing; in short:
+
+* AXI4-Lite (32-bit data, 8-bit byte addresses): identification and the
+  config (the host driver checks it), ``CTRL`` (start, soft reset),
+  ``STATUS``, the error register, and the 64-bit counters through
+  ``CNT_SEL``/``CNT_LO``/``CNT_HI`` (reading ``CNT_LO`` latches the high word
+  that ``CNT_HI`` returns).
+* AXI4-Stream in (``s_axis``): frames ending with ``TLAST``; the first beat
+  is a header ``{addr[63:32], count[31:8], type[7:0]}``. Type 1 writes the
+  following beats to the instruction memory from ``addr``, type 2 to the
+  global buffer, type 3 (a one-beat frame) asks for ``count`` global-buffer
+  words from ``addr``, which leave on ``m_axis`` as a frame: the header beat
+  again, then the words, ``TLAST`` on the last. A frame of another type is
+  dropped and sets ``STATUS.frame_error``.
+
+Beats are ``max(64, flit_width)`` bits; a word sits in the low bits.
+"""
+
+import hashlib
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import enum, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import Config
+from .chip import ChipCore, counter_count
+
+__all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words"]
+
+CHIP_ID = 0x5243494D            # "RCIM"
+VERSION = 0x0001_0000           # 1.0: register map and framing of this file
+
+
+class Reg:
+    """AXI4-Lite byte addresses."""
+    ID = 0x00
+    VERSION = 0x04
+    CFG0 = 0x08         # mesh_x [7:0], mesh_y [15:8], wbits [23:16], xbits [31:24]
+    CFG1 = 0x0C         # rows [15:0], cols [31:16]
+    CFG2 = 0x10         # par [7:0], acc_bits [15:8], flit_width [31:16]
+    CFG3 = 0x14         # imem_depth
+    CFG4 = 0x18         # gbuf_words
+    CFG5 = 0x1C         # tile_ibuf_depth [15:0], tile_acc_depth [31:16]
+    CFG_HASH = 0x20     # the first 32 bits of sha256(Config.key())
+    CTRL = 0x40         # write: bit 0 start, bit 1 soft reset (one cycle), bit 2 clear frame_error
+    STATUS = 0x44       # running [0], done [1], error [2], quiet [3], tiles_idle [4], frame_error [5]
+    ERR_CODE = 0x48
+    ERR_PC = 0x4C
+    ERR_TILE = 0x50     # x [3:0], y [7:4], row [27:16]
+    CNT_SEL = 0x60
+    CNT_LO = 0x64
+    CNT_HI = 0x68
+
+
+class FrameType(enum.Enum, shape=8):
+    IMEM = 1
+    GBUF = 2
+    READ = 3
+
+
+def config_hash(cfg: Config) -> int:
+    return int(hashlib.sha256(cfg.key().encode()).hexdigest()[:8], 16)
+
+
+def config_words(cfg: Config) -> dict:
+    """The identification registers' values for ``cfg`` (what the host driver expects)."""
+    return {
+        Reg.ID: CHIP_ID, Reg.VERSION: VERSION,
+        Reg.CFG0: cfg.mesh_x | cfg.mesh_y << 8 | cfg.wbits << 16 | cfg.xbits << 24,
+        Reg.CFG1: cfg.rows | cfg.cols << 16,
+        Reg.CFG2: cfg.par | cfg.acc_bits << 8 | cfg.flit_width << 16,
+        Reg.CFG3: cfg.imem_depth, Reg.CFG4: cfg.gbuf_words,
+        Reg.CFG5: cfg.tile_ibuf_depth | cfg.tile_acc_depth << 16,
+        Reg.CFG_HASH: config_hash(cfg),
+    }
+
+
+def beat_width(cfg: Config) -> int:
+    return max(64, cfg.flit_width)
+
+
+class ChipTop(wiring.Component):
+    """Parameters
+    ----------
+    cfg : Config
+    faults : dict or None
+        ``(x, y) -> FaultMap`` (simulation).
+    hard_crossbar : bool
+        Crossbars as module instances (Verilog output).
+    """
+
+    def __init__(self, cfg: Config, faults: dict | None = None, *, hard_crossbar: bool = False):
+        self.cfg = cfg
+        self.core = ChipCore(cfg, faults, hard_crossbar=hard_crossbar)
+        D = beat_width(cfg)
+        super().__init__({
+            "s_axil_awaddr": In(8), "s_axil_awprot": In(3), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+            "s_axil_araddr": In(8), "s_axil_arprot": In(3), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+            "s_axis_tdata": In(D), "s_axis_tvalid": In(1), "s_axis_tready": Out(1), "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(D), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, core = self.cfg, self.core
+        W, D = cfg.flit_width, beat_width(cfg)
+        m.submodules.core = core
+        m.d.comb += self.irq.eq(core.irq)
+
+        frame_error = Signal()
+        start = Signal()
+        soft_reset = Signal()
+        m.d.comb += [core.start.eq(start), core.soft_reset.eq(soft_reset)]
+        m.d.sync += [start.eq(0), soft_reset.eq(0)]           # one-cycle pulses from CTRL writes
+
+        # --- AXI4-Lite ----------------------------------------------------------------
+        aw_full, w_full = Signal(), Signal()
+        aw_addr, w_data = Signal(8), Signal(32)
+        bvalid = Signal()
+        m.d.comb += [
+            self.s_axil_awready.eq(~aw_full), self.s_axil_wready.eq(~w_full),
+            self.s_axil_bvalid.eq(bvalid), self.s_axil_bresp.eq(0),
+        ]
+        with m.If(self.s_axil_awvalid & ~aw_full):
+            m.d.sync += [aw_full.eq(1), aw_addr.eq(self.s_axil_awaddr)]
+        with m.If(self.s_axil_wvalid & ~w_full):
+            m.d.sync += [w_full.eq(1), w_data.eq(self.s_axil_wdata)]
+        with m.If(bvalid & self.s_axil_bready):
+            m.d.sync += bvalid.eq(0)
+        cnt_sel = Signal(range(counter_count(cfg)))
+        m.d.comb += core.cnt_index.eq(cnt_sel)
+        with m.If(aw_full & w_full & ~bvalid):
+            m.d.sync += [aw_full.eq(0), w_full.eq(0), bvalid.eq(1)]
+            with m.Switch(aw_addr):
+                with m.Case(Reg.CTRL):
+                    m.d.sync += [start.eq(w_data[0]), soft_reset.eq(w_data[1])]
+                    with m.If(w_data[2]):
+                        m.d.sync += frame_error.eq(0)
+                with m.Case(Reg.CNT_SEL):
+                    m.d.sync += cnt_sel.eq(w_data)
+
+        rvalid, rdata = Signal(), Signal(32)
+        cnt_hi = Signal(32)
+        m.d.comb += [
+            self.s_axil_arready.eq(~rvalid), self.s_axil_rvalid.eq(rvalid),
+            self.s_axil_rdata.eq(rdata), self.s_axil_rresp.eq(0),
+        ]
+        with m.If(rvalid & self.s_axil_rready):
+            m.d.sync += rvalid.eq(0)
+        err = core.error
+        regs = dict(config_words(cfg))
+        regs.update({
+            Reg.CTRL: 0,
+            Reg.STATUS: Cat(core.running, core.done, core.irq, core.quiet, core.tiles_idle, frame_error),
+            Reg.ERR_CODE: err.code, Reg.ERR_PC: err.pc,
+            Reg.ERR_TILE: Cat(err.x, err.y, Const(0, 8), err.row),
+            Reg.CNT_SEL: cnt_sel, Reg.CNT_LO: core.cnt_value[:32], Reg.CNT_HI: cnt_hi,
+        })
+        with m.If(self.s_axil_arvalid & ~rvalid):
+            m.d.sync += rvalid.eq(1)
+            with m.Switch(self.s_axil_araddr):
+                for addr, value in regs.items():
+                    with m.Case(addr):
+                        m.d.sync += rdata.eq(value)
+                with m.Default():
+                    m.d.sync += rdata.eq(0)
+            with m.If(self.s_axil_araddr == Reg.CNT_LO):
+                m.d.sync += cnt_hi.eq(core.cnt_value[32:])
+
+        # --- AXI4-Stream in: framed writes and read requests ------------------------------
+        m.submodules.rfifo = rfifo = fifo.SyncFIFO(width=D + 1, depth=4)
+        s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
+        waddr = Signal(32)
+        rd_addr = Signal(32)
+        rd_left = Signal(24)
+        rd_busy = Signal()
+        inflight = Signal()          # a global-buffer read issued last cycle: its word arrives now
+        beat = self.s_axis_tdata
+        hdr_type, hdr_count, hdr_addr = beat[:8], beat[8:32], beat[32:64]
+        m.d.comb += [
+            core.imem_wr.payload.addr.eq(waddr),
+            core.imem_wr.payload.data.eq(beat[:64]),
+            core.gbuf_wr.payload.addr.eq(waddr),
+            core.gbuf_wr.payload.data.eq(beat[:W]),
+        ]
+        fire = self.s_axis_tvalid & self.s_axis_tready
+        with m.Switch(s_in):
+            with m.Case(0):
+                m.d.comb += self.s_axis_tready.eq(~rd_busy & ~inflight & rfifo.w_rdy)
+                with m.If(fire):
+                    m.d.sync += waddr.eq(hdr_addr)
+                    with m.Switch(hdr_type):
+                        with m.Case(FrameType.IMEM):
+                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, 0, 1))
+                        with m.Case(FrameType.GBUF):
+                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, 0, 2))
+                        with m.Case(FrameType.READ):
+                            # the reply's header first, then the words
+                            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Cat(beat, hdr_count == 0))]
+                            m.d.sync += [rd_addr.eq(hdr_addr), rd_left.eq(hdr_count), rd_busy.eq(hdr_count != 0),
+                                         s_in.eq(Mux(self.s_axis_tlast, 0, 3))]
+                        with m.Default():
+                            m.d.sync += [frame_error.eq(1), s_in.eq(Mux(self.s_axis_tlast, 0, 3))]
+            with m.Case(1):
+                m.d.comb += [self.s_axis_tready.eq(core.imem_wr.ready), core.imem_wr.valid.eq(self.s_axis_tvalid)]
+            with m.Case(2):
+                m.d.comb += [self.s_axis_tready.eq(core.gbuf_wr.ready), core.gbuf_wr.valid.eq(self.s_axis_tvalid)]
+            with m.Case(3):
+                m.d.comb += self.s_axis_tready.eq(1)
+        with m.If(fire & (s_in != 0)):
+            m.d.sync += waddr.eq(waddr + 1)
+            with m.If(self.s_axis_tlast):
+                m.d.sync += s_in.eq(0)
+
+        # --- read engine: global buffer -> m_axis through a small FIFO --------------------
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(rd_busy & (rfifo.w_level + inflight < rfifo.depth)),
+            core.gbuf_rd_addr.eq(rd_addr),
+        ]
+        m.d.sync += inflight.eq(issue)
+        last_issued = Signal()
+        with m.If(issue):
+            m.d.sync += [rd_addr.eq(rd_addr + 1), rd_left.eq(rd_left - 1), last_issued.eq(rd_left == 1)]
+            with m.If(rd_left == 1):
+                m.d.sync += rd_busy.eq(0)
+        with m.If(inflight):
+            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Cat(core.gbuf_rd_data, Const(0, D - W), last_issued))]
+        m.d.comb += [
+            self.m_axis_tvalid.eq(rfifo.r_rdy),
+            self.m_axis_tdata.eq(rfifo.r_data[:D]),
+            self.m_axis_tlast.eq(rfifo.r_data[D]),
+            rfifo.r_en.eq(self.m_axis_tready),
+        ]
+        return m

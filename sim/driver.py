@@ -1,0 +1,156 @@
+"""The host driver of the chip: program, load, start, wait, read back, check errors, over AXI only.
+
+It drives the chip's AXI4-Lite and AXI4-Stream ports (rtl/top.py,
+docs/architecture.md) with cocotbext-axi's bus models, so it runs under
+cocotb on Icarus or Verilator; it never touches an internal signal. The
+chip tests and the CLI's RTL backends (``rramcim gemm --backend verilator``)
+use it.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_index
+from ..model.config import Config
+from ..rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
+
+__all__ = ["HostDriver", "DriverError", "window_pause"]
+
+
+class DriverError(RuntimeError):
+    """The chip did not behave as the driver expects (wrong ID or config, a timeout, a bad frame)."""
+
+
+def window_pause(seed: int, p: float):
+    """A pause generator for cocotbext-axi: paused with probability ``p`` each cycle, from a seed."""
+    rng = random.Random(seed)
+    while True:
+        yield rng.random() < p
+
+
+class HostDriver:
+    """Parameters
+    ----------
+    dut : cocotb handle of ``rramcim_chip``
+    cfg : Config
+    pause : float
+        Probability of a pause cycle on every AXI channel (pause generators, 0 for none).
+    seed : int
+    """
+
+    def __init__(self, dut, cfg: Config, pause: float = 0.0, seed: int = 0):
+        from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink,
+                                   AxiStreamSource)
+        self.dut, self.cfg = dut, cfg
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
+        self.beat = beat_width(cfg)
+        if pause > 0:
+            chans = [self.axil.write_if.aw_channel, self.axil.write_if.w_channel, self.axil.write_if.b_channel,
+                     self.axil.read_if.ar_channel, self.axil.read_if.r_channel, self.src, self.sink]
+            for i, ch in enumerate(chans):
+                ch.set_pause_generator(window_pause(seed * 31 + i, pause))
+
+    # --- registers -------------------------------------------------------------------
+    async def read(self, addr: int) -> int:
+        return await self.axil.read_dword(addr)
+
+    async def write(self, addr: int, value: int):
+        await self.axil.write_dword(addr, value)
+
+    async def check_id(self):
+        """The chip is an rramcim chip of ``cfg``: every identification register as expected."""
+        got = await self.read(Reg.ID)
+        if got != CHIP_ID:
+            raise DriverError(f"ID register reads {got:#010x}, not an rramcim chip ({CHIP_ID:#010x})")
+        for addr, want in config_words(self.cfg).items():
+            got = await self.read(addr)
+            if got != want:
+                raise DriverError(f"register {addr:#04x} reads {got:#x}, config {self.cfg.name} expects {want:#x}")
+
+    async def status(self) -> dict:
+        v = await self.read(Reg.STATUS)
+        return {k: bool(v >> i & 1) for i, k in enumerate(("running", "done", "error", "quiet", "tiles_idle",
+                                                           "frame_error"))}
+
+    async def counter(self, index: int) -> int:
+        await self.write(Reg.CNT_SEL, index)
+        lo = await self.read(Reg.CNT_LO)
+        hi = await self.read(Reg.CNT_HI)
+        return hi << 32 | lo
+
+    async def counters(self) -> dict:
+        """Every counter by name: chip-wide, and per tile as ``name@t``."""
+        out = {name: await self.counter(i) for i, name in enumerate(COUNTER_NAMES)}
+        for t in range(self.cfg.tiles):
+            for name in TILE_COUNTER_NAMES:
+                out[f"{name}@{t}"] = await self.counter(counter_index(name, t))
+        return out
+
+    async def error(self) -> ChipError | None:
+        code = await self.read(Reg.ERR_CODE)
+        if code == 0:
+            return None
+        pc = await self.read(Reg.ERR_PC)
+        tile = await self.read(Reg.ERR_TILE)
+        return ChipError(code, pc, (tile & 0xF, tile >> 4 & 0xF), tile >> 16 & 0xFFF)
+
+    # --- streams ---------------------------------------------------------------------
+    def _header(self, ftype: int, addr: int, count: int = 0) -> int:
+        return int(getattr(ftype, "value", ftype)) | (count & 0xFFFFFF) << 8 | addr << 32
+
+    async def _send(self, beats):
+        from cocotbext.axi import AxiStreamFrame
+        await self.src.send(AxiStreamFrame(tdata=list(beats)))
+        await self.src.wait()
+
+    async def load_program(self, words):
+        await self._send([self._header(FrameType.IMEM, 0)] + [int(w) for w in words])
+
+    async def write_gbuf(self, addr: int, words):
+        await self._send([self._header(FrameType.GBUF, addr)] + [int(w) for w in words])
+
+    async def read_gbuf(self, addr: int, n: int) -> list[int]:
+        out = []
+        while n > 0:                        # a read frame asks for at most 2**24 - 1 words
+            k = min(n, (1 << 24) - 1)
+            await self._send([self._header(FrameType.READ, addr, k)])
+            frame = await self.sink.recv()
+            beats = [int(b) for b in frame.tdata]
+            if len(beats) != k + 1 or beats[0] != self._header(FrameType.READ, addr, k):
+                raise DriverError(f"read of {k} words at {addr}: reply of {len(beats)} beats, header {beats[:1]}")
+            out += beats[1:]
+            addr, n = addr + k, n - k
+        return out
+
+    # --- runs ------------------------------------------------------------------------
+    async def start(self):
+        await self.write(Reg.CTRL, 1)
+
+    async def wait_quiet(self, limit_polls: int = 100000):
+        for _ in range(limit_polls):
+            if (await self.status())["quiet"]:
+                return
+        raise DriverError("the chip did not become quiet")
+
+    async def wait_done(self, limit_polls: int = 10_000_000):
+        for _ in range(limit_polls):
+            s = await self.status()
+            if s["done"] and not s["running"]:
+                return
+        raise DriverError("no done")
+
+    async def run_window(self, program, gbuf: dict, reads) -> dict:
+        """Load, start, wait; returns {"cycles", "error", "counters", "reads": [[words] per read]}."""
+        await self.wait_quiet()
+        await self.load_program(program)
+        for addr in sorted(gbuf):
+            await self.write_gbuf(int(addr), gbuf[addr])
+        await self.start()
+        await self.wait_done()
+        err = await self.error()
+        counters = await self.counters()
+        data = [await self.read_gbuf(a, n) for a, n in reads]
+        return {"cycles": counters["cycles"], "error": err, "counters": counters, "reads": data}

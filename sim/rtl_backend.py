@@ -1,0 +1,39 @@
+"""Run windows (start-to-done runs of a program) on the chip's RTL, through its AXI ports.
+
+Used by ``rramcim gemm --backend verilator|icarus`` and by the chip tests:
+:func:`run_windows` builds (or reuses, from the shared cache) the simulator
+model of the whole chip for the config and runs the host driver
+(:mod:`rramcim.sim.driver`) on it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..model.config import Config
+from .build import build, run_cocotb
+
+__all__ = ["run_windows", "RtlError"]
+
+
+class RtlError(RuntimeError):
+    """The RTL run failed (a simulator problem or a driver check); the message says where to look."""
+
+
+def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float = 0.0, seed: int = 0,
+                test_dir: Path | None = None, progress=None, log=None) -> list[dict]:
+    """``windows``: objects with ``program``, ``gbuf`` ({addr: [words]}) and ``reads`` ([(addr, n)]).
+
+    Returns one dict per window: ``cycles``, ``error`` (None or [code, pc, [x, y], row]),
+    ``counters`` (name -> value; tile counters as ``name@t``), ``reads`` ([[words] per read]).
+    """
+    b = build("chip", cfg, simulator, log=log)
+    ws = [dict(program=[int(v) for v in w.program], gbuf={str(a): [int(v) for v in ws_] for a, ws_ in w.gbuf.items()},
+               reads=[[int(a), int(n)] for a, n in w.reads]) for w in windows]
+    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-chip-{simulator}-"))
+    res = run_cocotb(b, "rramcim.sim.cocotb_top", dict(windows=ws, pause=pause, seed=seed), test_dir,
+                     progress=progress)
+    if not res.passed:
+        raise RtlError(f"{simulator} run of the chip failed: {res.describe()}")
+    return res.summary["windows"]
