@@ -23,6 +23,8 @@ examples:
   rramcim verilog --config default -o chip.v --lint   the whole chip
   rramcim verilog --block macro --config tiny -o macro.v
   rramcim config my_chip.toml                   show a config file resolved over 'default'
+  rramcim gemm --a A.npy --b B.npy --out C.npy --report r.json   int8 GEMM on the chip model
+  rramcim gemm --a A.npy --b B.npy --out C.npy --backend verilator   the same on the RTL
 
 A config is a preset (tiny, default, large) or a .toml/.json file whose keys
 are the lower-case field names of rramcim.model.config.Config.
@@ -184,6 +186,144 @@ def cmd_demo(args):
         raise CliError("the model disagrees with numpy x @ W")
 
 
+def load_int8_matrix(path: str, flag: str):
+    """A 2-D integer array from a .npy file whose values fit int8, or a one-line CliError."""
+    import numpy as np
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{flag} {path}: no such file")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one message
+        raise CliError(f"{flag} {path}: not a readable .npy file ({str(e).splitlines()[0][:80]})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu":
+        raise CliError(f"{flag} {path}: dtype {getattr(a, 'dtype', type(a).__name__)}, expected integers (int8)")
+    if a.ndim != 2:
+        raise CliError(f"{flag} {path}: shape {a.shape}, expected a 2-D matrix")
+    if 0 in a.shape:
+        raise CliError(f"{flag} {path}: shape {a.shape} is empty")
+    lo, hi = int(a.min()), int(a.max())
+    if lo < -128 or hi > 127:
+        bad = lo if lo < -128 else hi
+        raise CliError(f"{flag} {path}: value {bad} outside the int8 range [-128, 127] (dtype {a.dtype})")
+    return a.astype(np.int8)
+
+
+def _int8_config(cfg):
+    for f in ("wbits", "xbits"):
+        if getattr(cfg, f) < 8:
+            raise CliError(f"{f}: gemm and run take int8 operands; config '{cfg.name}' has {f}={getattr(cfg, f)}")
+    if cfg.acc_bits < 32:
+        raise CliError(f"acc_bits: int32 results need acc_bits >= 32; config '{cfg.name}' has {cfg.acc_bits}")
+
+
+def run_plan(plan, backend: str, log=print):
+    """Run a compiled plan on a backend: (C, report). RTL backends are checked against the model."""
+    import numpy as np
+    from .model.compiler import run_plan_model
+    C, report = run_plan_model(plan)
+    report = dict(report, backend=backend)
+    if backend == "model":
+        return C, report
+    from .sim.rtl_backend import RtlError, run_windows
+    log(f"  running {len(plan.windows)} window(s) on {backend} (the chip model is built once per config "
+        f"and cached) ...")
+    try:
+        out = run_windows(plan.cfg, plan.windows, backend, progress=_progress_printer("windows"),
+                          log=lambda s: log("  " + s))
+    except RtlError as e:
+        raise CliError(str(e)) from None
+    for i, o in enumerate(out):
+        if o["error"] is not None:
+            raise CliError(f"window {i}: the chip stopped with error {o['error']}")
+    C_rtl = plan.result([o["reads"] for o in out])
+    cycles = sum(o["cycles"] for o in out)
+    if cycles != report["cycles"] or not np.array_equal(C_rtl, C):
+        raise CliError(f"the RTL ({backend}) disagrees with the model: cycles {cycles} vs {report['cycles']}, "
+                       f"{int((C_rtl != C).sum())} of {C.size} results differ")
+    report["model_cycles"] = report["cycles"]
+    report["cycles"] = cycles
+    return C_rtl, report
+
+
+def cmd_gemm(args):
+    import numpy as np
+    from .model.compiler import CompileError, compile_gemm
+    cfg = _config(args.config)
+    _int8_config(cfg)
+    A = load_int8_matrix(args.a, "--a")
+    B = load_int8_matrix(args.b, "--b")
+    if A.shape[1] != B.shape[0]:
+        raise CliError(f"K mismatch: --a {args.a} is {A.shape[0]}x{A.shape[1]} (M x K), --b {args.b} is "
+                       f"{B.shape[0]}x{B.shape[1]} (K x N)")
+    for flag, path in (("--out", args.out), ("--report", args.report)):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+    M, K = A.shape
+    N = B.shape[1]
+    print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
+          f"({cfg.mesh_x}x{cfg.mesh_y} tiles of {cfg.rows}x{cfg.cols}), backend {args.backend}")
+    try:
+        plan = compile_gemm(cfg, A, B)
+    except CompileError as e:
+        raise CliError(str(e)) from None
+    C, report = run_plan(plan, args.backend)
+    ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
+    if not np.array_equal(C, ref):
+        raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
+    rows_written = _rows_written(plan)
+    report.update(M=M, K=K, N=N, macs=M * K * N, peak_macs_per_cycle=cfg.tiles * cfg.peak_macs_per_cycle,
+                  rram_row_writes=rows_written, config=cfg.name, config_fields=cfg.as_dict())
+    report["utilization"] = report["macs"] / (report["cycles"] * report["peak_macs_per_cycle"])
+    report.setdefault("noc_flits", report.get("counters", {}).get("noc_flits"))
+    _write_npy_atomic(Path(args.out), C)
+    if args.report:
+        _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
+    print(f"  C == numpy A @ B (int32): yes")
+    print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
+          f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
+          f"RRAM rows written {rows_written}")
+    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+
+
+def _rows_written(plan) -> int:
+    from .model.isa import decode
+    n = 0
+    for w in plan.windows:
+        for word in w.program:
+            ins = decode(word)
+            if ins is not None and ins.name == "ldw":
+                n += ins.ops["count"]
+    return n
+
+
+def _jsonable(v):
+    import numpy as np
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _write_npy_atomic(path: Path, array):
+    import numpy as np
+    if path.parent and not path.parent.exists():
+        raise CliError(f"--out {path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp.npy")
+    os.close(fd)
+    try:
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _progress_printer(what):
     """A progress callback: a rewritten line on a terminal, a line per 10% otherwise."""
     tty = sys.stdout.isatty()
@@ -248,6 +388,21 @@ def build_parser():
                          "simulation only); repeatable")
     sp.add_argument("--lint", action="store_true", help="then lint it with verilator --lint-only -Wall")
     sp.set_defaults(func=cmd_verilog)
+
+    sp = sub.add_parser("gemm", help="C = A @ B (int8 x int8 -> int32) on the chip",
+                        description="Multiply int8 matrices on the chip: A.npy [M, K] @ B.npy [K, N] -> C.npy "
+                                    "int32 [M, N], any shapes, tiled onto the config by the compiler "
+                                    "(K and N split across tiles and passes, RRAM reprogrammed when B does not "
+                                    "fit, several runs when the global buffer is too small). The result is "
+                                    "checked against numpy; RTL backends are also checked against the model.")
+    common(sp)
+    sp.add_argument("--a", required=True, metavar="A.npy", help="int8 [M, K] (any integer dtype with int8 values)")
+    sp.add_argument("--b", required=True, metavar="B.npy", help="int8 [K, N]")
+    sp.add_argument("--out", required=True, metavar="C.npy", help="output: int32 [M, N]")
+    sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
+                    help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
+    sp.add_argument("--report", metavar="R.json", help="write cycles, MACs, utilization, counters, ... as JSON")
+    sp.set_defaults(func=cmd_gemm)
 
     sp = sub.add_parser("asm", help="assemble a controller program (docs/isa.md) into hex words",
                         description="Assemble a controller program (syntax and encoding in docs/isa.md) into "

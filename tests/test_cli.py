@@ -95,3 +95,74 @@ def test_asm_errors_name_file_and_line(tmp_path):
     _one_line_error(rramcim("asm", str(tmp_path / "none.s"), "-o", str(out)), "none.s", "no such file")
     (tmp_path / "w.hex").write_text("12\nzz\n")
     _one_line_error(rramcim("disasm", str(tmp_path / "w.hex")), "w.hex", "line 2", "not a hex word")
+
+
+# --- rramcim gemm ------------------------------------------------------------------------
+
+def _npy(path, array):
+    import numpy as np
+    np.save(path, array)
+    return str(path)
+
+
+def _gemm_inputs(tmp_path, M=5, K=11, N=7, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-128, 128, size=(M, K)).astype(np.int8)
+    B = rng.integers(-128, 128, size=(K, N)).astype(np.int8)
+    return A, B, _npy(tmp_path / "A.npy", A), _npy(tmp_path / "B.npy", B)
+
+
+def test_gemm_on_the_model_writes_c_and_report(tmp_path):
+    import json
+    import numpy as np
+    A, B, a, b = _gemm_inputs(tmp_path)
+    out, rep = tmp_path / "C.npy", tmp_path / "r.json"
+    p = rramcim("gemm", "--a", a, "--b", b, "--out", str(out), "--config", "tiny", "--report", str(rep))
+    assert p.returncode == 0, p.stderr
+    C = np.load(out)
+    assert C.dtype == np.int32 and np.array_equal(C, A.astype(np.int64) @ B.astype(np.int64))
+    r = json.loads(rep.read_text())
+    for key in ("cycles", "macs", "peak_macs_per_cycle", "utilization", "rram_row_writes", "noc_flits",
+                "backend", "config"):
+        assert key in r, key
+    assert r["macs"] == 5 * 11 * 7 and r["backend"] == "model" and r["config"] == "tiny"
+    assert r["cycles"] > 0 and 0 < r["utilization"] <= 1 and r["rram_row_writes"] >= 11
+
+
+@pytest.mark.parametrize("case, words", [
+    ("float", ["--a", "dtype float32"]),
+    ("k_mismatch", ["K mismatch"]),
+    ("one_d", ["--b", "shape (6,)", "2-D"]),
+    ("missing", ["--a", "no such file"]),
+    ("int16_range", ["--a", "300", "int8 range", "int16"]),
+    ("wbits4", ["wbits", "int8"]),
+    ("not_npy", ["--b", "not a readable .npy"]),
+])
+def test_gemm_rejects_bad_input_in_one_line(tmp_path, case, words):
+    import numpy as np
+    A, B, a, b = _gemm_inputs(tmp_path, M=3, K=6, N=4)
+    extra = []
+    if case == "float":
+        a = _npy(tmp_path / "Af.npy", A.astype(np.float32))
+    elif case == "k_mismatch":
+        b = _npy(tmp_path / "Bk.npy", np.zeros((5, 4), dtype=np.int8))
+    elif case == "one_d":
+        b = _npy(tmp_path / "B1.npy", np.zeros(6, dtype=np.int8))
+    elif case == "missing":
+        a = str(tmp_path / "nope.npy")
+    elif case == "int16_range":
+        bad = A.astype(np.int16)
+        bad[1, 2] = 300
+        a = _npy(tmp_path / "A16.npy", bad)
+    elif case == "wbits4":
+        cfg = tmp_path / "w4.toml"
+        cfg.write_text("wbits = 4\n")
+        extra = ["--config", str(cfg)]
+    elif case == "not_npy":
+        (tmp_path / "B.txt").write_text("1 2 3\n")
+        b = str(tmp_path / "B.txt")
+    out, rep = tmp_path / "C.npy", tmp_path / "r.json"
+    p = rramcim("gemm", "--a", a, "--b", b, "--out", str(out), "--report", str(rep), *extra)
+    _one_line_error(p, *words)
+    assert not out.exists() and not rep.exists()
