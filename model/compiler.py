@@ -7,55 +7,91 @@ before the start, the ranges it reads after done), and
 :meth:`GemmPlan.result`, which assembles ``C`` from what the host read.
 :func:`run_plan_model` runs a plan on the cycle-exact model. Compilation is
 deterministic: the same operands and config give the same plan, whatever
-backend runs it.
+backend runs it. Every program keeps the rules of docs/isa.md that make its
+result independent of timing (a test runs each plan on the cycle-exact and on
+the functional, program-order model and compares the global buffers).
 
-Schedule
---------
+Blocks and passes
+-----------------
 ``B`` is cut into blocks of ``rows`` x ``cols`` (``Kb`` x ``Nb`` blocks, zero
-padded; a block's padding rows are never programmed, the activations' zero
-padding makes them irrelevant, and padding columns are dropped by
-:meth:`GemmPlan.result`). A *pass* holds up to ``T = mesh_x * mesh_y`` blocks in
-the tiles' RRAM (``ldw``, rows interleaved over the tiles so that a tile
-programs a row while the controller sends the others theirs) and streams rows
-of ``A`` through them. In a pass, a *unit* is the set of tiles that hold the
-K-blocks of one N-block (a *K-group*):
+padded; a block's padding rows are never programmed, since the activations'
+zero padding makes them irrelevant, and padding columns are dropped by
+:meth:`GemmPlan.result`). A *pass* holds up to ``T = mesh_x * mesh_y`` blocks
+in the tiles' RRAM and streams rows of ``A`` through them. A *unit* is the set
+of tiles of a pass that hold the K-blocks of one N-block:
 
-* one tile (``K <= rows``): per chunk of ``n`` rows ``ldact``, ``mvm`` (one
-  command for the chunk), ``out``; the tile handles its packets in order, so
-  neither barriers nor double buffers are needed;
-* several tiles: K is split over them. Each chunk's rows are divided among
-  the unit's tiles (each tile is the *root* of a share, the roots rotate
-  from chunk to chunk), every tile sends its partial sums for the others'
-  shares with ``psum``, the root adds them to its own and sends the result
-  out. Software pipeline, one ``barrier`` per round: round ``r`` sends the
-  ``psum`` s of chunk ``r-1`` (their roots answered a ``sync`` after that
-  chunk's ``mvm`` in round ``r-1``), the ``out`` s of chunk ``r-2`` (its
-  ``psum`` s were answered before the barrier that ended round ``r-1``), and
-  ``ldact``/``mvm`` of chunk ``r`` into the other of two accumulator sets,
-  then a ``sync`` to every tile and one ``barrier``.
+* ``Kb <= T``: a pass holds ``T // Kb`` whole N-blocks (N split over units, K
+  split over a unit's tiles); there are ``ceil(Nb / (T // Kb))`` passes and
+  each block is programmed once.
+* ``Kb > T``: an N-block's K-blocks go in K-groups of ``T``, one pass each. A
+  K-group's results are partial sums: ``out`` to a region at the top of the
+  global buffer (the *P region*), added back by the next K-group's roots with
+  ``ldpsum``; the last K-group sends ``C``. Rows go in *M-blocks* whose partial
+  sums fit the P region (half the buffer); each M-block reprograms its passes.
+* A pass that uses at most half the tiles is replicated (rows split over the
+  copies) when the estimate says the speed-up pays for the extra programming.
 
-If ``B`` has more blocks than the chip has tiles there are several passes
-(RRAM reprogrammed between them: each tile's ``ldw`` follows its last use of
-the old weights in its own packet order, so no barrier is needed). When
-``Kb <= T`` a pass holds whole N-blocks (no partial sums leave the chip).
-When ``Kb > T`` an N-block's K-blocks are cut into K-groups of ``T`` and a
-pass holds one K-group: its root sends the partial sums ``out`` to a
-persistent global-buffer region (the top of the buffer), the next K-group's
-root adds them back with ``ldpsum`` (after a ``sync`` + ``barrier``), and
-the last one sends ``C``. Rows then go in *M-blocks* whose partial sums fit
-that region, and each M-block reprograms the passes. When a pass's blocks use
-fewer than half the tiles, the blocks are replicated and the rows split among
-the replicas if the estimated cycles say it pays for the extra programming.
+Each pass starts with windows that only program RRAM (``ldw``, a few rows to
+each tile in turn, so that a tile writes a row while the controller sends the
+others theirs; each tile's ``ldw`` follows its last use of the old weights in
+its own packet order, so no barrier is needed before it). Keeping them apart
+measures the programming share of the cycles exactly.
 
-Windows: a round is added to the current window if its instructions (plus the
-closing ``sync`` s, ``barrier`` and ``halt``) fit ``imem_depth`` and its
-global-buffer words fit; else the window is closed (``sync`` to every tile
-sent anything since its last ``sync``, ``barrier``, ``halt``) and the round
-starts the next one. Tile accumulators and RRAM persist between windows, so
-a pipeline can run on across a window boundary (every round already ends on
-a barrier); the global buffer persists too, which the K-group partial sums
-use. Activations are stored once per window and row range and sent to every
-tile that needs them (N split: the same words go to each tile).
+Rounds
+------
+Rows go through a unit in chunks of ``n`` (one ``ldact`` per tile and row
+range, one ``mvm`` command per chunk, ``mvm acc=0`` first: nothing is assumed
+about the accumulators' content). The chunks' commands are grouped in rounds;
+the controller sends a round's commands to the tiles in turn.
+
+* One tile (no K split): round ``c`` has the ``ldact`` and ``mvm`` of chunk ``c``
+  into accumulator set ``c % 2``, round ``c + 1`` its ``out`` before the next
+  chunk's loads. A tile handles its packets in arrival order and the
+  controller's packets to it arrive in order, so no barrier is needed.
+* Several tiles (K split): every tile computes the chunk's partial sums for
+  its K-block; the rows are cut into shares, tile ``j`` the root of share
+  ``j`` (``dag``), or one root per chunk (``root``), rotating with the chunk.
+  A tile sends each share's partial sums to its root (``psum``), the root adds
+  them to its own and sends the share ``out``. Two hazards need the
+  controller: a partial sum must reach a root after the root's ``mvm acc=0``
+  wrote the slots (a ``sync`` answered after that ``mvm``, then a barrier), and
+  the root's ``out`` must follow every partial sum (the barrier after the
+  ``psum`` s). So each round ends with one ``barrier``; a ``sync`` at the start
+  of round ``c + 1`` (answered once the tile is done with round ``c``, or the
+  answer to its first ``psum`` of that round, which shows the same) lets the
+  partial sums of chunk ``c`` go in round ``c + 2`` (``dag``: ``c + 2`` and
+  ``c + 3``) and its ``out`` in the round after; the barrier ending a round
+  does not wait for that round's MVMs. Accumulator sets: 4 (``dag``), 3
+  (``root``), so ``n = tile_acc_depth // sets``.
+* Deadlock: a tile takes a packet only when idle, so two tiles sending
+  partial sums to each other at once wait for each other forever. In a round
+  the tiles send partial sums only forward in that round's order of the unit
+  (``dag``: reversed every other round, so a chunk's exchange takes two rounds),
+  and :func:`_deadlock_free` checks each round's wait-for graph (routes, ports,
+  and the tiles' results to the controller); if no scheme passes, a pass with
+  several units is split into passes of one.
+
+Windows
+-------
+A round goes into the current window if its instructions, plus the closing
+``sync`` s, ``barrier`` and ``halt``, fit ``imem_depth`` and its new global-buffer
+words fit below the P region; else the window is closed (``sync`` to every
+tile sent anything since its last ``sync``, ``barrier``, ``halt``) and the round
+opens the next one. Tile accumulators and RRAM persist between windows, so a
+pipeline runs on across a window boundary (a round ends on a barrier anyway);
+the global buffer persists too, which the P region relies on. Activations are
+stored once per window and row range and sent to every tile that needs them
+(N split: the same words go to each tile). A schedule whose round does not
+fit is retried with smaller rounds (:func:`compile_gemm`).
+
+Performance (``python -m rramcim.sim.bench_gemm``): the roofline
+(:func:`roofline`) is the controller's port, one flit a cycle each way, over
+the activations a GEMM must send and the int32 results it must take back. An
+N split that fills the default chip is bound by the results (int32 ``out``
+packets) and reaches over 90 % of it; a K split over tiles is bound instead
+by the partial sums between tiles, which a tile can neither receive nor send
+while it computes or takes activations; :func:`traffic_bound` gives the bound
+of a plan's own data movement, tiles included.
 
 Pure Python and numpy: no Amaranth or cocotb here.
 """
@@ -63,18 +99,18 @@ Pure Python and numpy: no Amaranth or cocotb here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
-from .chip import (COUNTER_NAMES, TILE_COUNTER_NAMES, ChipState, counter_index, pack_vector, unpack_vector)
+from .chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipState, pack_vector, unpack_vector
 from .chip_cycle import ChipCycleModel
 from .config import Config
 from .isa import COUNT_MAX, Op, decode, encode
 from .macro import wrap_signed
 from .noc import CTRL, E, L, N, S, W, xy_route
 
-__all__ = ["Window", "GemmPlan", "CompileError", "compile_gemm", "run_plan_model", "roofline",
-           "traffic_bound"]
+__all__ = ["CompileError", "GemmPlan", "Window", "compile_gemm", "roofline", "run_plan_model", "traffic_bound"]
 
 
 class CompileError(ValueError):
@@ -313,8 +349,8 @@ def _round_psums(scheme: str, units: list) -> list[list]:
     if scheme == "dag":
         return [[(ts[i], ts[j]) for ts in units for i in range(len(ts)) for j in range(len(ts))
                  if i != j and _forward(i, j, r)] for r in (0, 1)]
-    s = len(units[0])
-    return [[(ts[i], ts[k]) for ts in units for i in range(len(ts)) if i != k] for k in range(s)]
+    return [[(ts[i], ts[k % len(ts)]) for ts in units for i in range(len(ts)) if i != k % len(ts)]
+            for k in range(max(len(ts) for ts in units))]
 
 
 def _route(src, dest) -> list:
@@ -348,7 +384,7 @@ def _deadlock_free(cfg: Config, psums: list) -> bool:
         sent[a].append(rt)
     edges: dict = {}
     for rt in routes:
-        for p, q in zip(rt, rt[1:]):
+        for p, q in pairwise(rt):
             edges.setdefault(p, set()).add(q)
     for t in tiles:
         edges.setdefault((t, L), set()).update(rt[0] for rt in sent[t])
@@ -379,7 +415,7 @@ class _Ref:
     """A global-buffer operand: data the host writes (``'in'``, allocated once per window and key),
     a result range the host reads (``'out'``), or a fixed address (``'fixed'``, the P region)."""
 
-    __slots__ = ("kind", "key", "nwords", "make", "addr", "read")
+    __slots__ = ("addr", "key", "kind", "make", "nwords", "read")
 
     def __init__(self, kind, key=None, nwords=0, make=None, addr=None, read=None):
         self.kind, self.key, self.nwords, self.make, self.addr, self.read = kind, key, nwords, make, addr, read
@@ -574,13 +610,13 @@ class _Compiler:
                 em.close()
                 em.kind = "gemm"
                 self.stream(ps, n, scheme, early)
-                passes.append(dict(units=[dict(tiles=u.tiles, kbs=u.kbs, nb=u.nb, rows=(u.r0, u.r1),
-                                               pin=u.pin, final=u.final) for u in ps.units],
-                                   chunk=n, scheme=scheme, early=early))
+                passes.append({"units": [{"tiles": u.tiles, "kbs": u.kbs, "nb": u.nb, "rows": (u.r0, u.r1),
+                                          "pin": u.pin, "final": u.final} for u in ps.units],
+                               "chunk": n, "scheme": scheme, "early": early})
         em.close()
         return GemmPlan(cfg, self.M, self.K, self.N, em.windows, em.read_maps,
-                        dict(passes=passes, mblocks=[mb for mb, _ in layout], window_kinds=em.kinds,
-                             Kb=-(-self.K // cfg.rows), Nb=-(-self.N // cfg.cols)))
+                        {"passes": passes, "mblocks": [mb for mb, _ in layout], "window_kinds": em.kinds,
+                         "Kb": -(-self.K // cfg.rows), "Nb": -(-self.N // cfg.cols)})
 
     def program(self, ps: _Pass):
         """``ldw`` the pass's blocks: ``PROGRAM_ROWS`` rows to each tile in turn (padding rows of a
@@ -615,7 +651,7 @@ class _Compiler:
         rounds: dict = {}
 
         def rnd(r):
-            return rounds.setdefault(r, dict(cert=[], psum=[], out=[], comp=[]))
+            return rounds.setdefault(r, {"cert": [], "psum": [], "out": [], "comp": []})
         for u in ps.units:
             for c, a in enumerate(range(u.r0, u.r1, n)):
                 rows = (a, min(u.r1, a + n))
@@ -633,13 +669,14 @@ class _Compiler:
             # precedes this round's mvm into the same accumulator set (in the tile's packet order)
             ops = psums + d["out"] + comp
             if scheme != "none":
-                # a tile whose MVMs the next rounds' partial sums need answers a sync, unless its
-                # first command in this round is a partial sum (the answer to it shows the same)
+                # a tile whose MVMs the next rounds' partial sums need answers a sync (early: at the
+                # start of the round, for the rounds before; else at the end), unless, early, its
+                # first command in this round is a partial sum: the answer to it shows the same
                 first = {}
                 for op in ops:
                     first.setdefault(_tile_of(op), op[0])
                 syncs = [_op("sync", tx=t[0], ty=t[1]) for t in self.em.tiles
-                         if t in d["cert"] and first.get(t) != "psum"]
+                         if t in d["cert"] and not (early and first.get(t) == "psum")]
                 ops = (syncs + ops if early else ops + syncs)
                 if syncs or psums:
                     ops.append(_op("barrier"))
@@ -745,10 +782,11 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray) -> GemmPlan:
     split over fewer tiles (down to none: partial sums through the global buffer only).
     """
     A, B = _check(cfg, A, B)
-    tries = [{}, dict(act_group=COUNT_MAX), dict(act_group=COUNT_MAX, chunk=2), dict(act_group=COUNT_MAX, chunk=1)]
+    whole = COUNT_MAX
+    tries = [{}, {"act_group": whole}, {"act_group": whole, "chunk": 2}, {"act_group": whole, "chunk": 1}]
     g = cfg.tiles // 2
     while g >= 1:
-        tries.append(dict(act_group=COUNT_MAX, chunk=1, max_group=g))
+        tries.append({"act_group": whole, "chunk": 1, "max_group": g})
         g //= 2
     for i, kw in enumerate(tries):
         try:
@@ -762,14 +800,25 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray) -> GemmPlan:
 # --- measures ---------------------------------------------------------------------------------
 
 
-def roofline(cfg: Config) -> float:
-    """MACs per cycle the controller can feed: ``min(peak, rows*cols / (2 + words_x))``.
+def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | None = None) -> float:
+    """The roofline in MACs per cycle: ``min(peak, port bandwidth / data moved per MAC)``.
 
-    The controller sends one flit per cycle, and a weight-resident GEMM needs, per MVM on a tile, an
-    ACT packet of 1 header + 1 argument + ``words_x`` flits (every activation sent once per tile that
-    needs it, no multicast); ``peak = tiles * peak_macs_per_cycle``. (``default``: 1024/6 = 170.7 of 512.)
+    The port is the controller's network port, one ``flit_width`` flit per cycle in each direction
+    (docs/architecture.md). A weight-resident GEMM moves through it, per ``M x K x N``, at least
+    ``M * Kb * Nb`` activation packets out (one per row of A and tile block that needs it, no
+    multicast: ``2 + words_x`` flits each) and ``M * Nb`` result vectors in (C as int32: ``2 + words_a``
+    flits each), ``Kb = ceil(K / rows)``, ``Nb = ceil(N / cols)``; the busier direction bounds the
+    time, so the roofline is ``min(peak, M*K*N / max(out flits, in flits))``. Without a shape, the
+    activation direction alone for full blocks: ``min(peak, rows*cols / (2 + words_x))``
+    (``default``: 1024/6 = 170.7 of 512).
     """
-    return min(cfg.tiles * cfg.peak_macs_per_cycle, cfg.rows * cfg.cols / (2 + cfg.words_x))
+    peak = cfg.tiles * cfg.peak_macs_per_cycle
+    if M is None:
+        return min(peak, cfg.rows * cfg.cols / (2 + cfg.words_x))
+    kb, nb = -(-K // cfg.rows), -(-N // cfg.cols)
+    out_flits = M * kb * nb * (2 + cfg.words_x)
+    in_flits = M * nb * (2 + cfg.words_a)
+    return min(peak, M * K * N / max(out_flits, in_flits))
 
 
 def traffic_bound(plan: GemmPlan) -> dict:
@@ -779,11 +828,11 @@ def traffic_bound(plan: GemmPlan) -> dict:
     it sends, a cycle per barrier); ``ctrl_rx``, the flits it receives (one a cycle: results and
     answers); ``tile``, the busiest tile's cycles (a header, the payload words and an exec cycle per
     packet it receives, ``steps`` per MVM, a flit a cycle for what it sends, ``write + verify + 1``
-    per row programmed). Returns those sums over the windows and ``cycles``, the sum of each window's
-    largest bound.
+    per row programmed). Returns those sums over the windows, ``cycles``, the sum of each window's
+    largest bound, and ``windows``, each window's largest bound.
     """
     cfg = plan.cfg
-    tot = dict(ctrl_tx=0, ctrl_rx=0, tile=0, cycles=0)
+    tot = {"ctrl_tx": 0, "ctrl_rx": 0, "tile": 0, "cycles": 0, "windows": []}
     load = {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a}
     for win in plan.windows:
         tx = rx = 0
@@ -826,7 +875,8 @@ def traffic_bound(plan: GemmPlan) -> dict:
         tot["ctrl_tx"] += tx
         tot["ctrl_rx"] += rx
         tot["tile"] += max(tile.values())
-        tot["cycles"] += max(tx, rx, max(tile.values()))
+        tot["windows"].append(max(tx, rx, max(tile.values())))
+        tot["cycles"] += tot["windows"][-1]
     return tot
 
 
@@ -846,6 +896,9 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
     """
     cfg = plan.cfg
     st = state if state is not None else ChipState(cfg)
+    if st.cfg != cfg:
+        raise ValueError(f"state: a chip of config {st.cfg.name!r}, the plan is for {cfg.name!r}")
+    bound = traffic_bound(plan)
     reads = []
     counters = {n: 0 for n in COUNTER_NAMES + TILE_COUNTER_NAMES}
     window_cycles = []
@@ -855,7 +908,8 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
             raise RuntimeError(f"window {w}: {err}")
         for a, words in win.gbuf.items():
             st.write_gbuf(a, words)
-        res = ChipCycleModel(st).run()
+        # a valid plan never comes near this; a deadlock would otherwise run to the model's own limit
+        res = ChipCycleModel(st).run(max_cycles=20 * bound["windows"][w] + 20_000)
         if res.error is not None:
             raise RuntimeError(f"window {w}: {res.error}")
         for name in COUNTER_NAMES:
@@ -869,8 +923,7 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
     kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))
     prog = sum(c for c, k in zip(window_cycles, kinds) if k == "program")
     peak = cfg.tiles * cfg.peak_macs_per_cycle
-    roof = roofline(cfg)
-    bound = traffic_bound(plan)["cycles"]
+    roof = roofline(cfg, plan.M, plan.K, plan.N)
     rows = sum(decode(w).ops["count"] for win in plan.windows for w in win.program if decode(w).op == Op.LDW)
     report = {
         "cycles": cycles, "windows": len(plan.windows), "window_cycles": window_cycles,
@@ -879,6 +932,6 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
         "roofline_utilization": plan.macs / (cycles * roof),
         "program_cycles": prog, "program_share": prog / cycles,
         "rram_row_writes": rows, "rram_pulses": counters["rram_pulses"], "noc_flits": counters["noc_flits"],
-        "bound_cycles": bound, "bound_efficiency": bound / cycles,
+        "bound_cycles": bound["cycles"], "bound_efficiency": bound["cycles"] / cycles,
     }
     return C, report
