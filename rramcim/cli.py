@@ -279,7 +279,7 @@ def cmd_gemm(args):
     _write_npy_atomic(Path(args.out), C)
     if args.report:
         _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
-    print(f"  C == numpy A @ B (int32): yes")
+    print("  C == numpy A @ B (int32): yes")
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
           f"RRAM rows written {rows_written}")

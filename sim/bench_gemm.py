@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from ..model.compiler import compile_gemm, roofline, run_plan_model, traffic_bound
+from ..model.compiler import compile_gemm, run_plan_model, traffic_bound
 from ..model.config import Config, load_config
 
 __all__ = ["cases", "main", "measure"]

@@ -8,7 +8,7 @@ import pytest
 from rramcim.model.chip import ChipState, ErrorCode, FunctionalChip, check_instr, pack_vector
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import (CompileError, GemmPlan, Window, _deadlock_free, _route, _tiles, compile_gemm,
-                                    roofline, run_plan_model, traffic_bound)
+                                    roofline, run_plan_model)
 from rramcim.model.config import PRESETS
 from rramcim.model.isa import Op, decode
 from rramcim.model.noc import CTRL
