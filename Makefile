@@ -1,5 +1,5 @@
 # The two entry points of the README; each sets itself up on a fresh machine.
-#   make demo   program a CIM macro and run MVMs on the RTL (Verilator) and the golden model
+#   make demo   an int8 MLP trained on the digits data set, run on the cycle-exact chip model
 #   make test   the whole test suite (Icarus and Verilator included)
 
 VENV ?= .venv
@@ -22,7 +22,7 @@ setup: $(VENV)/.installed
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog >/dev/null; }
 
 demo: setup
-	$(VENV)/bin/rramcim demo
+	$(VENV)/bin/rramcim run
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) -q
@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(PY) -m rramcim.sim.bench_macro
 	$(PY) -m rramcim.sim.bench_noc --plot docs/img
+	$(PY) -m rramcim.sim.bench_gemm --rtl verilator
 
 clean:
 	rm -rf $(VENV) build *.egg-info

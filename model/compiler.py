@@ -84,6 +84,16 @@ stored once per window and row range and sent to every tile that needs them
 (N split: the same words go to each tile). A schedule whose round does not
 fit is retried with smaller rounds (:func:`compile_gemm`).
 
+Epilogue (one int8 layer)
+-------------------------
+``compile_gemm(cfg, A, B, bias, shift, relu)``: with a bias or a shift, every pass starts with a
+round that ``ldbias`` es each tile of a final unit (the tiles that may send ``C``: a unit's only tile,
+or every root of a K split) with its N-block's slice of the bias (zeros without one). The register
+is per tile and persists across windows; a tile handles its packets in order, so the load follows
+the ``out`` s of the passes before and precedes this pass's. Only the final ``out`` of an output adds
+it: ``out bias=1`` (``shift`` None, int32 ``C``) or ``outq shift=.. relu=..`` (int8 ``C``,
+``words_q`` words a vector); partial sums to another tile (``psum``) or to the P region stay raw.
+
 Performance (``python -m rramcim.sim.bench_gemm``): the roofline
 (:func:`roofline`) is the controller's port, one flit a cycle each way, over
 the activations a GEMM must send and the int32 results it must take back. An
@@ -132,8 +142,9 @@ class GemmPlan:
 
     ``read_map[w][r] = (row0, nrows, nb)``: window ``w``'s read ``r`` holds rows
     ``row0 .. row0+nrows-1`` of ``C``'s column block ``nb`` (columns
-    ``nb*cols ..``), ``nrows`` vectors of ``words_a`` words. ``schedule``
-    describes the layout (passes, units, chunk sizes) for reports.
+    ``nb*cols ..``), ``nrows`` vectors of ``words_a`` words (``words_q`` words of ``xbits``
+    elements if ``shift`` is not None: ``outq`` results). ``schedule`` describes the layout
+    (passes, units, chunk sizes) for reports.
     """
 
     cfg: Config
@@ -143,6 +154,8 @@ class GemmPlan:
     windows: list[Window]
     read_map: list[list[tuple[int, int, int]]] = field(default_factory=list, repr=False)
     schedule: dict = field(default_factory=dict, repr=False)
+    shift: int | None = None           # None: C is int32 (``out``); else int8 from ``outq shift=.. relu=..``
+    relu: int = 0
 
     @property
     def macs(self) -> int:
@@ -150,12 +163,14 @@ class GemmPlan:
         return self.M * self.K * self.N
 
     def result(self, read_words: list[list[list[int]]]) -> np.ndarray:
-        """C (int32 [M, N]) from what the host read: read_words[w][r] = the words of window w's read r."""
+        """C from what the host read: read_words[w][r] = the words of window w's read r. int32 [M, N]
+        (``shift`` None), else the ``outq`` results, int8 [M, N]."""
         cfg = self.cfg
+        quant = self.shift is not None
         C = np.zeros((self.M, self.N), dtype=np.int64)
         if len(read_words) != len(self.windows):
             raise ValueError(f"read_words: {len(read_words)} windows, the plan has {len(self.windows)}")
-        wa = cfg.words_a
+        wa, bits = (cfg.words_q, cfg.xbits) if quant else (cfg.words_a, cfg.acc_bits)
         for w, (win, rmap) in enumerate(zip(self.windows, self.read_map)):
             if len(read_words[w]) != len(win.reads):
                 raise ValueError(f"read_words[{w}]: {len(read_words[w])} reads, window {w} has {len(win.reads)}")
@@ -166,8 +181,10 @@ class GemmPlan:
                 c0 = nb * cfg.cols
                 nc = min(cfg.cols, self.N - c0)
                 for i in range(nrows):
-                    v = unpack_vector(words[i * wa:(i + 1) * wa], cfg.cols, cfg.acc_bits, cfg.flit_width)
+                    v = unpack_vector(words[i * wa:(i + 1) * wa], cfg.cols, bits, cfg.flit_width)
                     C[row0 + i, c0:c0 + nc] = v[:nc]
+        if quant:
+            return C.astype(np.int8)
         return wrap_signed(C, 32).astype(np.int32)
 
 
@@ -203,6 +220,34 @@ def _check(cfg: Config, A, B) -> tuple[np.ndarray, np.ndarray]:
         raise CompileError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is {B.shape[0]}x{B.shape[1]} "
                            f"(A's columns must equal B's rows)")
     return A, B
+
+
+def _check_epilogue(cfg: Config, N: int, bias, shift, relu) -> tuple[np.ndarray | None, int | None, int]:
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.dtype.kind not in "iu":
+            raise CompileError(f"bias: dtype {b.dtype} is not an integer type (int32 values expected)")
+        if b.shape != (N,):
+            raise CompileError(f"bias: shape {tuple(b.shape)}, expected ({N},) (one value per column of B)")
+        lo, hi = int(b.min()), int(b.max())
+        blo, bhi = max(-(1 << 31), -(1 << (cfg.acc_bits - 1))), min((1 << 31) - 1, (1 << (cfg.acc_bits - 1)) - 1)
+        if lo < blo or hi > bhi:
+            bad = lo if lo < blo else hi
+            raise CompileError(f"bias: value {bad} outside the int32 / acc_bits={cfg.acc_bits} range {blo}..{bhi}")
+        bias = b.astype(np.int64)
+    if shift is not None:
+        if isinstance(shift, (bool, np.bool_)) or not isinstance(shift, (int, np.integer)) or not 0 <= shift <= 31:
+            raise CompileError(f"shift: {shift!r} is not None or an integer 0..31")
+        shift = int(shift)
+        if cfg.xbits != 8:
+            raise CompileError(f"shift: outq gives xbits-wide outputs and C is int8; config {cfg.name!r} has "
+                               f"xbits={cfg.xbits}")
+    if isinstance(relu, (bool, np.bool_)) or not isinstance(relu, (int, np.integer)) or relu not in (0, 1):
+        raise CompileError(f"relu: {relu!r} is not 0 or 1")
+    relu = int(relu)
+    if relu and shift is None:
+        raise CompileError("relu: needs shift (ReLU is done by outq; out sends int32 without it)")
+    return bias, shift, relu
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -547,8 +592,11 @@ class _Compiler:
     ACT_GROUP = 1
 
     def __init__(self, cfg: Config, A: np.ndarray, B: np.ndarray, max_group: int | None = None,
-                 chunk: int | None = None, act_group: int | None = None):
+                 chunk: int | None = None, act_group: int | None = None, bias: np.ndarray | None = None,
+                 shift: int | None = None, relu: int = 0):
         self.cfg, self.A, self.B = cfg, A, B
+        self.bias, self.shift, self.relu = bias, shift, relu
+        self.epilogue = bias is not None or shift is not None    # final results take the tiles' bias
         self.M, self.K = A.shape
         self.N = B.shape[1]
         self.max_group = max_group or cfg.tiles          # most K-blocks split over tiles
@@ -578,10 +626,37 @@ class _Compiler:
             return [w for v in Wt for w in pack_vector(v, cfg.wbits, cfg.flit_width)]
         return _Ref("in", ("w", kb, nb, row0, n), n * cfg.words_w, make)
 
+    def b_ref(self, nb: int) -> _Ref:
+        """N-block ``nb``'s slice of the bias (zeros without one), zero padded: ``words_a`` words."""
+        cfg, Cc = self.cfg, self.cfg.cols
+
+        def make():
+            v = np.zeros(Cc, dtype=np.int64)
+            if self.bias is not None:
+                c1 = min(self.N, (nb + 1) * Cc)
+                v[:c1 - nb * Cc] = self.bias[nb * Cc:c1]
+            return pack_vector(v, cfg.acc_bits, cfg.flit_width)
+        return _Ref("in", ("b", nb), cfg.words_a, make)
+
     def out_ref(self, u: _Unit, r0: int, r1: int) -> _Ref:
         if u.final:
-            return _Ref("out", None, (r1 - r0) * self.cfg.words_a, read=(r0, r1 - r0, u.nb))
+            words = self.cfg.words_q if self.shift is not None else self.cfg.words_a
+            return _Ref("out", None, (r1 - r0) * words, read=(r0, r1 - r0, u.nb))
         return self.p_ref(r0, r1)
+
+    def out_op(self, u: _Unit, r0: int, r1: int, t, b: int):
+        """Rows ``r0 .. r1-1`` from accumulator slots ``b..`` of tile ``t``: raw partial sums to the P
+        region (not final), else ``C``: ``out`` (``bias=1`` with a bias) or ``outq`` (requantized). Only
+        the final out of an output adds the bias, so it is added once whatever the K split."""
+        ops = dict(tx=t[0], ty=t[1], b=b, count=r1 - r0)
+        ref = self.out_ref(u, r0, r1)
+        if not u.final:
+            return _op("out", ref, **ops)
+        if self.shift is not None:
+            return _op("outq", ref, shift=self.shift, relu=self.relu, **ops)
+        if self.bias is not None:
+            return _op("out", ref, bias=1, **ops)
+        return _op("out", ref, **ops)
 
     def p_ref(self, r0: int, r1: int) -> _Ref:
         return _Ref("fixed", addr=self.p_base + (r0 - self.mblock0) * self.cfg.words_a)
@@ -616,7 +691,7 @@ class _Compiler:
         em.close()
         return GemmPlan(cfg, self.M, self.K, self.N, em.windows, em.read_maps,
                         {"passes": passes, "mblocks": [mb for mb, _ in layout], "window_kinds": em.kinds,
-                         "Kb": -(-self.K // cfg.rows), "Nb": -(-self.N // cfg.cols)})
+                         "Kb": -(-self.K // cfg.rows), "Nb": -(-self.N // cfg.cols)}, self.shift, self.relu)
 
     def program(self, ps: _Pass):
         """``ldw`` the pass's blocks: ``PROGRAM_ROWS`` rows to each tile in turn (padding rows of a
@@ -647,8 +722,18 @@ class _Compiler:
         return next((c for c in ok if c[0] >= 2), ok[0])
 
     def stream(self, ps: _Pass, n: int, scheme: str, early: bool):
-        """Stream the pass's rows through its units, a round at a time."""
+        """Stream the pass's rows through its units, a round at a time.
+
+        With an epilogue, the pass starts with a round that loads every tile of a final unit (the
+        tiles that may send ``C``) with its N-block's bias (``ldbias``). A tile's packets are handled
+        in arrival order, so that follows every ``out``/``outq`` of the passes before (which used the
+        old bias) and precedes this pass's ones; the register persists across windows."""
         rounds: dict = {}
+        if self.epilogue:
+            loads = [_op("ldbias", self.b_ref(u.nb), tx=t[0], ty=t[1]) for u in ps.units if u.final
+                     for t in u.tiles]
+            if loads:
+                self.em.round(loads, "GEMM")
 
         def rnd(r):
             return rounds.setdefault(r, {"cert": [], "psum": [], "out": [], "comp": []})
@@ -694,7 +779,7 @@ class _Compiler:
         comp.append(_op("mvm", tx=t[0], ty=t[1], a=0, count=r1 - r0, b=base, acc=0))
         if u.pin:
             comp.append(_op("ldpsum", self.p_ref(r0, r1), tx=t[0], ty=t[1], slot=base, count=r1 - r0))
-        out = _op("out", self.out_ref(u, r0, r1), tx=t[0], ty=t[1], b=base, count=r1 - r0)
+        out = self.out_op(u, r0, r1, t, base)
         (rnd(c + 1)["out"] if two else comp).append(out)
 
     def chunk_multi(self, u: _Unit, c: int, rows, n: int, scheme: str, early: bool, rnd):
@@ -745,8 +830,7 @@ class _Compiler:
         for j, t in enumerate(u.tiles):
             off, sl = shares[j]
             if sl:
-                rnd(c + r_out)["out"].append(_op("out", self.out_ref(u, r0 + off, r0 + off + sl), tx=t[0],
-                                                 ty=t[1], b=base + off, count=sl))
+                rnd(c + r_out)["out"].append(self.out_op(u, r0 + off, r0 + off + sl, t, base + off))
 
     def interleave(self, comp):
         """Each tile's ``ldact`` cut into pieces of ``ACT_GROUP`` rows, sent to the tiles in turn, so
@@ -774,14 +858,24 @@ class _Compiler:
         return out
 
 
-def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray) -> GemmPlan:
-    """Compile ``C = A @ B`` (int8 ``A`` [M, K], int8 ``B`` [K, N], int32 ``C``) for ``cfg``.
+def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: int | None = None,
+                 relu: int = 0) -> GemmPlan:
+    """Compile ``C = A @ B`` (int8 ``A`` [M, K], int8 ``B`` [K, N], int32 ``C``) for ``cfg``, or one
+    int8 layer with an epilogue.
+
+    ``bias`` (None or integers [N], int32): added to every row of ``C``, once, by the ``out`` that
+    sends an output (``bias=1``; the tiles ``ldbias`` their N-block's slice). ``shift`` (None or
+    0..31): ``C = post_process(A @ B + bias, shift, relu)`` as int8 [M, N] (docs/isa.md ``outq``:
+    wrap to ``acc_bits``, shift rounding ties toward +inf, clamp to int8, ReLU if ``relu``), by the
+    final ``outq`` (bias zeros without one); partial sums through the global buffer stay raw int32.
+    ``relu`` (0 or 1) needs ``shift``. Without them: ``C = A @ B`` (+ bias) wrapping to int32.
 
     If a round of the schedule does not fit the instruction memory or the global buffer, the
     compiler retries with smaller rounds: ``ldact`` s not cut, then chunks of 2 and 1 rows, then K
     split over fewer tiles (down to none: partial sums through the global buffer only).
     """
     A, B = _check(cfg, A, B)
+    epi = dict(zip(("bias", "shift", "relu"), _check_epilogue(cfg, B.shape[1], bias, shift, relu)))
     whole = COUNT_MAX
     tries = [{}, {"act_group": whole}, {"act_group": whole, "chunk": 2}, {"act_group": whole, "chunk": 1}]
     g = cfg.tiles // 2
@@ -790,7 +884,7 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray) -> GemmPlan:
         g //= 2
     for i, kw in enumerate(tries):
         try:
-            return _Compiler(cfg, A, B, **kw).compile()
+            return _Compiler(cfg, A, B, **kw, **epi).compile()
         except CompileError:
             if i == len(tries) - 1:
                 raise

@@ -18,6 +18,8 @@ against the other on Icarus and Verilator.
 
 EPILOG = """\
 examples:
+  rramcim run                                   the demo: an int8 MLP on the digits data set, on the chip model
+  rramcim run --net net.npz --inputs x.npy --out y.npy --report r.json
   rramcim demo                                  program a macro, run MVMs on RTL and model
   rramcim demo --backend icarus --config tiny   the same on Icarus
   rramcim verilog --config default -o chip.v --lint   the whole chip
@@ -219,31 +221,14 @@ def _int8_config(cfg):
 
 def run_plan(plan, backend: str, log=print):
     """Run a compiled plan on a backend: (C, report). RTL backends are checked against the model."""
-    import numpy as np
-    from .model.compiler import run_plan_model
-    C, report = run_plan_model(plan)
-    report = dict(report, backend=backend)
-    if backend == "model":
-        return C, report
-    from .sim.rtl_backend import RtlError, run_windows
-    log(f"  running {len(plan.windows)} window(s) on {backend} (the chip model is built once per config "
-        f"and cached) ...")
+    from .sim.jobs import JobError, run_plan as _run
+    if backend != "model":
+        log(f"  running {len(plan.windows)} window(s) on {backend} (the chip model is built once per config "
+            f"and cached) ...")
     try:
-        out = run_windows(plan.cfg, plan.windows, backend, progress=_progress_printer("windows"),
-                          log=lambda s: log("  " + s))
-    except RtlError as e:
+        return _run(plan, backend, log=lambda s: log("  " + s), progress=_progress_printer("windows"))
+    except JobError as e:
         raise CliError(str(e)) from None
-    for i, o in enumerate(out):
-        if o["error"] is not None:
-            raise CliError(f"window {i}: the chip stopped with error {o['error']}")
-    C_rtl = plan.result([o["reads"] for o in out])
-    cycles = sum(o["cycles"] for o in out)
-    if cycles != report["cycles"] or not np.array_equal(C_rtl, C):
-        raise CliError(f"the RTL ({backend}) disagrees with the model: cycles {cycles} vs {report['cycles']}, "
-                       f"{int((C_rtl != C).sum())} of {C.size} results differ")
-    report["model_cycles"] = report["cycles"]
-    report["cycles"] = cycles
-    return C_rtl, report
 
 
 def cmd_gemm(args):
@@ -284,6 +269,81 @@ def cmd_gemm(args):
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
           f"RRAM rows written {rows_written}")
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+
+
+CLOCK_MHZ = 200      # the clock the demo states inferences per second at (an assumption, not a timing result)
+
+
+def cmd_run(args):
+    import numpy as np
+    from .model.mlp import NetError, load_inputs, load_net, reference
+    from .sim.jobs import JobError, run_net
+    given = [f for f in ("net", "inputs", "out") if getattr(args, f)]
+    if not given:
+        return _run_demo(args)
+    missing = [f"--{f}" for f in ("net", "inputs", "out") if not getattr(args, f)]
+    if missing:
+        raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out (or none of them for the demo)")
+    cfg = _config(args.config)
+    _int8_config(cfg)
+    try:
+        net = load_net(args.net)
+        X = load_inputs(args.inputs, net)
+    except NetError as e:
+        raise CliError(str(e)) from None
+    for flag, path in (("--out", args.out), ("--report", args.report)):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+    sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
+    print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
+          f"backend {args.backend}")
+    try:
+        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"))
+    except JobError as e:
+        raise CliError(str(e)) from None
+    ref = reference(net, X)
+    if not np.array_equal(Y, ref):
+        raise CliError(f"the chip's output differs from the numpy reference in {int((Y != ref).sum())} places")
+    report.update(config_fields=cfg.as_dict(), layers_count=len(net.layers))
+    _write_npy_atomic(Path(args.out), Y.astype(np.int32))
+    if args.report:
+        _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
+    print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
+          f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+
+
+def _run_demo(args):
+    import numpy as np
+    from .digits import train_digits
+    from .model.mlp import reference
+    from .sim.jobs import JobError, run_net
+    cfg = _config(args.config)
+    _int8_config(cfg)
+    print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
+          f"run on the chip (config '{cfg.name}', backend {args.backend})")
+    net, X, y, float_acc, _ = train_digits()
+    ref = reference(net, X)
+    print(f"  test images: {len(y)}; hidden layer shift {net.layers[0].shift}, ReLU")
+    try:
+        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"))
+    except JobError as e:
+        raise CliError(str(e)) from None
+    same = np.array_equal(Y, ref)
+    cycles = report["cycles"]
+    print(f"  accuracy, float (scikit-learn):  {100 * float_acc:.2f}%")
+    print(f"  accuracy, int8 numpy reference:  {100 * float((ref.argmax(1) == y).mean()):.2f}%")
+    print(f"  accuracy, chip ({args.backend}):{' ' * max(1, 14 - len(args.backend))}"
+          f"{100 * float((Y.argmax(1) == y).mean()):.2f}%  (outputs identical to the reference, bit for bit: "
+          f"{'yes' if same else 'NO'})")
+    print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
+          f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
+    if args.report:
+        _write_atomic(Path(args.report), json.dumps(_jsonable(dict(report, float_accuracy=float_acc)), indent=2)
+                      + "\n")
+    if not same:
+        raise CliError("the chip's outputs differ from the int8 numpy reference")
 
 
 def _rows_written(plan) -> int:
@@ -388,6 +448,21 @@ def build_parser():
                          "simulation only); repeatable")
     sp.add_argument("--lint", action="store_true", help="then lint it with verilator --lint-only -Wall")
     sp.set_defaults(func=cmd_verilog)
+
+    sp = sub.add_parser("run", help="run an int8 MLP on the chip (no arguments: the digits demo)",
+                        description="Run an int8 MLP (NET.npz: layers, w{i} int8 [in, out], b{i} int32 [out], "
+                                    "shift{i} 0..31 and relu{i} 0/1 for every layer but the last) on inputs "
+                                    "X.npy (int8 [batch, in]) and write Y.npy (int32 [batch, out]). Without "
+                                    "--net/--inputs/--out: the demo, a 64-32-10 MLP trained on scikit-learn's "
+                                    "digits, quantized to int8 and run on the chip.")
+    common(sp)
+    sp.add_argument("--net", metavar="NET.npz", help="the network")
+    sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in]")
+    sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
+    sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
+                    help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
+    sp.add_argument("--report", metavar="R.json", help="write cycles, MACs, utilization, per-layer figures as JSON")
+    sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("gemm", help="C = A @ B (int8 x int8 -> int32) on the chip",
                         description="Multiply int8 matrices on the chip: A.npy [M, K] @ B.npy [K, N] -> C.npy "

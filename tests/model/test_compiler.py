@@ -327,3 +327,183 @@ def test_performance_target_85_percent_of_the_roofline(resident_runs):
                    "plan's traffic bound: 43 %); see docs/architecture.md")
 def test_k_split_does_not_reach_the_port_roofline(resident_runs):
     assert resident_runs["K split"][1]["roofline_utilization"] >= 0.85
+
+
+# --- the epilogue: one int8 MLP layer (bias, requantization, ReLU) --------------------------------
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _wrap32(v):
+    return ((v + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def _layer_reference(A, B, bias, shift, relu):
+    """Plain Python integers: a = wrap32(A @ B + bias); shift (floor((a + 2^(s-1)) / 2^s), ties toward
+    +inf); clamp to int8; ReLU. shift None: the int32 a."""
+    accs = (A.astype(np.int64) @ B.astype(np.int64)).tolist()      # exact: |acc| < 2^63
+    M, N = len(accs), len(accs[0])
+    out = np.zeros((M, N), dtype=np.int64)
+    for i in range(M):
+        for j in range(N):
+            a = _wrap32(accs[i][j] + (int(bias[j]) if bias is not None else 0))
+            if shift is None:
+                out[i, j] = a
+                continue
+            y = a if shift == 0 else (a + 2 ** (shift - 1)) // 2 ** shift
+            y = min(max(y, -128), 127)
+            out[i, j] = max(y, 0) if relu else y
+    return out.astype(np.int32 if shift is None else np.int8)
+
+
+def _bias(seed, N, extreme=False):
+    rng = np.random.default_rng(seed)
+    b = rng.integers(-(1 << 20), 1 << 20, size=N)
+    if extreme:
+        b[0::2] = I32_MAX
+        b[1::2] = I32_MIN
+    return b.astype(np.int64)
+
+
+LAYERS = [
+    (1, 37, 11),          # M = 1, K and N not multiples of rows / cols
+    (70, 13, 9),          # M >= 64, one K-block
+    (66, 40, 20),         # M >= 64, K split over tiles (psum)
+    (9, 70, 20),          # B larger than tiny's and odd's chip: K-groups, ldpsum through the global buffer
+    (5, 100, 70),         # B larger than the chip on every config here
+]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("shape", LAYERS, ids=lambda s: "x".join(map(str, s)))
+def test_layer_bias_int32(name, shape):
+    """shift None: C = A @ B + bias, wrapping to int32, the bias added exactly once per output also
+    when K is split over tiles or over passes."""
+    cfg = CONFIGS[name]
+    A, B = _operands(sum(shape) + 1, *shape)
+    for extreme in (False, True):
+        bias = _bias(sum(shape), shape[2], extreme)
+        plan = compile_gemm(cfg, A, B, bias=bias)
+        _check_windows(plan)
+        C, _ = run_plan_model(plan)
+        assert C.dtype == np.int32 and C.shape == shape[::2]
+        assert np.array_equal(C, _layer_reference(A, B, bias, None, 0)), extreme
+        assert np.array_equal(plan.result(_run_functional(plan, ChipState(cfg))), C)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("shape", LAYERS, ids=lambda s: "x".join(map(str, s)))
+def test_layer_requantized(name, shape):
+    """shift given: int8 outputs from outq, every shift of a sweep, with and without ReLU, bias None,
+    random and at the int32 extremes."""
+    cfg = CONFIGS[name]
+    A, B = _operands(sum(shape) + 2, *shape)
+    kinds = ("rand", None, "extreme")
+    cases = [(s, r, kinds[(2 * i + r) % 3]) for i, s in enumerate((0, 1, 7, 13, 31)) for r in (0, 1)]
+    if shape[0] * shape[1] * shape[2] > 20_000:     # the slow shapes: each shift once, relu alternating
+        cases = cases[::3] + cases[1::6]
+    for n, (shift, relu, kind) in enumerate(cases):
+        bias = None if kind is None else _bias(shift + 3 * relu, shape[2], kind == "extreme")
+        plan = compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu)
+        _check_windows(plan)
+        C, _ = run_plan_model(plan)
+        assert C.dtype == np.int8 and C.shape == shape[::2]
+        ref = _layer_reference(A, B, bias, shift, relu)
+        assert np.array_equal(C, ref), (shift, relu, kind)
+        if n < 2:
+            assert np.array_equal(plan.result(_run_functional(plan, ChipState(cfg))), C)
+        if relu:
+            assert C.min() >= 0
+
+
+def test_layer_rounding_and_clamping():
+    # accumulators chosen to land on ties, on the clamp edges and on the int32 wrap: A = identity-like
+    cfg = TINY
+    M, K, N = 8, 1, 8
+    A = np.ones((M, K), dtype=np.int8)
+    B = np.zeros((K, N), dtype=np.int8)
+    B[0, :] = [1, -1, 0, 3, -3, 127, -128, 2]
+    bias = np.array([-3, 2, I32_MAX, 5, -6, 1 << 14, I32_MIN, -(1 << 15) + 255], dtype=np.int64)
+    for shift in range(32):
+        for relu in (0, 1):
+            C, _ = run_plan_model(compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu))
+            assert np.array_equal(C, _layer_reference(A, B, bias, shift, relu)), (shift, relu)
+    # acc + bias wraps: I32_MAX + 1 is I32_MIN
+    A2 = np.ones((1, 1), dtype=np.int8)
+    C, _ = run_plan_model(compile_gemm(cfg, A2, np.ones((1, 1), dtype=np.int8), bias=np.array([I32_MAX])))
+    assert C.tolist() == [[I32_MIN]]
+
+
+def test_layer_bias_reloaded_per_pass_and_never_trusted():
+    """Tiles producing several N-blocks over a plan get each block's bias; garbage in the bias
+    registers and accumulators is never used; the cycle-exact run equals the program-order one."""
+    A, B = _operands(21, 30, 20, 50)          # tiny: Kb = 3, Nb = 7: several passes on the same tiles
+    bias = _bias(22, 50, extreme=True)
+    for shift, relu in ((None, 0), (5, 1)):
+        plan = compile_gemm(TINY, A, B, bias=bias, shift=shift, relu=relu)
+        assert len(plan.schedule["passes"]) > 1
+        states = []
+        for _ in range(2):
+            st = ChipState(TINY)
+            r = np.random.default_rng(23)
+            for t in st.tiles.values():
+                t.bias[:] = r.integers(-(1 << 31), 1 << 31, size=t.bias.shape)
+                t.acc[:] = r.integers(-(1 << 31), 1 << 31, size=t.acc.shape)
+            states.append(st)
+        C, _ = run_plan_model(plan, states[0])
+        assert np.array_equal(C, _layer_reference(A, B, bias, shift, relu))
+        assert np.array_equal(plan.result(_run_functional(plan, states[1])), C)
+        assert states[0].gbuf == states[1].gbuf
+        ldbias = [decode(w) for win in plan.windows for w in win.program if decode(w).op == Op.LDBIAS]
+        assert len(ldbias) >= plan.schedule["Nb"]
+
+
+def test_layer_none_is_the_plain_gemm():
+    # no epilogue: the very same plan as before (no ldbias, out without bias)
+    A, B = _operands(24, 20, 30, 13)
+    p1, p2 = compile_gemm(ODD, A, B), compile_gemm(ODD, A, B, bias=None, shift=None, relu=0)
+    assert p1.windows == p2.windows and p1.read_map == p2.read_map and p2.shift is None
+    assert all(decode(w).op != Op.LDBIAS and decode(w).op != Op.OUTQ for win in p1.windows for w in win.program)
+    # a zero bias gives the plain GEMM's C; the plans are deterministic
+    pz = compile_gemm(ODD, A, B, bias=np.zeros(13, int))
+    assert np.array_equal(run_plan_model(pz)[0], _reference(A, B))
+    assert compile_gemm(ODD, A, B, bias=np.arange(13), shift=3).windows == \
+        compile_gemm(ODD, A.copy(), B.copy(), bias=np.arange(13), shift=3).windows
+
+
+def test_layer_small_windows():
+    # small instruction memory and global buffer: the bias loads and outq results cross windows
+    cfg = TINY.replace(name="smallimem", imem_depth=24, gbuf_words=4096)
+    A, B = _operands(25, 64, 20, 12)
+    bias = _bias(26, 12)
+    for shift, relu in ((None, 0), (9, 1)):
+        plan = compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu)
+        _check_windows(plan)
+        assert len(plan.windows) > 4
+        assert np.array_equal(run_plan_model(plan)[0], _layer_reference(A, B, bias, shift, relu))
+    A, B = _operands(27, 200, 8, 32)
+    bias = _bias(28, 32)
+    plan = compile_gemm(TINY, A, B, bias=bias, shift=4)
+    _check_windows(plan)
+    assert np.array_equal(run_plan_model(plan)[0], _layer_reference(A, B, bias, 4, 0))
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"bias": np.zeros(4)}, r"^bias: dtype float64"),
+    ({"bias": np.zeros((1, 3), int)}, r"^bias: shape \(1, 3\), expected \(3,\)"),
+    ({"bias": np.zeros(4, int)}, r"^bias: shape \(4,\)"),
+    ({"bias": np.array([0, 1 << 31, 0])}, r"^bias: value 2147483648 outside"),
+    ({"bias": np.array([0, -(1 << 31) - 1, 0])}, r"^bias: value -2147483649 outside"),
+    ({"shift": 32}, r"^shift: "),
+    ({"shift": -1}, r"^shift: "),
+    ({"shift": 2.0}, r"^shift: "),
+    ({"shift": 3, "relu": 2}, r"^relu: "),
+    ({"relu": 1}, r"^relu: needs shift"),
+])
+def test_layer_compile_errors(kw, match):
+    with pytest.raises(CompileError, match=match) as e:
+        compile_gemm(TINY, np.zeros((2, 3), int), np.zeros((3, 3), int), **kw)
+    assert "\n" not in str(e.value)
+    w16 = TINY.replace(name="w16", wbits=16, xbits=16, par=4)
+    with pytest.raises(CompileError, match=r"^shift: .*xbits=16"):
+        compile_gemm(w16, np.zeros((2, 3), int), np.zeros((3, 3), int), shift=1)

@@ -1,0 +1,83 @@
+"""Jobs on a backend: a compiled plan, a GEMM, an MLP; on the cycle-exact model or on the RTL.
+
+The CLI (``rramcim gemm``, ``rramcim run``) and the benchmarks call these.
+RTL backends (``verilator``, ``icarus``) run the plan's windows through the
+chip's AXI ports (:mod:`rramcim.sim.rtl_backend`) and are checked against
+the model window by window: the same cycles and the same results, or a
+:class:`JobError`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.compiler import compile_gemm, run_plan_model
+from ..model.config import Config
+
+__all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
+
+BACKENDS = ("model", "verilator", "icarus")
+
+
+class JobError(RuntimeError):
+    """A backend failed or disagreed with the model; one line."""
+
+
+def run_plan(plan, backend: str = "model", log=None, progress=None):
+    """``(C, report)``; the report is :func:`run_plan_model`'s plus ``backend`` (and ``model_cycles``)."""
+    C, report = run_plan_model(plan)
+    report = dict(report, backend=backend)
+    if backend == "model":
+        return C, report
+    if backend not in BACKENDS:
+        raise JobError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    from .rtl_backend import RtlError, run_windows
+    try:
+        out = run_windows(plan.cfg, plan.windows, backend, progress=progress, log=log)
+    except RtlError as e:
+        raise JobError(str(e)) from None
+    for i, o in enumerate(out):
+        if o["error"] is not None:
+            raise JobError(f"window {i}: the chip stopped with error {o['error']}")
+    C_rtl = plan.result([o["reads"] for o in out])
+    cycles = [o["cycles"] for o in out]
+    if cycles != report["window_cycles"] or not np.array_equal(C_rtl, C):
+        raise JobError(f"the RTL ({backend}) disagrees with the model: cycles {sum(cycles)} vs {report['cycles']}, "
+                       f"{int((C_rtl != C).sum())} of {C.size} results differ")
+    report["model_cycles"] = report["cycles"]
+    report["cycles"] = sum(cycles)
+    return C_rtl, report
+
+
+def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None):
+    """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
+
+    Layer after layer over the whole batch: each layer is one compiled plan
+    (bias, requantization and ReLU on the tiles), its int8 output the next
+    layer's input. The report sums cycles, MACs and events over the layers and
+    lists each layer's.
+    """
+    x = np.asarray(X, dtype=np.int8)
+    total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0}
+    per_layer = []
+    counters: dict = {}
+    n = len(net.layers)
+    for i, L in enumerate(net.layers):
+        if log:
+            log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
+                + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
+        plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
+        y, rep = run_plan(plan, backend, log=log, progress=progress)
+        for k in total:
+            total[k] += rep.get(k, 0) if k != "macs" else plan.macs
+        for k, v in rep.get("counters", {}).items():
+            counters[k] = counters.get(k, 0) + v
+        per_layer.append({"layer": i, "M": plan.M, "K": plan.K, "N": plan.N, "cycles": rep["cycles"],
+                          "windows": rep["windows"], "macs": plan.macs, "utilization": rep["utilization"]})
+        x = y
+    peak = cfg.tiles * cfg.peak_macs_per_cycle
+    report = dict(total, backend=backend, layers=per_layer, counters=counters, peak_macs_per_cycle=peak,
+                  utilization=total["macs"] / (total["cycles"] * peak) if total["cycles"] else 0.0,
+                  batch=int(x.shape[0]), config=cfg.name)
+    assert n == len(per_layer)
+    return np.asarray(x, dtype=np.int32), report
