@@ -648,7 +648,7 @@ class _Compiler:
         """Rows ``r0 .. r1-1`` from accumulator slots ``b..`` of tile ``t``: raw partial sums to the P
         region (not final), else ``C``: ``out`` (``bias=1`` with a bias) or ``outq`` (requantized). Only
         the final out of an output adds the bias, so it is added once whatever the K split."""
-        ops = dict(tx=t[0], ty=t[1], b=b, count=r1 - r0)
+        ops = {"tx": t[0], "ty": t[1], "b": b, "count": r1 - r0}
         ref = self.out_ref(u, r0, r1)
         if not u.final:
             return _op("out", ref, **ops)
@@ -894,14 +894,16 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
 # --- measures ---------------------------------------------------------------------------------
 
 
-def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | None = None) -> float:
+def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | None = None,
+             requantized: bool = False) -> float:
     """The roofline in MACs per cycle: ``min(peak, port bandwidth / data moved per MAC)``.
 
     The port is the controller's network port, one ``flit_width`` flit per cycle in each direction
     (docs/architecture.md). A weight-resident GEMM moves through it, per ``M x K x N``, at least
     ``M * Kb * Nb`` activation packets out (one per row of A and tile block that needs it, no
     multicast: ``2 + words_x`` flits each) and ``M * Nb`` result vectors in (C as int32: ``2 + words_a``
-    flits each), ``Kb = ceil(K / rows)``, ``Nb = ceil(N / cols)``; the busier direction bounds the
+    flits each; ``2 + words_q`` when they come back requantized), ``Kb = ceil(K / rows)``,
+    ``Nb = ceil(N / cols)``; the busier direction bounds the
     time, so the roofline is ``min(peak, M*K*N / max(out flits, in flits))``. Without a shape, the
     activation direction alone for full blocks: ``min(peak, rows*cols / (2 + words_x))``
     (``default``: 1024/6 = 170.7 of 512).
@@ -911,7 +913,7 @@ def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | N
         return min(peak, cfg.rows * cfg.cols / (2 + cfg.words_x))
     kb, nb = -(-K // cfg.rows), -(-N // cfg.cols)
     out_flits = M * kb * nb * (2 + cfg.words_x)
-    in_flits = M * nb * (2 + cfg.words_a)
+    in_flits = M * nb * (2 + (cfg.words_q if requantized else cfg.words_a))
     return min(peak, M * K * N / max(out_flits, in_flits))
 
 
@@ -1017,7 +1019,7 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
     kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))
     prog = sum(c for c, k in zip(window_cycles, kinds) if k == "program")
     peak = cfg.tiles * cfg.peak_macs_per_cycle
-    roof = roofline(cfg, plan.M, plan.K, plan.N)
+    roof = roofline(cfg, plan.M, plan.K, plan.N, requantized=plan.shift is not None)
     rows = sum(decode(w).ops["count"] for win in plan.windows for w in win.program if decode(w).op == Op.LDW)
     report = {
         "cycles": cycles, "windows": len(plan.windows), "window_cycles": window_cycles,
