@@ -141,3 +141,16 @@ def test_digits_demo():
     assert "bit for bit: yes" in out and "inferences/s" in out
     accs = [float(line.split("%")[0].split()[-1]) for line in out.splitlines() if "accuracy" in line]
     assert len(accs) == 3 and accs[1] == accs[2] and accs[2] > 90
+
+
+@pytest.mark.parametrize("sizes, batch, cfg", [([200, 97, 33, 10], 64, "default"), ([50, 7], 1, "tiny"),
+                                               ([19, 40, 3], 5, "tiny")])
+def test_random_networks_on_the_model(sizes, batch, cfg):
+    from rramcim.model.config import PRESETS
+    from rramcim.sim.jobs import run_net
+    rng = np.random.default_rng(len(sizes) * 100 + batch)
+    net = random_net(rng, sizes)
+    X = rng.integers(-128, 128, size=(batch, sizes[0])).astype(np.int8)
+    Y, rep = run_net(PRESETS[cfg], net, X, "model")
+    assert np.array_equal(Y, _plain_reference(net, X))
+    assert rep["macs"] == batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
