@@ -257,9 +257,11 @@ class ChipCycleModel:
         Memories and tiles; the run reads and updates it.
     """
 
-    def __init__(self, state: ChipState):
+    def __init__(self, state: ChipState, trace: list | None = None, trace_offset: int = 0):
         self.state, self.cfg = state, state.cfg
         self.type_lsb = 2 * coord_size(self.cfg)        # header: dest, src, then type
+        # trace: if a list, every tile state change is appended as (cycle + trace_offset, tile index, state)
+        self.trace, self.trace_offset = trace, trace_offset
 
     def run(self, max_cycles: int = 50_000_000, drain_cycles: int = 1_000_000) -> RunResult:
         cfg, st = self.cfg, self.state
@@ -370,12 +372,15 @@ class ChipCycleModel:
                                         (flit.data >> 16) & 0xFFF)
             # --- tiles -----------------------------------------------------------
             for pos, tl in tiles.items():
+                before = tl.state
                 flits = [f for n, f in delivered if n == pos]
                 tx_taken = taken.get(pos)
                 h, w = offers[pos]
                 p_item, x_item = macro_in[pos]
                 tl.cycle(t, flits, tx_taken, macro_fires[pos],
                          {"x": x_item is not None, "tx": h is not None or w is not None})
+                if self.trace is not None and tl.state != before and self.running:
+                    self.trace.append((t + 1 + self.trace_offset, tl.index, tl.state))
             if stop:
                 self.running = False
                 stop_cycle = t

@@ -976,7 +976,8 @@ def traffic_bound(plan: GemmPlan) -> dict:
     return tot
 
 
-def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.ndarray, dict]:
+def run_plan_model(plan: GemmPlan, state: ChipState | None = None, trace: list | None = None,
+                   trace_offset: int = 0) -> tuple[np.ndarray, dict]:
     """Run every window of ``plan`` on the cycle-exact model; returns ``(C, report)``.
 
     ``state`` (default: a fresh chip) persists across the windows, as the chip's memories, tile
@@ -1005,7 +1006,8 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None) -> tuple[np.n
         for a, words in win.gbuf.items():
             st.write_gbuf(a, words)
         # a valid plan never comes near this; a deadlock would otherwise run to the model's own limit
-        res = ChipCycleModel(st).run(max_cycles=20 * bound["windows"][w] + 20_000)
+        res = ChipCycleModel(st, trace, trace_offset + sum(window_cycles)).run(
+            max_cycles=20 * bound["windows"][w] + 20_000)
         if res.error is not None:
             raise RuntimeError(f"window {w}: {res.error}")
         for name in COUNTER_NAMES:

@@ -297,8 +297,10 @@ def cmd_run(args):
     sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
     print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
           f"backend {args.backend}")
+    trace = [] if args.plot else None
     try:
-        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"))
+        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"),
+                            trace=trace)
     except JobError as e:
         raise CliError(str(e)) from None
     ref = reference(net, X)
@@ -310,7 +312,19 @@ def cmd_run(args):
         _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
     print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
           f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    _plots(args, report, trace, cfg)
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+
+
+def _plots(args, report, trace, cfg):
+    if not args.plot:
+        return
+    from .sim.plots import plot_net_run
+    out = Path(args.plot)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--plot {out}: not a directory")
+    files = plot_net_run(report, trace, cfg, out)
+    print(f"  plots: {', '.join(str(f) for f in files)}")
 
 
 def _run_demo(args):
@@ -325,8 +339,10 @@ def _run_demo(args):
     net, X, y, float_acc, _ = train_digits()
     ref = reference(net, X)
     print(f"  test images: {len(y)}; hidden layer shift {net.layers[0].shift}, ReLU")
+    trace = [] if args.plot else None
     try:
-        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"))
+        Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"),
+                            trace=trace)
     except JobError as e:
         raise CliError(str(e)) from None
     same = np.array_equal(Y, ref)
@@ -339,6 +355,7 @@ def _run_demo(args):
     print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
     print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
+    _plots(args, report, trace, cfg)
     if args.report:
         _write_atomic(Path(args.report), json.dumps(_jsonable(dict(report, float_accuracy=float_acc)), indent=2)
                       + "\n")
@@ -462,6 +479,8 @@ def build_parser():
     sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
                     help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
     sp.add_argument("--report", metavar="R.json", help="write cycles, MACs, utilization, per-layer figures as JSON")
+    sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
+                                                  "(layers.png), tile activity over time (timeline.png)")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("gemm", help="C = A @ B (int8 x int8 -> int32) on the chip",

@@ -23,9 +23,14 @@ class JobError(RuntimeError):
     """A backend failed or disagreed with the model; one line."""
 
 
-def run_plan(plan, backend: str = "model", log=None, progress=None):
-    """``(C, report)``; the report is :func:`run_plan_model`'s plus ``backend`` (and ``model_cycles``)."""
-    C, report = run_plan_model(plan)
+def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
+             trace_offset: int = 0):
+    """``(C, report)``; the report is :func:`run_plan_model`'s plus ``backend`` (and ``model_cycles``).
+
+    ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
+    (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
+    """
+    C, report = run_plan_model(plan, trace=trace, trace_offset=trace_offset)
     report = dict(report, backend=backend)
     if backend == "model":
         return C, report
@@ -49,7 +54,8 @@ def run_plan(plan, backend: str = "model", log=None, progress=None):
     return C_rtl, report
 
 
-def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None):
+def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
+            trace: list | None = None):
     """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
     Layer after layer over the whole batch: each layer is one compiled plan
@@ -67,7 +73,7 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
-        y, rep = run_plan(plan, backend, log=log, progress=progress)
+        y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"])
         for k in total:
             total[k] += rep.get(k, 0) if k != "macs" else plan.macs
         for k, v in rep.get("counters", {}).items():

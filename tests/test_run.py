@@ -154,3 +154,31 @@ def test_random_networks_on_the_model(sizes, batch, cfg):
     Y, rep = run_net(PRESETS[cfg], net, X, "model")
     assert np.array_equal(Y, _plain_reference(net, X))
     assert rep["macs"] == batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def test_run_writes_plots(tmp_path):
+    rng = np.random.default_rng(4)
+    net = random_net(rng, [12, 20, 5], [6])
+    save_net(tmp_path / "net.npz", net)
+    np.save(tmp_path / "x.npy", rng.integers(-128, 128, size=(6, 12)).astype(np.int8))
+    p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                str(tmp_path / "y.npy"), "--config", "tiny", "--plot", str(tmp_path / "plots"))
+    assert p.returncode == 0, p.stderr
+    for name in ("layers.png", "timeline.png"):
+        f = tmp_path / "plots" / name
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
+
+
+def test_tile_trace_accounts_for_every_busy_cycle():
+    """The timeline's intervals add up to each tile's busy counter."""
+    from rramcim.model.config import PRESETS
+    from rramcim.sim.jobs import run_net
+    from rramcim.sim.plots import _intervals
+    cfg = PRESETS["tiny"]
+    rng = np.random.default_rng(6)
+    net = random_net(rng, [10, 17, 4], [5])
+    trace = []
+    _, rep = run_net(cfg, net, rng.integers(-128, 128, size=(5, 10)).astype(np.int8), "model", trace=trace)
+    ivs = _intervals(trace, cfg.tiles, rep["cycles"] + 1)
+    busy = sum(length for t in ivs for _, length, _ in ivs[t])
+    assert busy == rep["counters"]["busy"] > 0

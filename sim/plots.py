@@ -1,0 +1,80 @@
+"""Plots of a run: per-layer cycles and utilization, and a timeline of tile activity.
+
+Written with matplotlib (Agg: no display needed) as PNG files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["plot_net_run", "STATE_COLORS"]
+
+# tile states of the cycle-exact model (docs/isa.md, "Timing"), idle left blank
+STATE_COLORS = {"recv": "#9ecae1", "exec": "#3182bd", "prog": "#fdae6b", "prog_wait": "#e6550d",
+                "mvm": "#31a354", "send": "#756bb1"}
+
+
+def _intervals(trace, tiles: int, end: int):
+    """``{tile: [(start, length, state)]}`` from state changes (cycle, tile, state)."""
+    out = {t: [] for t in range(tiles)}
+    cur = {t: (1, "idle") for t in range(tiles)}
+    for cycle, tile, state in sorted(trace, key=lambda e: (e[0], e[1])):
+        start, prev = cur[tile]
+        if prev != "idle" and cycle > start:
+            out[tile].append((start, cycle - start, prev))
+        cur[tile] = (cycle, state)
+    for tile, (start, prev) in cur.items():
+        if prev != "idle" and end > start:
+            out[tile].append((start, end - start, prev))
+    return out
+
+
+def plot_net_run(report: dict, trace: list, cfg, outdir) -> list[Path]:
+    """``layers.png`` (cycles and utilization per layer) and ``timeline.png`` (tile states over time)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    layers = report["layers"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = [f"layer {L['layer']}\n{L['K']}x{L['N']}" for L in layers]
+    ax.bar(names, [L["cycles"] for L in layers], color="#3182bd")
+    ax.set_ylabel("cycles")
+    ax2 = ax.twinx()
+    ax2.plot(names, [100 * L["utilization"] for L in layers], "o-", color="#e6550d")
+    ax2.set_ylabel("utilization (% of peak)", color="#e6550d")
+    ax2.set_ylim(0, max(5.0, 1.2 * max(100 * L["utilization"] for L in layers)))
+    ax.set_title(f"{report['batch']} inputs on '{report['config']}' ({report['backend']}): {report['cycles']} cycles")
+    fig.tight_layout()
+    files.append(outdir / "layers.png")
+    fig.savefig(files[-1], dpi=120)
+    plt.close(fig)
+
+    end = report["cycles"] + 1
+    ivs = _intervals(trace, cfg.tiles, end)
+    fig, ax = plt.subplots(figsize=(10, 1 + 0.5 * cfg.tiles))
+    for t in range(cfg.tiles):
+        by_state = {}
+        for start, length, state in ivs[t]:
+            by_state.setdefault(state, []).append((start, length))
+        for state, bars in by_state.items():
+            ax.broken_barh(bars, (t - 0.4, 0.8), color=STATE_COLORS.get(state, "grey"))
+    start = 0
+    for L in layers:
+        start += L["cycles"]
+        ax.axvline(start, color="black", lw=0.8, ls="--")
+    ax.set_yticks(range(cfg.tiles))
+    ax.set_yticklabels([f"tile {t % cfg.mesh_x},{t // cfg.mesh_x}" for t in range(cfg.tiles)])
+    ax.set_xlim(0, end)
+    ax.set_xlabel("cycle (dashed: end of a layer)")
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATE_COLORS.items()], ncol=6, fontsize=8,
+              loc="upper center", bbox_to_anchor=(0.5, -0.35 if cfg.tiles <= 4 else -0.15))
+    ax.set_title("tile activity (blank: idle)")
+    fig.tight_layout()
+    files.append(outdir / "timeline.png")
+    fig.savefig(files[-1], dpi=120)
+    plt.close(fig)
+    return files
