@@ -31,6 +31,7 @@ bench: setup
 	$(PY) -m rramcim.sim.bench_macro
 	$(PY) -m rramcim.sim.bench_noc --plot docs/img
 	$(PY) -m rramcim.sim.bench_gemm --rtl verilator
+	$(PY) -m rramcim.sim.bench_speed
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -25,7 +25,7 @@ async def chip_windows(dut):
             out = []
             windows = p["windows"]
             for i, w in enumerate(windows):
-                r = await drv.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []))
+                r = await drv.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []), w.get("expect_cycles"))
                 err = r["error"]
                 r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
                 out.append(r)

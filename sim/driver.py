@@ -142,15 +142,27 @@ class HostDriver:
                 return
         raise DriverError("no done")
 
-    async def run_window(self, program, gbuf: dict, reads) -> dict:
-        """Load, start, wait; returns {"cycles", "error", "counters", "reads": [[words] per read]}."""
+    async def run_window(self, program, gbuf: dict, reads, expect_cycles: int | None = None) -> dict:
+        """Load, start, wait; returns {"cycles", "error", "counters", "reads": [[words] per read]}.
+
+        With ``expect_cycles`` the testbench stays idle for that many cycles after the start (no
+        polling) and ``sim_seconds`` is the wall time the simulator took for them (speed benchmarks).
+        """
         await self.wait_quiet()
         await self.load_program(program)
         for addr in sorted(gbuf):
             await self.write_gbuf(int(addr), gbuf[addr])
         await self.start()
+        sim_seconds = None
+        if expect_cycles is not None:
+            import time
+            from cocotb.triggers import ClockCycles
+            t0 = time.perf_counter()
+            await ClockCycles(self.dut.clk, int(expect_cycles) + 2)
+            sim_seconds = time.perf_counter() - t0
         await self.wait_done()
         err = await self.error()
         counters = await self.counters()
         data = [await self.read_gbuf(a, n) for a, n in reads]
-        return {"cycles": counters["cycles"], "error": err, "counters": counters, "reads": data}
+        return {"cycles": counters["cycles"], "error": err, "counters": counters, "reads": data,
+                "sim_seconds": sim_seconds}

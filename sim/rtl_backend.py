@@ -22,15 +22,20 @@ class RtlError(RuntimeError):
 
 
 def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float = 0.0, seed: int = 0,
-                test_dir: Path | None = None, progress=None, log=None) -> list[dict]:
+                test_dir: Path | None = None, progress=None, log=None, expect_cycles=None) -> list[dict]:
     """``windows``: objects with ``program``, ``gbuf`` ({addr: [words]}) and ``reads`` ([(addr, n)]).
 
     Returns one dict per window: ``cycles``, ``error`` (None or [code, pc, [x, y], row]),
-    ``counters`` (name -> value; tile counters as ``name@t``), ``reads`` ([[words] per read]).
+    ``counters`` (name -> value; tile counters as ``name@t``), ``reads`` ([[words] per read]) and
+    ``sim_seconds`` (with ``expect_cycles``, one per window: the wall time of the window's cycles,
+    the testbench idle).
     """
     b = build("chip", cfg, simulator, log=log)
     ws = [dict(program=[int(v) for v in w.program], gbuf={str(a): [int(v) for v in ws_] for a, ws_ in w.gbuf.items()},
                reads=[[int(a), int(n)] for a, n in w.reads]) for w in windows]
+    if expect_cycles is not None:           # timing runs: the bench idles through each window
+        for w, c in zip(ws, expect_cycles):
+            w["expect_cycles"] = int(c)
     test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-chip-{simulator}-"))
     res = run_cocotb(b, "rramcim.sim.cocotb_top", dict(windows=ws, pause=pause, seed=seed), test_dir,
                      progress=progress)
