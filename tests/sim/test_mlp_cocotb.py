@@ -24,3 +24,20 @@ def test_mlp_chip(sim, name):
     Y, rep = run_net(cfg, net, X, sim)
     assert np.array_equal(Y, _plain_reference(net, X))
     assert rep["cycles"] == sum(layer["cycles"] for layer in rep["layers"]) > 0
+
+
+SWEEP = [("verilator", "default", [200, 97, 33, 10], 64), ("verilator", "tiny", [23, 40, 6], 16),
+         ("icarus", "tiny", [30, 17, 9, 5], 1), ("icarus", "tiny", [12, 10], 7)]
+
+
+@pytest.mark.parametrize("sim, name, sizes, batch", SWEEP,
+                         ids=[f"{s}-{n}-{'-'.join(map(str, z))}-b{b}" for s, n, z, b in SWEEP])
+def test_random_network_sweep(sim, name, sizes, batch):
+    """Random networks from the contract (2 to 4 layers, odd sizes, random shifts and ReLUs, batch 1 to 64)."""
+    cfg = PRESETS[name]
+    rng = np.random.default_rng(sum(sizes) + batch)
+    net = random_net(rng, sizes)
+    X = rng.integers(-128, 128, size=(batch, sizes[0])).astype(np.int8)
+    Y, rep = run_net(cfg, net, X, sim)
+    assert np.array_equal(Y, _plain_reference(net, X))
+    assert rep["backend"] == sim and rep["cycles"] > 0
