@@ -56,14 +56,14 @@ def _faults(cfg, items):
         raise CliError(f"--stuck: {e}") from None
 
 
-def _write_atomic(path: Path, text: str):
-    """Write ``text`` to ``path`` only once it is complete."""
+def _write_atomic(path: Path, text: str | bytes):
+    """Write ``text`` (or bytes) to ``path`` only once it is complete."""
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise CliError(f"-o {path}: directory {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         umask = os.umask(0)
         os.umask(umask)
@@ -241,9 +241,7 @@ def cmd_gemm(args):
     if A.shape[1] != B.shape[0]:
         raise CliError(f"K mismatch: --a {args.a} is {A.shape[0]}x{A.shape[1]} (M x K), --b {args.b} is "
                        f"{B.shape[0]}x{B.shape[1]} (K x N)")
-    for flag, path in (("--out", args.out), ("--report", args.report)):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+    _check_output_dirs(("--out", args.out), ("--report", args.report))
     M, K = A.shape
     N = B.shape[1]
     print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
@@ -256,18 +254,14 @@ def cmd_gemm(args):
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
-    rows_written = _rows_written(plan)
-    report.update(M=M, K=K, N=N, macs=M * K * N, peak_macs_per_cycle=cfg.tiles * cfg.peak_macs_per_cycle,
-                  rram_row_writes=rows_written, config=cfg.name, config_fields=cfg.as_dict())
-    report["utilization"] = report["macs"] / (report["cycles"] * report["peak_macs_per_cycle"])
-    report.setdefault("noc_flits", report.get("counters", {}).get("noc_flits"))
+    report.update(M=M, K=K, N=N, config=cfg.name, config_fields=cfg.as_dict())
     _write_npy_atomic(Path(args.out), C)
     if args.report:
         _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
     print("  C == numpy A @ B (int32): yes")
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
-          f"RRAM rows written {rows_written}")
+          f"RRAM rows written {report['rram_row_writes']}")
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
 
 
@@ -291,9 +285,7 @@ def cmd_run(args):
         X = load_inputs(args.inputs, net)
     except NetError as e:
         raise CliError(str(e)) from None
-    for flag, path in (("--out", args.out), ("--report", args.report)):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+    _check_output_dirs(("--out", args.out), ("--report", args.report))
     sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
     print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
           f"backend {args.backend}")
@@ -363,17 +355,6 @@ def _run_demo(args):
         raise CliError("the chip's outputs differ from the int8 numpy reference")
 
 
-def _rows_written(plan) -> int:
-    from .model.isa import decode
-    n = 0
-    for w in plan.windows:
-        for word in w.program:
-            ins = decode(word)
-            if ins is not None and ins.name == "ldw":
-                n += ins.ops["count"]
-    return n
-
-
 def _jsonable(v):
     import numpy as np
     if isinstance(v, dict):
@@ -388,17 +369,18 @@ def _jsonable(v):
 
 
 def _write_npy_atomic(path: Path, array):
+    import io
     import numpy as np
-    if path.parent and not path.parent.exists():
-        raise CliError(f"--out {path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp.npy")
-    os.close(fd)
-    try:
-        np.save(tmp, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    np.save(buf, array)
+    _write_atomic(path, buf.getvalue())
+
+
+def _check_output_dirs(*flags_and_paths):
+    """Before any work: every given output's directory exists."""
+    for flag, path in flags_and_paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
 
 
 def _progress_printer(what):
@@ -433,6 +415,11 @@ def build_parser():
     def common(sp):
         sp.add_argument("--config", default="default", metavar="NAME|FILE",
                         help="preset (tiny, default, large) or .toml/.json file (default: %(default)s)")
+
+    def backend_and_report(sp, what):
+        sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
+                        help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
+        sp.add_argument("--report", metavar="R.json", help=f"write {what} as JSON")
 
     sp = sub.add_parser("demo", help="program random weights into a macro and run MVMs on the RTL and the model",
                         description="Program random weights into one CIM macro, run MVMs on the generated "
@@ -476,9 +463,7 @@ def build_parser():
     sp.add_argument("--net", metavar="NET.npz", help="the network")
     sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in]")
     sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
-    sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
-                    help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
-    sp.add_argument("--report", metavar="R.json", help="write cycles, MACs, utilization, per-layer figures as JSON")
+    backend_and_report(sp, "cycles, MACs, utilization, per-layer figures")
     sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
                                                   "(layers.png), tile activity over time (timeline.png)")
     sp.set_defaults(func=cmd_run)
@@ -493,9 +478,7 @@ def build_parser():
     sp.add_argument("--a", required=True, metavar="A.npy", help="int8 [M, K] (any integer dtype with int8 values)")
     sp.add_argument("--b", required=True, metavar="B.npy", help="int8 [K, N]")
     sp.add_argument("--out", required=True, metavar="C.npy", help="output: int32 [M, N]")
-    sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
-                    help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
-    sp.add_argument("--report", metavar="R.json", help="write cycles, MACs, utilization, counters, ... as JSON")
+    backend_and_report(sp, "cycles, MACs, utilization, counters, ...")
     sp.set_defaults(func=cmd_gemm)
 
     sp = sub.add_parser("asm", help="assemble a controller program (docs/isa.md) into hex words",

@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.chip import COUNTER_NAMES, LOAD_PACKET, ErrorCode, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, OPCODE_BITS, Op
-from .noc.ni import NodeSignature
+from .noc.ni import NodeSignature, walk_packets
 from .tile import COUNTER_BITS, field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
@@ -271,17 +271,9 @@ class Controller(wiring.Component):
                                 dict(cmd=d_cmd, type=d_type, dest=d_dest, len=d_len, count=d_count, v=d_v,
                                      hdr=d_hdr, k=d_k, arg=d_arg, step=d_step, gaddr=d_gaddr, words=d_words))
             with m.Case(CtrlState.SEND):
-                with m.If(taken):
-                    last_word = Mux(d_hdr, d_len == 0, d_k + 1 == d_len)
-                    with m.If(d_hdr):
-                        m.d.sync += [d_hdr.eq(0), d_k.eq(0)]
-                    with m.Else():
-                        m.d.sync += d_k.eq(d_k + 1)
-                    with m.If(last_word):
-                        m.d.sync += [d_hdr.eq(1), d_v.eq(d_v + 1), d_arg.eq(d_arg + d_step),
-                                     d_gaddr.eq(d_gaddr + d_words)]
-                        with m.If(d_v + 1 == d_count):
-                            m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(pc + 1)]
+                walk_packets(m, taken, d_hdr, d_k, d_len, d_v, d_count,
+                             next_packet=[d_arg.eq(d_arg + d_step), d_gaddr.eq(d_gaddr + d_words)],
+                             done=[state.eq(CtrlState.FETCH), pc.eq(pc + 1)])
             with m.Case(CtrlState.WAIT):
                 with m.If(pend.code != 0):
                     m.d.sync += stop(pend)

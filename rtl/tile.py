@@ -29,7 +29,7 @@ from ..model.config import Config
 from ..model.isa import FORMATS, Op
 from ..model.macro import FaultMap
 from .macro import Macro
-from .noc.ni import NodeSignature
+from .noc.ni import NodeSignature, walk_packets
 from .postproc import PostProcessLane
 
 __all__ = ["Tile", "TileState", "unpack", "field"]
@@ -304,16 +304,8 @@ class Tile(wiring.Component):
                     with m.If(mv_j + 1 == mv_count):
                         m.d.sync += state.eq(TileState.IDLE)
             with m.Case(TileState.SEND):
-                with m.If(tx_taken):
-                    last_word = Mux(s_hdr, s_len == 0, s_k + 1 == s_len)
-                    with m.If(s_hdr):
-                        m.d.sync += [s_hdr.eq(0), s_k.eq(0)]
-                    with m.Else():
-                        m.d.sync += s_k.eq(s_k + 1)
-                    with m.If(last_word):
-                        m.d.sync += [s_hdr.eq(1), s_v.eq(s_v + 1), s_arg.eq(s_arg + s_step)]
-                        with m.If(s_v + 1 == s_count):
-                            m.d.sync += state.eq(TileState.IDLE)
+                walk_packets(m, tx_taken, s_hdr, s_k, s_len, s_v, s_count,
+                             next_packet=[s_arg.eq(s_arg + s_step)], done=[state.eq(TileState.IDLE)])
 
         counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in TILE_COUNTER_NAMES]
         for k, name in enumerate(TILE_COUNTER_NAMES):

@@ -54,18 +54,22 @@ def chip_faults(cfg: Config, faults: FaultMap | None) -> dict:
     return {(cfg.mesh_x - 1, cfg.mesh_y - 1): faults} if faults else {}
 
 
+def _with_crossbars(cfg: Config, faults: FaultMap | None, top: str) -> str:
+    """``top`` preceded by the crossbar modules it instantiates (fault-free, and the faulty one)."""
+    xbars = crossbar_verilog(cfg)
+    if faults:
+        xbars += "\n" + crossbar_verilog(cfg, faults)
+    return xbars + "\n" + top
+
+
 def chip_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     """The chip core (top module ``rramcim_core``) and its crossbar modules.
 
     ``faults`` (stuck cells) apply to the last tile (:func:`chip_faults`).
     """
     from .chip import ChipCore
-    top = verilog.convert(ChipCore(cfg, chip_faults(cfg, faults), hard_crossbar=True), name=CHIP_TOP,
-                          emit_src=False)
-    xbars = crossbar_verilog(cfg)
-    if faults:
-        xbars += "\n" + crossbar_verilog(cfg, faults)
-    return xbars + "\n" + top
+    core = ChipCore(cfg, chip_faults(cfg, faults), hard_crossbar=True)
+    return _with_crossbars(cfg, faults, verilog.convert(core, name=CHIP_TOP, emit_src=False))
 
 
 TOP = "rramcim_chip"
@@ -77,11 +81,8 @@ def top_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     ``faults`` (stuck cells, simulation) apply to the last tile (:func:`chip_faults`).
     """
     from .top import ChipTop
-    top = verilog.convert(ChipTop(cfg, chip_faults(cfg, faults), hard_crossbar=True), name=TOP, emit_src=False)
-    xbars = crossbar_verilog(cfg)
-    if faults:
-        xbars += "\n" + crossbar_verilog(cfg, faults)
-    return xbars + "\n" + top
+    chip = ChipTop(cfg, chip_faults(cfg, faults), hard_crossbar=True)
+    return _with_crossbars(cfg, faults, verilog.convert(chip, name=TOP, emit_src=False))
 
 
 BLOCKS = {

@@ -10,7 +10,7 @@ counters and the words read, for the caller to check against the model.
 import cocotb
 
 from .cocotb_common import config, params, run_bench
-from .driver import HostDriver
+from .driver import AXI_IDLE_INPUTS, HostDriver
 
 
 @cocotb.test()
@@ -33,6 +33,4 @@ async def chip_windows(dut):
                     progress(i + 1, len(windows))
             return {"windows": out}
 
-    idle = ["s_axil_awvalid", "s_axil_wvalid", "s_axil_arvalid", "s_axil_bready", "s_axil_rready",
-            "s_axis_tvalid", "m_axis_tready"]
-    await run_bench(dut, Bench(), p, idle, len(p["windows"]))
+    await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, len(p["windows"]))

@@ -13,7 +13,7 @@ from ..model.chip import ErrorCode
 from ..model.isa import assemble
 from ..rtl.top import FrameType, Reg
 from .cocotb_common import config, params, run_bench
-from .driver import DriverError, HostDriver
+from .driver import AXI_IDLE_INPUTS, DriverError, HostDriver
 from .macro_bench import CheckError
 
 
@@ -76,6 +76,4 @@ async def chip_axi_checks(dut):
             _expect(await drv.counter(0) == 41 and await drv.counter(1) == 41, "cycles/instructions of 41 fetches")
             return {"checks": 9}
 
-    idle = ["s_axil_awvalid", "s_axil_wvalid", "s_axil_arvalid", "s_axil_bready", "s_axil_rready",
-            "s_axis_tvalid", "m_axis_tready"]
-    await run_bench(dut, Bench(), p, idle, 1)
+    await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, 1)

@@ -15,7 +15,11 @@ from ..model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_i
 from ..model.config import Config
 from ..rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
 
-__all__ = ["HostDriver", "DriverError", "window_pause"]
+__all__ = ["HostDriver", "DriverError", "window_pause", "AXI_IDLE_INPUTS"]
+
+# the chip's AXI inputs a bench holds low through reset (the bus models drive them after)
+AXI_IDLE_INPUTS = ["s_axil_awvalid", "s_axil_wvalid", "s_axil_arvalid", "s_axil_bready", "s_axil_rready",
+                   "s_axis_tvalid", "m_axis_tready"]
 
 
 class DriverError(RuntimeError):
