@@ -989,7 +989,8 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None, trace: list |
     ``roofline_utilization``, ``program_cycles`` and ``program_share`` (the windows that only
     program RRAM: their cycles, measured), ``rram_row_writes`` (rows programmed), ``rram_pulses``,
     ``noc_flits``, ``bound_cycles`` (:func:`traffic_bound`) and ``bound_efficiency``
-    (``bound_cycles / cycles``).
+    (``bound_cycles / cycles``), ``host_write_bits`` / ``host_read_bits`` (the global-buffer words the
+    host writes before and reads after the windows, times ``flit_width``).
     """
     cfg = plan.cfg
     st = state if state is not None else ChipState(cfg)
@@ -1031,5 +1032,8 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None, trace: list |
         "program_cycles": prog, "program_share": prog / cycles,
         "rram_row_writes": rows, "rram_pulses": counters["rram_pulses"], "noc_flits": counters["noc_flits"],
         "bound_cycles": bound["cycles"], "bound_efficiency": bound["cycles"] / cycles,
+        # what the host moves between windows (not a chip counter: exact from the plan; model/energy.py)
+        "host_write_bits": cfg.flit_width * sum(len(w) for win in plan.windows for w in win.gbuf.values()),
+        "host_read_bits": cfg.flit_width * sum(n for win in plan.windows for _, n in win.reads),
     }
     return C, report

@@ -236,6 +236,7 @@ def cmd_gemm(args):
     from .model.compiler import CompileError, compile_gemm
     cfg = _config(args.config)
     _int8_config(cfg)
+    _node(args)
     A = load_int8_matrix(args.a, "--a")
     B = load_int8_matrix(args.b, "--b")
     if A.shape[1] != B.shape[0]:
@@ -255,13 +256,14 @@ def cmd_gemm(args):
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
     report.update(M=M, K=K, N=N, config=cfg.name, config_fields=cfg.as_dict())
-    _write_npy_atomic(Path(args.out), C)
-    if args.report:
-        _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
     print("  C == numpy A @ B (int32): yes")
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
           f"RRAM rows written {report['rram_row_writes']}")
+    _energy(args, cfg, report, [(M, K, N, 32)], 1, "GEMM")
+    _write_npy_atomic(Path(args.out), C)
+    if args.report:
+        _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
 
 
@@ -280,6 +282,7 @@ def cmd_run(args):
         raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out (or none of them for the demo)")
     cfg = _config(args.config)
     _int8_config(cfg)
+    _node(args)
     try:
         net = load_net(args.net)
         X = load_inputs(args.inputs, net)
@@ -299,12 +302,13 @@ def cmd_run(args):
     if not np.array_equal(Y, ref):
         raise CliError(f"the chip's output differs from the numpy reference in {int((Y != ref).sum())} places")
     report.update(config_fields=cfg.as_dict(), layers_count=len(net.layers))
+    print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
+          f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    _energy(args, cfg, report, _layers(report), X.shape[0], "inference")
+    _plots(args, report, trace, cfg)
     _write_npy_atomic(Path(args.out), Y.astype(np.int32))
     if args.report:
         _write_atomic(Path(args.report), json.dumps(_jsonable(report), indent=2) + "\n")
-    print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
-          f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
-    _plots(args, report, trace, cfg)
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
 
 
@@ -319,6 +323,49 @@ def _plots(args, report, trace, cfg):
     print(f"  plots: {', '.join(str(f) for f in files)}")
 
 
+def _node(args):
+    """The technology row named by --node, checked before any work (one-line error)."""
+    from .model.energy import NODES
+    if args.node not in NODES:
+        raise CliError(f"--node {args.node!r}: not in the technology table (known: {', '.join(NODES)})")
+    return args.node
+
+
+def _energy(args, cfg, report, layers, per: int, unit: str):
+    """Energy of the run and of the von Neumann baseline (model/energy.py): printed, added to ``report``
+    (the R.json fields), and drawn as ``energy.png`` with ``--plot``. Returns the energy report."""
+    from .model.energy import energy_report
+    e = energy_report(cfg, report, layers, args.node, per=per)
+    r, c = e["baseline_array"]
+    print(f"  energy ({e['node']}, {e['vdd']:g} V, {e['clock_mhz']:g} MHz): chip {e['energy_per_pj'] / 1e3:,.2f} nJ "
+          f"per {unit}, {e['tops_per_w']:.3g} TOPS/W, {e['tops_per_mm2']:.3g} TOPS/mm2 ({e['area_mm2']:.3g} mm2); "
+          f"data movement {100 * e['data_movement_share']:.0f}%")
+    print(f"  baseline ({r}x{c} weight-stationary systolic array, SRAM weight buffer fed from DRAM): "
+          f"{e['baseline_energy_per_pj'] / 1e3:,.2f} nJ per {unit}, {e['baseline_tops_per_w']:.3g} TOPS/W, "
+          f"{e['baseline_tops_per_mm2']:.3g} TOPS/mm2; data movement {100 * e['baseline_data_movement_share']:.0f}%")
+    top = sorted(e["breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]
+    btop = sorted(e["baseline_breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]
+    print(f"  energy ratio, baseline / chip: {e['energy_ratio']:.2f}x; largest parts: chip "
+          + ", ".join(f"{k} {100 * v / e['energy_pj']:.0f}%" for k, v in top) + "; baseline "
+          + ", ".join(f"{k} {100 * v / e['baseline_energy_pj']:.0f}%" for k, v in btop))
+    report.update(energy_pj=e["energy_pj"], tops_per_w=e["tops_per_w"], tops_per_mm2=e["tops_per_mm2"],
+                  baseline_energy_pj=e["baseline_energy_pj"], baseline_tops_per_w=e["baseline_tops_per_w"],
+                  energy_ratio=e["energy_ratio"], node=e["node"], energy=e)
+    if getattr(args, "plot", None):
+        from .sim.plots import plot_energy
+        out = Path(args.plot)
+        if out.exists() and not out.is_dir():
+            raise CliError(f"--plot {out}: not a directory")
+        print(f"  plots: {plot_energy(e, out)}")
+    return e
+
+
+def _layers(report) -> list:
+    """A net run's GEMMs as ``(M, K, N, out_bits)``: hidden layers leave requantized (int8), the last int32."""
+    n = len(report["layers"])
+    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32) for i, L in enumerate(report["layers"])]
+
+
 def _run_demo(args):
     import numpy as np
     from .digits import train_digits
@@ -326,6 +373,7 @@ def _run_demo(args):
     from .sim.jobs import JobError, run_net
     cfg = _config(args.config)
     _int8_config(cfg)
+    _node(args)
     print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
           f"run on the chip (config '{cfg.name}', backend {args.backend})")
     net, X, y, float_acc, _ = train_digits()
@@ -347,6 +395,7 @@ def _run_demo(args):
     print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
     print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
+    _energy(args, cfg, report, _layers(report), len(y), "inference")
     _plots(args, report, trace, cfg)
     if args.report:
         _write_atomic(Path(args.report), json.dumps(_jsonable(dict(report, float_accuracy=float_acc)), indent=2)
@@ -421,6 +470,12 @@ def build_parser():
                         help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
         sp.add_argument("--report", metavar="R.json", help=f"write {what} as JSON")
 
+    def node_option(sp):
+        from .model.energy import DEFAULT_NODE, NODES
+        # checked in the command (one-line error), not by argparse choices (usage + error: two lines)
+        sp.add_argument("--node", default=DEFAULT_NODE, metavar="NODE",
+                        help=f"technology row of the energy model: {', '.join(NODES)} (default: %(default)s)")
+
     sp = sub.add_parser("demo", help="program random weights into a macro and run MVMs on the RTL and the model",
                         description="Program random weights into one CIM macro, run MVMs on the generated "
                                     "Verilog in a simulator and on the golden model, and print their agreement, "
@@ -463,9 +518,11 @@ def build_parser():
     sp.add_argument("--net", metavar="NET.npz", help="the network")
     sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in]")
     sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
-    backend_and_report(sp, "cycles, MACs, utilization, per-layer figures")
+    backend_and_report(sp, "cycles, MACs, utilization, per-layer figures, energy")
+    node_option(sp)
     sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
-                                                  "(layers.png), tile activity over time (timeline.png)")
+                                                  "(layers.png), tile activity over time (timeline.png), "
+                                                  "energy of the chip and the baseline by component (energy.png)")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("gemm", help="C = A @ B (int8 x int8 -> int32) on the chip",
@@ -478,7 +535,10 @@ def build_parser():
     sp.add_argument("--a", required=True, metavar="A.npy", help="int8 [M, K] (any integer dtype with int8 values)")
     sp.add_argument("--b", required=True, metavar="B.npy", help="int8 [K, N]")
     sp.add_argument("--out", required=True, metavar="C.npy", help="output: int32 [M, N]")
-    backend_and_report(sp, "cycles, MACs, utilization, counters, ...")
+    backend_and_report(sp, "cycles, MACs, utilization, counters, energy, ...")
+    node_option(sp)
+    sp.add_argument("--plot", metavar="DIR", help="write energy.png: the energy of the chip and of the "
+                                                  "baseline by component")
     sp.set_defaults(func=cmd_gemm)
 
     sp = sub.add_parser("asm", help="assemble a controller program (docs/isa.md) into hex words",

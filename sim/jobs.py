@@ -64,7 +64,8 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     lists each layer's.
     """
     x = np.asarray(X, dtype=np.int8)
-    total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0}
+    total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
+             "host_write_bits": 0, "host_read_bits": 0}
     per_layer = []
     counters: dict = {}
     n = len(net.layers)

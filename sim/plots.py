@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["plot_net_run", "STATE_COLORS"]
+__all__ = ["plot_net_run", "plot_energy", "STATE_COLORS"]
 
 # tile states of the cycle-exact model (docs/isa.md, "Timing"), idle left blank
 STATE_COLORS = {"recv": "#9ecae1", "exec": "#3182bd", "prog": "#fdae6b", "prog_wait": "#e6550d",
@@ -78,3 +78,43 @@ def plot_net_run(report: dict, trace: list, cfg, outdir) -> list[Path]:
     fig.savefig(files[-1], dpi=120)
     plt.close(fig)
     return files
+
+
+def plot_energy(energy: dict, outdir) -> Path:
+    """``energy.png``: the energy of the chip and of the von Neumann baseline as stacked bars, one
+    segment per component (model/energy.py), data-movement components hatched."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ..model.energy import BASELINE_COMPONENTS, COMPONENTS, MOVEMENT
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    per, unit = energy["per"], "nJ"
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    cmap = plt.get_cmap("tab20")
+    color = 0
+    for x, (parts, comps) in enumerate(((energy["breakdown_pj"], COMPONENTS),
+                                        (energy["baseline_breakdown_pj"], BASELINE_COMPONENTS))):
+        bottom = 0.0
+        for name, v in parts.items():
+            h = v / per / 1e3
+            ax.bar(x, h, bottom=bottom, width=0.55, color=cmap(color % 20), edgecolor="black", linewidth=0.3,
+                   hatch="//" if comps[name][1] == MOVEMENT else None, label=name)
+            bottom += h
+            color += 1
+        ax.text(x, bottom, f"{bottom:,.2f} {unit}", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels([f"RRAM CIM chip\n{energy['tops_per_w']:.3g} TOPS/W, data movement "
+                        f"{100 * energy['data_movement_share']:.0f}%",
+                        f"baseline {energy['baseline_array'][0]}x{energy['baseline_array'][1]} systolic\n"
+                        f"{energy['baseline_tops_per_w']:.3g} TOPS/W, data movement "
+                        f"{100 * energy['baseline_data_movement_share']:.0f}%"])
+    ax.set_ylabel(f"{unit} per {'inference' if per > 1 else 'run'}")
+    ax.set_title(f"energy at {energy['node']} (hatched: data movement); baseline / chip = "
+                 f"{energy['energy_ratio']:.2f}x", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    f = outdir / "energy.png"
+    fig.savefig(f, dpi=120)
+    plt.close(fig)
+    return f

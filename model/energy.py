@@ -1,0 +1,545 @@
+"""Energy and area of a run, from the cycle-exact model's counters, and a von Neumann baseline.
+
+The chip's energy is a sum over *events*: each event's count times its energy
+in a technology table (:data:`TECH`, one row per node). The counts come from
+the performance counters of the cycle-exact model (docs/isa.md, "Performance
+counters"), the same counters the RTL is checked against, summed over a run's
+windows (``report["counters"]`` of :func:`rramcim.model.compiler.run_plan_model`
+and of :func:`rramcim.sim.jobs.run_net`), plus the words the host moves
+between windows (``host_write_bits`` / ``host_read_bits``, exact from the
+compiled plan). Events that are not counters are derived from counters by
+the formulas of the macro's micro-architecture (docs/macro.md):
+
+=====================  ==========================================================  ==================
+event                  count                                                       energy entry
+=====================  ==========================================================  ==================
+RRAM cell read         ``macs * wbits * xbits``: every cell of a row is sensed     ``rram_read_bit``
+                       once per input bit-plane (``macs`` counts ``rows * cols``
+                       per MVM, so this is ``rows * cols * wbits`` cells x
+                       ``xbits`` planes per MVM; the counters carry no data
+                       statistics, so rows whose input bit is 0 are counted too:
+                       an upper bound)
+adder tree             ``mvms * cols * wbits * xbits * fa(rows)``: one popcount    ``adder_bitop``
+                       tree per physical column and input plane; ``fa(n)`` is the
+                       full-adder bit-ops of a balanced tree of ``n`` 1-bit
+                       inputs (:func:`popcount_tree_bitops`)
+shift-add              ``mvms * steps * cols * shift_add_bitops_per_step``         ``adder_bitop``
+                       (:func:`shift_add_bitops_per_step`: combine ``wbits``
+                       popcounts and ``par`` planes, then ``acc*2^par + T``)
+macro registers        ``mvms * (steps * cols * acc_bits + rows * xbits)``:        ``reg_bit``
+                       the shift-add accumulator each step, the input register
+tile accumulators      ``acc_read_bits + acc_write_bits`` (counters)               ``reg_bit``
+input buffer           ``ibuf_read_bits + ibuf_write_bits`` (counters)             ``sram_bit``
+global buffer          ``gbuf_read_bits + gbuf_write_bits`` (counters), plus the   ``gbuf_bit``
+                       host's words written before / read after each window
+NoC                    routers: ``(noc_flits + noc_flit_hops) * flit_width`` (a    ``noc_router_bit``,
+                       flit crosses its source router, then one router per hop);   ``wire_bit_mm``
+                       links: ``noc_flit_hops * flit_width`` over one tile pitch
+controller             ``instructions * 64`` instruction-memory bits read          ``sram_bit``
+RRAM programming       ``rram_pulses * cells_per_row`` SET/RESET pulses per cell,  ``rram_pulse_bit``,
+                       ``rram_verify_reads * cells_per_row`` verify reads           ``rram_verify_bit``
+host I/O               ``host_write_bits + host_read_bits`` at DRAM energy (the    ``dram_bit``
+                       host's memory)
+leakage                ``cycles`` x (tiles' and controller's CMOS area) x          ``leakage_mw_mm2``
+                       leakage density / clock
+=====================  ==========================================================  ==================
+
+The baseline (:func:`baseline_events`) is a weight-stationary systolic array
+with the chip's peak MACs per cycle, an SRAM weight buffer fed from DRAM, an
+activation buffer the size of the chip's global buffer and a partial-sum
+buffer; its events are counted analytically for the same GEMMs (docs/energy.md
+states every assumption) and priced with the same table.
+
+Every table entry carries its source; an entry not measured at its node says
+how it was scaled. No entry is taken from a paper that docs/energy.md's
+reproduction table reproduces.
+
+Pure Python: no Amaranth or cocotb here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .config import Config
+
+__all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DEFAULT_NODE", "CLOCK_MHZ",
+           "EnergyError", "popcount_tree_bitops", "shift_add_bitops_per_step", "chip_events", "baseline_events",
+           "baseline_array", "event_energies", "chip_area", "baseline_area", "price", "energy_report",
+           "macro_energy_per_mvm", "COMPONENTS", "BASELINE_COMPONENTS", "MOVEMENT"]
+
+CLOCK_MHZ = 200.0          # the clock every figure per second assumes (the CLI states the same)
+DEFAULT_NODE = "22nm"
+
+
+class EnergyError(ValueError):
+    """A node or an input the energy model does not know; one line."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    feature_nm: float
+    vdd: float             # nominal supply the table's CMOS entries hold at
+
+
+NODES = {
+    "45nm": Node("45nm", 45.0, 0.9),
+    "22nm": Node("22nm", 22.0, 0.8),
+    "7nm": Node("7nm", 7.0, 0.7),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One table value: ``value`` in ``unit``; ``source`` (paper, year, figure/table, or a
+    derivation); ``rule``: empty if the value was measured at this node, else how it was scaled;
+    ``cmos``: scales with the supply squared when a run asks for another voltage."""
+
+    value: float
+    unit: str
+    source: str
+    rule: str = ""
+    cmos: bool = True
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+HOROWITZ = "M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014, Fig. 1.1.9 (45 nm, 0.9 V)"
+OCONNOR = ("M. O'Connor et al., 'Fine-Grained DRAM: Energy-Efficient DRAM for Extreme Bandwidth Systems', "
+           "MICRO 2017: HBM2 access energy ~3.9 pJ/bit (the paper's baseline, Sec. 1-2)")
+WONG = ("H.-S. P. Wong et al., 'Metal-Oxide RRAM', Proc. IEEE 100(6), 2012, Sec. III-IV: read at ~0.1-0.3 V, "
+        "LRS of ~10-100 kOhm, SET/RESET at ~1-2 V with ~10-100 uA compliance")
+NANGATE = "NanGate FreePDK45 Open Cell Library (2011): NAND2_X1 0.798 um2, FA_X1 4.256 um2, DFF_X1 4.522 um2"
+ASAP7 = "L. T. Clark et al., 'ASAP7: A 7-nm FinFET predictive process design kit', Microelectronics J. 53, 2016: NAND2xp33 0.0875 um2"
+SRAM45 = "K. Mistry et al., 'A 45nm logic technology with high-k+metal gate transistors...', IEDM 2007: 6T cell 0.346 um2"
+SRAM22 = "E. Karl et al., 'A 4.6GHz 162Mb SRAM design in 22nm tri-gate CMOS technology', ISSCC 2012: HD 6T cell 0.092 um2"
+SRAM7 = "J. Chang et al., 'A 7nm 256Mb SRAM in high-k metal-gate FinFET technology', ISSCC 2017: HD 6T cell 0.027 um2"
+ASSUMED = "assumption (no measured figure used; see docs/energy.md for the sensitivity)"
+
+
+def _cv2(node: Node) -> float:
+    """E ~ C V^2 with C ~ feature size (Dennard): the factor from the 45 nm, 0.9 V row to ``node``."""
+    base = NODES["45nm"]
+    return (node.feature_nm / base.feature_nm) * (node.vdd / base.vdd) ** 2
+
+
+def _scaled(v45: float, unit: str, source: str, node: Node, cmos: bool = True) -> Entry:
+    if node.name == "45nm":
+        return Entry(v45, unit, source, "", cmos)
+    f = _cv2(node)
+    rule = (f"scaled from 45 nm by E ~ C*V^2, C ~ feature size: x ({node.feature_nm:g}/45)*"
+            f"({node.vdd:g}/0.9)^2 = x{f:.3f}")
+    return Entry(v45 * f, unit, source, rule, cmos)
+
+
+def _rram_read(node: Node) -> Entry:
+    # cell current during a 1 ns sensing window (device, not scaled) + C*V^2 of the sense node
+    cell = 0.2 * (0.2 / 20e3) * 0.5 * 1e-9 * 1e15                       # fJ: V * I_LRS * (half the cells LRS) * t
+    cnode = 1.0 * (node.feature_nm / 45.0) * node.vdd ** 2               # fJ: a 1 fF node at 45 nm, ~ feature size
+    rule = "" if node.name == "45nm" else f"sense-node C scaled by {node.feature_nm:g}/45, V = {node.vdd:g} V"
+    return Entry((cell + cnode) * 1e-3, "pJ/bit",
+                 "derived: V_read*I_LRS*t + C_node*Vdd^2 with V_read = 0.2 V, R_LRS = 20 kOhm, half the cells "
+                 "in LRS, t = 1 ns, C_node = 1 fF at 45 nm; device values from " + WONG, rule, cmos=False)
+
+
+def _rram_verify(node: Node) -> Entry:
+    cell = 0.2 * (0.2 / 20e3) * 0.5 * 10e-9 * 1e15                      # a 10 ns verify read (2 cycles at 200 MHz)
+    cnode = 1.0 * (node.feature_nm / 45.0) * node.vdd ** 2
+    rule = "" if node.name == "45nm" else f"sense-node C scaled by {node.feature_nm:g}/45, V = {node.vdd:g} V"
+    return Entry((cell + cnode) * 1e-3, "pJ/bit",
+                 "derived like rram_read_bit with a 10 ns verify window (rram_verify_cycles = 2 at 200 MHz); "
+                 "device values from " + WONG, rule, cmos=False)
+
+
+def _table(node: Node) -> dict[str, Entry]:
+    n45 = node.name == "45nm"
+    dram = (Entry(1.3e3 / 64, "pJ/bit", HOROWITZ + ": DRAM 1.3-2.6 nJ per 64-bit access (lower end)", "", False)
+            if n45 else
+            Entry(3.9, "pJ/bit", OCONNOR, "not scaled: DRAM is a separate die; the same HBM2-class figure at "
+                  "every logic node", False))
+    wire45 = 0.2e-15 * 1000 * 0.9 ** 2 * 0.5 * 1e12                     # pJ per bit per mm: 0.2 fF/um, activity 0.5
+    t = {
+        "rram_read_bit": _rram_read(node),
+        "rram_verify_bit": _rram_verify(node),
+        "rram_pulse_bit": Entry(1.5 * 50e-6 * 20e-9 * 1e12, "pJ/bit",
+                                "derived: V*I*t = 1.5 V * 50 uA * 20 ns (a pulse of rram_write_cycles = 4 at 200 "
+                                "MHz) per cell; device values from " + WONG,
+                                "" if n45 else "not scaled: set by the device's switching current and voltage",
+                                cmos=False),
+        "adder_bitop": _scaled(0.03 / 8, "pJ/bit-op", HOROWITZ + ": 8-bit add 0.03 pJ, one full adder per bit "
+                               "(ripple carry)", node),
+        "mult_8b": _scaled(0.2, "pJ/op", HOROWITZ + ": 8-bit multiply 0.2 pJ", node),
+        "reg_bit": _scaled(0.03 / 8, "pJ/bit", ASSUMED + ": a flip-flop update per bit costs one full-adder "
+                           "bit-op of " + HOROWITZ.split(",")[0] + " (both switch about a dozen nodes, clock "
+                           "included)", node),
+        "sram_bit": _scaled(10.0 / 64, "pJ/bit", HOROWITZ + ": 8 KB SRAM, 64-bit read 10 pJ (write taken equal)",
+                            node),
+        "gbuf_bit": _scaled(20.0 / 64, "pJ/bit", HOROWITZ + ": 32 KB SRAM, 64-bit read 20 pJ (write taken equal)",
+                            node),
+        "noc_router_bit": _scaled(3 * 0.03 / 8, "pJ/bit", ASSUMED + ": a router traversal per bit = input FIFO "
+                                  "write + read + crossbar, 3 flip-flop bit updates (reg_bit)", node),
+        "wire_bit_mm": _scaled(wire45, "pJ/bit/mm", "derived: 0.2 fF/um wire capacitance x 1 mm x Vdd^2 x "
+                               "activity 0.5 (a standard global-wire figure)", node),
+        "dram_bit": dram,
+        "leakage_mw_mm2": Entry({"45nm": 10.0, "22nm": 3.0, "7nm": 5.0}[node.name], "mW/mm2",
+                                ASSUMED + ": typical-corner leakage density of low-power libraries; RRAM cells "
+                                "leak nothing (non-volatile, no supply across the cell when idle)",
+                                "" if n45 else "set per node, not scaled", cmos=False),
+    }
+    return t
+
+
+def _area_table(node: Node) -> dict[str, Entry]:
+    F2 = (node.feature_nm * 1e-3) ** 2                                   # um^2
+    ge = {"45nm": Entry(0.798, "um2", NANGATE),
+          "22nm": Entry(0.798 * (22 / 45) ** 2, "um2", NANGATE, "scaled from 45 nm by area ~ feature^2: "
+                        f"x (22/45)^2 = x{(22 / 45) ** 2:.3f}"),
+          "7nm": Entry(0.0875, "um2", ASAP7)}[node.name]
+    sram = {"45nm": Entry(0.346, "um2", SRAM45), "22nm": Entry(0.092, "um2", SRAM22),
+            "7nm": Entry(0.027, "um2", SRAM7)}[node.name]
+    return {
+        "rram_cell_um2": Entry(50 * F2, "um2", ASSUMED + ": a 1T1R cell of 50 F^2 (access transistor sized for "
+                               "the ~50 uA programming current)", f"50 F^2 with F = {node.feature_nm:g} nm"),
+        "sram_bit_um2": sram,
+        "gate_um2": ge,
+        "fa_gates": Entry(4.256 / 0.798, "NAND2-eq", NANGATE + " (FA_X1 / NAND2_X1)", "ratio, node-independent"),
+        "dff_gates": Entry(4.522 / 0.798, "NAND2-eq", NANGATE + " (DFF_X1 / NAND2_X1)", "ratio, node-independent"),
+        "array_efficiency": Entry(0.6, "", ASSUMED + ": memory arrays (SRAM, RRAM) are 60% cells, 40% decoders, "
+                                  "drivers and sensing", "node-independent"),
+        "control_gates": Entry(3000, "NAND2-eq", ASSUMED + ": per tile (NI, FSM, post-processing control) and "
+                               "for the controller (fetch, DMA, counters) each", "node-independent"),
+    }
+
+
+TECH: dict[str, dict[str, Entry]] = {n: _table(node) for n, node in NODES.items()}
+AREA: dict[str, dict[str, Entry]] = {n: _area_table(node) for n, node in NODES.items()}
+EVENTS = tuple(TECH[DEFAULT_NODE])
+AREA_ITEMS = tuple(AREA[DEFAULT_NODE])
+
+
+def _node(node: str) -> Node:
+    if node not in NODES:
+        raise EnergyError(f"node {node!r}: not in the technology table (known: {', '.join(NODES)})")
+    return NODES[node]
+
+
+# --- the macro's micro-architecture -----------------------------------------------------------
+
+def popcount_tree_bitops(n: int) -> int:
+    """Full-adder bit-ops of one popcount of ``n`` 1-bit inputs in a balanced adder tree.
+
+    Level ``l`` adds pairs of ``l``-bit numbers (``l`` full-adder bits each, the carry out
+    giving the ``l+1``-th bit); an odd number passes through to the next level.
+    """
+    if n < 1:
+        raise EnergyError(f"popcount of {n} inputs")
+    ops, count, width = 0, n, 1
+    while count > 1:
+        pairs = count // 2
+        ops += pairs * width
+        count = pairs + count % 2
+        width += 1
+    return ops
+
+
+def shift_add_bitops_per_step(cfg: Config) -> int:
+    """Full-adder bit-ops per output column and compute step of the shift-and-add engine.
+
+    ``wbits`` popcounts (``popcount_bits`` wide) weighted by ``+-2^b`` combine in ``wbits-1`` adds of
+    ``popcount_bits + wbits`` bits, ``par`` planes in ``par-1`` adds of ``popcount_bits + wbits + par``
+    bits, then ``acc * 2^par + T`` is one ``acc_bits`` add (docs/macro.md, "Arithmetic").
+    """
+    pb = cfg.popcount_bits
+    return ((cfg.wbits - 1) * (pb + cfg.wbits) + (cfg.par - 1) * (pb + cfg.wbits + cfg.par) + cfg.acc_bits)
+
+
+# --- event counts -----------------------------------------------------------------------------
+
+_CHIP_COUNTERS = ("cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
+                  "macs", "mvms", "ibuf_write_bits", "ibuf_read_bits", "acc_read_bits", "acc_write_bits",
+                  "rram_pulses", "rram_verify_reads")
+
+
+def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read_bits: int = 0) -> dict:
+    """Event counts of a run on the chip from its counters (by name, tile counters summed over tiles).
+
+    Returns ``{event: count}`` with the events of the module docstring's table. Raises
+    :class:`EnergyError` if a counter is missing or inconsistent (``macs != mvms * rows * cols``).
+    """
+    for k in _CHIP_COUNTERS:
+        if k not in counters:
+            raise EnergyError(f"counters: {k!r} missing")
+        if int(counters[k]) < 0:
+            raise EnergyError(f"counters: {k} = {counters[k]} is negative")
+    c = {k: int(counters[k]) for k in _CHIP_COUNTERS}
+    if c["macs"] != c["mvms"] * cfg.rows * cfg.cols:
+        raise EnergyError(f"counters: macs = {c['macs']} is not mvms * rows * cols = "
+                          f"{c['mvms'] * cfg.rows * cfg.cols}")
+    mvms = c["mvms"]
+    return {
+        "rram_read_bits": c["macs"] * cfg.wbits * cfg.xbits,
+        "adder_tree_bitops": mvms * cfg.cols * cfg.wbits * cfg.xbits * popcount_tree_bitops(cfg.rows),
+        "shift_add_bitops": mvms * cfg.steps * cfg.cols * shift_add_bitops_per_step(cfg),
+        "macro_reg_bits": mvms * (cfg.steps * cfg.cols * cfg.acc_bits + cfg.rows * cfg.xbits),
+        "acc_bits": c["acc_read_bits"] + c["acc_write_bits"],
+        "ibuf_bits": c["ibuf_read_bits"] + c["ibuf_write_bits"],
+        "gbuf_bits": c["gbuf_read_bits"] + c["gbuf_write_bits"] + host_write_bits + host_read_bits,
+        "noc_router_bits": (c["noc_flits"] + c["noc_flit_hops"]) * cfg.flit_width,
+        "noc_link_bits": c["noc_flit_hops"] * cfg.flit_width,
+        "imem_bits": c["instructions"] * 64,
+        "rram_pulse_bits": c["rram_pulses"] * cfg.cells_per_row,
+        "rram_verify_bits": c["rram_verify_reads"] * cfg.cells_per_row,
+        "dram_bits": host_write_bits + host_read_bits,
+        "cycles": c["cycles"],
+        "macs": c["macs"],
+    }
+
+
+def baseline_array(cfg: Config) -> tuple[int, int]:
+    """``(R, C)``: the baseline's PE rows (K) and columns (N), ``R * C`` = the chip's peak MACs per
+    cycle rounded to an integer, ``R`` the largest divisor not above its square root."""
+    peak = max(1, round(cfg.tiles * cfg.peak_macs_per_cycle))
+    r = max(d for d in range(1, math.isqrt(peak) + 1) if peak % d == 0)
+    return r, peak // r
+
+
+def baseline_events(cfg: Config, layers) -> dict:
+    """Events of the weight-stationary systolic baseline for GEMMs ``layers = [(M, K, N, out_bits)]``.
+
+    An ``R x C`` array (:func:`baseline_array`); weights ``wbits``, inputs ``xbits``, partial sums
+    ``acc_bits`` (the chip's). Per GEMM, with ``Kf = ceil(K/R)``, ``Nf = ceil(N/C)`` folds:
+
+    * DRAM: the weights once (``K*N*wbits``: the best case, each weight fetched once per GEMM), the
+      inputs once (``M*K*xbits``), the outputs once (``M*N*out_bits``).
+    * weight buffer (SRAM): written from DRAM and read once into the PEs' weight registers
+      (``K*N*wbits`` each); the PE weight registers ``K*N*wbits``.
+    * activation buffer (SRAM): inputs written once and read once per N fold (``M*K*xbits*Nf``);
+      outputs written and read once (``M*N*out_bits`` each).
+    * PEs: per MAC an 8x8 multiply (``mult_8b`` x ``wbits*xbits/64``), an ``acc_bits`` add, an
+      activation register (``xbits``) and a partial-sum register (``acc_bits``) update: the operands
+      moving through the array.
+    * partial-sum buffer: every fold's ``M*N`` results written and read (``Kf*M*N*acc_bits`` each),
+      ``(Kf-1)*M*N`` accumulating adds of ``acc_bits``.
+    * cycles: ``Kf*Nf*(M + R + C - 2)`` (fill and drain per fold, weight loads double-buffered).
+    """
+    R, C = baseline_array(cfg)
+    ev = dict.fromkeys(("mults", "pe_add_bitops", "pe_reg_bits", "wbuf_bits", "abuf_bits", "pbuf_bits",
+                        "dram_bits", "cycles", "macs"), 0)
+    for M, K, N, ob in layers:
+        M, K, N, ob = int(M), int(K), int(N), int(ob)
+        if min(M, K, N, ob) < 1:
+            raise EnergyError(f"baseline: GEMM {M}x{K}x{N} with {ob}-bit outputs")
+        kf, nf = -(-K // R), -(-N // C)
+        macs = M * K * N
+        wbits = K * N * cfg.wbits
+        ev["macs"] += macs
+        ev["mults"] += macs
+        ev["pe_add_bitops"] += macs * cfg.acc_bits + (kf - 1) * M * N * cfg.acc_bits
+        ev["pe_reg_bits"] += macs * (cfg.xbits + cfg.acc_bits) + wbits
+        ev["wbuf_bits"] += 2 * wbits
+        ev["abuf_bits"] += M * K * cfg.xbits * (1 + nf) + 2 * M * N * ob
+        ev["pbuf_bits"] += 2 * kf * M * N * cfg.acc_bits
+        ev["dram_bits"] += wbits + M * K * cfg.xbits + M * N * ob
+        ev["cycles"] += kf * nf * (M + R + C - 2)
+    return ev
+
+
+# --- energies ---------------------------------------------------------------------------------
+
+def _v2(node: Node, vdd: float | None) -> float:
+    if vdd is None:
+        return 1.0
+    if not 0.3 <= vdd <= 1.5:
+        raise EnergyError(f"vdd {vdd!r}: outside 0.3..1.5 V")
+    return (vdd / node.vdd) ** 2
+
+
+def _e(node: str, key: str, vdd: float | None = None) -> float:
+    e = TECH[node][key]
+    return e.value * (_v2(NODES[node], vdd) if e.cmos else 1.0)
+
+
+def _gates(node: str, n: float) -> float:
+    return n * AREA[node]["gate_um2"].value
+
+
+def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
+    """Area in mm^2 by component (``tile_cmos_mm2``, ``ctrl_cmos_mm2``: what leaks)."""
+    _node(node)
+    a = AREA[node]
+    eff = a["array_efficiency"].value
+    fa, dff = a["fa_gates"].value, a["dff_gates"].value
+    sram = a["sram_bit_um2"].value / eff
+    T = cfg.tiles
+    um2 = {
+        "RRAM crossbars": T * cfg.rows * cfg.cells_per_row * a["rram_cell_um2"].value / eff,
+        "adder trees and shift-add": T * _gates(node, fa * (cfg.cols * cfg.wbits * cfg.par * popcount_tree_bitops(cfg.rows)
+                                                            + cfg.cols * shift_add_bitops_per_step(cfg))),
+        "macro registers": T * _gates(node, dff * (cfg.cols * cfg.acc_bits * (1 + cfg.macro_out_depth)
+                                                   + cfg.rows * cfg.xbits)),
+        "tile buffers": T * sram * (cfg.tile_ibuf_depth * cfg.rows * cfg.xbits
+                                    + cfg.tile_acc_depth * cfg.cols * cfg.acc_bits + 255 * cfg.flit_width),
+        "routers": T * _gates(node, dff * 5 * cfg.noc_fifo_depth * cfg.flit_width + 25 * cfg.flit_width),
+        "tile logic": T * _gates(node, a["control_gates"].value + fa * 3 * cfg.acc_bits
+                                 * (cfg.flit_width // cfg.xbits)),
+        "controller": sram * (64 * cfg.imem_depth + cfg.flit_width * cfg.gbuf_words)
+        + _gates(node, a["control_gates"].value),
+    }
+    out = {k: v * 1e-6 for k, v in um2.items()}
+    out["total"] = sum(out.values())
+    out["tile_cmos_mm2"] = (out["total"] - out["RRAM crossbars"] - out["controller"]) / T
+    out["ctrl_cmos_mm2"] = out["controller"]
+    return out
+
+
+def baseline_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
+    """Area in mm^2 of the baseline: PEs, the weight buffer (the chip's RRAM capacity in SRAM), the
+    activation buffer (the chip's global buffer), the partial-sum buffer (the tiles' accumulators)
+    and the controller (the chip's instruction memory and control)."""
+    _node(node)
+    a = AREA[node]
+    eff = a["array_efficiency"].value
+    fa, dff = a["fa_gates"].value, a["dff_gates"].value
+    sram = a["sram_bit_um2"].value / eff
+    R, C = baseline_array(cfg)
+    pe = fa * (cfg.wbits * cfg.xbits + cfg.acc_bits) + dff * (cfg.wbits + cfg.xbits + cfg.acc_bits)
+    um2 = {
+        "PE array": R * C * _gates(node, pe),
+        "weight buffer": sram * cfg.tiles * cfg.rows * cfg.cells_per_row,
+        "activation buffer": sram * cfg.flit_width * cfg.gbuf_words,
+        "partial-sum buffer": sram * cfg.tiles * cfg.tile_acc_depth * cfg.cols * cfg.acc_bits,
+        "controller": sram * 64 * cfg.imem_depth + _gates(node, a["control_gates"].value),
+    }
+    out = {k: v * 1e-6 for k, v in um2.items()}
+    out["total"] = sum(out.values())
+    return out
+
+
+def event_energies(cfg: Config, node: str = DEFAULT_NODE, vdd: float | None = None) -> dict:
+    """pJ per unit of each chip and baseline event for ``cfg`` at ``node`` (and supply ``vdd``)."""
+    nd = _node(node)
+    area = chip_area(cfg, node)
+    pitch_mm = math.sqrt(area["total"] / cfg.tiles)
+    e = {k: _e(node, k, vdd) for k in TECH[node]}
+    leak = e["leakage_mw_mm2"]
+    return {
+        "rram_read_bits": e["rram_read_bit"], "adder_tree_bitops": e["adder_bitop"],
+        "shift_add_bitops": e["adder_bitop"], "macro_reg_bits": e["reg_bit"], "acc_bits": e["reg_bit"],
+        "ibuf_bits": e["sram_bit"], "gbuf_bits": e["gbuf_bit"], "noc_router_bits": e["noc_router_bit"],
+        "noc_link_bits": e["wire_bit_mm"] * pitch_mm, "imem_bits": e["sram_bit"],
+        "rram_pulse_bits": e["rram_pulse_bit"], "rram_verify_bits": e["rram_verify_bit"],
+        "dram_bits": e["dram_bit"],
+        # leakage per cycle: mW * ns = pJ
+        "chip_leak_cycle": leak * (area["tile_cmos_mm2"] * cfg.tiles + area["ctrl_cmos_mm2"]) * 1e3 / CLOCK_MHZ,
+        "tile_leak_cycle": leak * area["tile_cmos_mm2"] * 1e3 / CLOCK_MHZ,
+        "base_leak_cycle": leak * baseline_area(cfg, node)["total"] * 1e3 / CLOCK_MHZ,
+        "mults": e["mult_8b"] * cfg.wbits * cfg.xbits / 64, "pe_add_bitops": e["adder_bitop"],
+        "pe_reg_bits": e["reg_bit"], "wbuf_bits": e["sram_bit"], "abuf_bits": e["gbuf_bit"],
+        "pbuf_bits": e["sram_bit"], "node": nd.name,
+    }
+
+
+# component -> (events, kind); kind: compute, movement or other
+COMPONENTS = {
+    "RRAM array reads": (("rram_read_bits",), "compute"),
+    "adder trees": (("adder_tree_bitops",), "compute"),
+    "shift-add and macro registers": (("shift_add_bitops", "macro_reg_bits"), "compute"),
+    "tile accumulators": (("acc_bits",), "movement"),
+    "input buffers": (("ibuf_bits",), "movement"),
+    "global buffer": (("gbuf_bits",), "movement"),
+    "NoC": (("noc_router_bits", "noc_link_bits"), "movement"),
+    "host I/O (DRAM)": (("dram_bits",), "movement"),
+    "instruction fetch": (("imem_bits",), "other"),
+    "RRAM programming": (("rram_pulse_bits", "rram_verify_bits"), "other"),
+    "leakage": (("chip_leak_cycle",), "other"),
+}
+BASELINE_COMPONENTS = {
+    "multipliers": (("mults",), "compute"),
+    "adders": (("pe_add_bitops",), "compute"),
+    "PE registers (operands moving)": (("pe_reg_bits",), "movement"),
+    "weight buffer": (("wbuf_bits",), "movement"),
+    "activation buffer": (("abuf_bits",), "movement"),
+    "partial-sum buffer": (("pbuf_bits",), "movement"),
+    "DRAM": (("dram_bits",), "movement"),
+    "leakage": (("base_leak_cycle",), "other"),
+}
+MOVEMENT = "movement"
+
+
+def price(events: dict, energies: dict, components: dict) -> dict:
+    """``{component: pJ}`` and ``total``; the leakage events are counted per cycle."""
+    out = {}
+    for comp, (keys, _) in components.items():
+        out[comp] = sum(events["cycles" if k.endswith("_leak_cycle") else k] * energies[k] for k in keys)
+    out["total"] = sum(out.values())
+    return out
+
+
+def _share(parts: dict, components: dict) -> float:
+    mv = sum(v for k, v in parts.items() if k != "total" and components[k][1] == MOVEMENT)
+    return mv / parts["total"] if parts["total"] else 0.0
+
+
+def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
+                  per: int = 1) -> dict:
+    """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
+
+    ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
+    ``host_write_bits`` / ``host_read_bits``. ``layers``: ``[(M, K, N, out_bits)]``, the run's GEMMs.
+    ``per``: what the energy is divided by for ``energy_per_pj`` (the batch for an MLP, 1 for a GEMM).
+    """
+    _node(node)
+    if "counters" not in report:
+        raise EnergyError("report: no 'counters' (run the job on a backend first)")
+    ev = chip_events(cfg, report["counters"], int(report.get("host_write_bits", 0)),
+                     int(report.get("host_read_bits", 0)))
+    en = event_energies(cfg, node, vdd)
+    chip = price(ev, en, COMPONENTS)
+    bev = baseline_events(cfg, layers)
+    if bev["macs"] != report["macs"]:
+        raise EnergyError(f"layers: {bev['macs']} MACs, the run did {report['macs']}")
+    base = price(bev, en, BASELINE_COMPONENTS)
+    area, barea = chip_area(cfg, node), baseline_area(cfg, node)
+    ops = 2 * report["macs"]
+    secs = ev["cycles"] / (CLOCK_MHZ * 1e6)
+    bsecs = bev["cycles"] / (CLOCK_MHZ * 1e6)
+    r = {
+        "node": node, "vdd": vdd if vdd is not None else NODES[node].vdd, "clock_mhz": CLOCK_MHZ,
+        "ops": ops, "energy_pj": chip["total"], "energy_per_pj": chip["total"] / per, "per": per,
+        "tops_per_w": ops / chip["total"], "tops_per_mm2": ops / secs / 1e12 / area["total"],
+        "area_mm2": area["total"], "data_movement_share": _share(chip, COMPONENTS),
+        "breakdown_pj": {k: v for k, v in chip.items() if k != "total"},
+        "events": ev,
+        "baseline_energy_pj": base["total"], "baseline_energy_per_pj": base["total"] / per,
+        "baseline_tops_per_w": ops / base["total"],
+        "baseline_tops_per_mm2": ops / bsecs / 1e12 / barea["total"], "baseline_area_mm2": barea["total"],
+        "baseline_cycles": bev["cycles"], "baseline_array": list(baseline_array(cfg)),
+        "baseline_data_movement_share": _share(base, BASELINE_COMPONENTS),
+        "baseline_breakdown_pj": {k: v for k, v in base.items() if k != "total"},
+        "baseline_events": bev,
+        "energy_ratio": base["total"] / chip["total"],
+        "area_breakdown_mm2": {k: v for k, v in area.items() if not k.endswith("cmos_mm2") and k != "total"},
+        "baseline_area_breakdown_mm2": {k: v for k, v in barea.items() if k != "total"},
+    }
+    return r
+
+
+def macro_energy_per_mvm(cfg: Config, node: str, vdd: float | None = None, cell: str = "rram") -> dict:
+    """Energy of one MVM inside one macro (cell reads, adder trees, shift-add, registers), the
+    figure a macro paper reports: by the same event formulas as :func:`chip_events` with one MVM.
+    ``cell``: ``rram`` (``rram_read_bit``) or ``sram`` (a 6T bit read into the AND gate, priced as
+    one flip-flop bit update, ``reg_bit``)."""
+    counters = dict.fromkeys(_CHIP_COUNTERS, 0)
+    counters.update(mvms=1, macs=cfg.rows * cfg.cols)
+    ev = chip_events(cfg, counters)
+    en = event_energies(cfg, node, vdd)
+    if cell == "sram":
+        en = dict(en, rram_read_bits=en["macro_reg_bits"])
+    elif cell != "rram":
+        raise EnergyError(f"cell {cell!r}: rram or sram")
+    parts = {k: ev[k] * en[k] for k in ("rram_read_bits", "adder_tree_bitops", "shift_add_bitops",
+                                        "macro_reg_bits")}
+    parts["total"] = sum(parts.values())
+    return parts
