@@ -1,0 +1,223 @@
+"""The energy model (model/energy.py): counts by hand for a small GEMM against the cycle-exact model's
+counters and the energy model's events, energies by hand, the technology table, the baseline's formulas,
+and checks that a wrong count or a wrong formula is caught."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rramcim.model import energy as E
+from rramcim.model.compiler import compile_gemm, run_plan_model
+from rramcim.model.config import PRESETS
+
+TINY = PRESETS["tiny"]       # 2x2 tiles of 8x8, int8, 32-bit flits
+
+
+@pytest.fixture(scope="module")
+def small_gemm():
+    """C[3x8] = A[3x8] @ B[8x8] on tiny: one block, replicated on tiles (0,0) and (1,0) (rows 0-1 and 2)."""
+    rng = np.random.default_rng(1)
+    A = rng.integers(-128, 128, (3, 8))
+    B = rng.integers(-128, 128, (8, 8))
+    plan = compile_gemm(TINY, A, B)
+    C, rep = run_plan_model(plan)
+    assert np.array_equal(C, A @ B)
+    return plan, rep
+
+
+def hand_counters():
+    """The counters of the small GEMM worked out from its two windows (program in the docstring of
+    ``small_gemm``), with tiny's sizes: words_w = 8*8/32 = 2, words_x = 2, words_a = 8*32/32 = 8,
+    cmd_words = 2; every packet is a header, an argument word and its words (CMD: header + 2 words,
+    ACK: a header)."""
+    rows_programmed = 2 * 8                                  # 8 rows on each of the 2 tiles, 1 pulse each
+    ldw_flits = rows_programmed * (2 + 2)
+    act_flits = 3 * (2 + 2)                                  # rows 0-1 to tile (0,0), row 2 to (1,0)
+    cmd_flits = (2 + 2 + 4) * (1 + 2)                        # mvm x2, out x2, sync x4 (2 per window)
+    result_flits = 3 * (2 + 8)
+    ack_flits = 4
+    # tile (1,0) is one hop from the controller's router (0,0); tile (0,0) none
+    hops = 8 * 4 + 1 * 4 + (1 + 1 + 2) * 3 + 1 * 10 + 2 * 1
+    return {
+        "instructions": 12 + 10,                             # window 0: 8 ldw, 2 sync, barrier, halt; window 1: 10
+        "noc_flits": ldw_flits + act_flits + cmd_flits + result_flits + ack_flits,
+        "noc_flit_hops": hops,
+        "gbuf_read_bits": (rows_programmed * 2 + 3 * 2) * 32,
+        "gbuf_write_bits": 3 * 8 * 32,
+        "macs": 3 * 8 * 8, "mvms": 3,
+        "ibuf_write_bits": 3 * 8 * 8, "ibuf_read_bits": 3 * 8 * 8,
+        "acc_read_bits": 3 * 8 * 32, "acc_write_bits": 3 * 8 * 32,
+        "rram_pulses": rows_programmed, "rram_verify_reads": rows_programmed,
+        "host_write_bits": (16 + 6) * 32, "host_read_bits": (16 + 8) * 32,
+    }
+
+
+def hand_events(h, cycles):
+    """The energy model's events from the hand counters, by the formulas of docs/energy.md with tiny's
+    numbers: popcount tree of 8 inputs 4*1 + 2*2 + 1*3 = 11 full-adder bits; shift-add per step and
+    column (wbits-1)*(popcount_bits + wbits) + acc_bits = 7*(4+8) + 32 = 116; 8 steps."""
+    return {
+        "rram_read_bits": 3 * 8 * 8 * 8 * 8,                 # 3 MVMs x 64 weights x 8 cells x 8 input planes
+        "adder_tree_bitops": 3 * (8 * 8) * 8 * 11,           # 3 MVMs x 64 physical columns x 8 planes x 11
+        "shift_add_bitops": 3 * 8 * 8 * 116,                 # 3 MVMs x 8 steps x 8 columns x 116
+        "macro_reg_bits": 3 * (8 * 8 * 32 + 8 * 8),          # accumulator each step + input register
+        "acc_bits": h["acc_read_bits"] + h["acc_write_bits"],
+        "ibuf_bits": h["ibuf_read_bits"] + h["ibuf_write_bits"],
+        "gbuf_bits": h["gbuf_read_bits"] + h["gbuf_write_bits"] + h["host_write_bits"] + h["host_read_bits"],
+        "noc_router_bits": (h["noc_flits"] + h["noc_flit_hops"]) * 32,
+        "noc_link_bits": h["noc_flit_hops"] * 32,
+        "imem_bits": h["instructions"] * 64,
+        "rram_pulse_bits": h["rram_pulses"] * 64,            # 64 cells in a row of 8 int8 weights
+        "rram_verify_bits": h["rram_verify_reads"] * 64,
+        "dram_bits": h["host_write_bits"] + h["host_read_bits"],
+        "cycles": cycles, "macs": 192,
+    }
+
+
+def test_counters_of_a_small_gemm_match_the_hand_count(small_gemm):
+    _, rep = small_gemm
+    h = hand_counters()
+    got = dict(rep["counters"], host_write_bits=rep["host_write_bits"], host_read_bits=rep["host_read_bits"])
+    assert {k: got[k] for k in h} == h
+
+
+def test_events_and_energy_of_a_small_gemm_by_hand(small_gemm):
+    _, rep = small_gemm
+    h = hand_counters()
+    ev = E.chip_events(TINY, rep["counters"], rep["host_write_bits"], rep["host_read_bits"])
+    assert ev == hand_events(h, rep["cycles"])
+    # energy by hand at 22 nm: count x table entry, the link over one tile pitch
+    t = {k: e.value for k, e in E.TECH["22nm"].items()}
+    pitch = math.sqrt(E.chip_area(TINY, "22nm")["total"] / 4)
+    x = hand_events(h, rep["cycles"])
+    by_hand = {
+        "RRAM array reads": x["rram_read_bits"] * t["rram_read_bit"],
+        "adder trees": x["adder_tree_bitops"] * t["adder_bitop"],
+        "shift-add and macro registers": x["shift_add_bitops"] * t["adder_bitop"] + x["macro_reg_bits"] * t["reg_bit"],
+        "tile accumulators": x["acc_bits"] * t["reg_bit"],
+        "input buffers": x["ibuf_bits"] * t["sram_bit"],
+        "global buffer": x["gbuf_bits"] * t["gbuf_bit"],
+        "NoC": x["noc_router_bits"] * t["noc_router_bit"] + x["noc_link_bits"] * t["wire_bit_mm"] * pitch,
+        "host I/O (DRAM)": x["dram_bits"] * t["dram_bit"],
+        "instruction fetch": x["imem_bits"] * t["sram_bit"],
+        "RRAM programming": x["rram_pulse_bits"] * t["rram_pulse_bit"] + x["rram_verify_bits"] * t["rram_verify_bit"],
+    }
+    r = E.energy_report(TINY, rep, [(3, 8, 8, 32)], "22nm")
+    for k, v in by_hand.items():
+        assert r["breakdown_pj"][k] == pytest.approx(v, rel=1e-12), k
+    a = E.chip_area(TINY, "22nm")
+    leak = t["leakage_mw_mm2"] * (a["total"] - a["RRAM crossbars"]) * 1e3 / E.CLOCK_MHZ    # pJ per cycle
+    assert r["breakdown_pj"]["leakage"] == pytest.approx(rep["cycles"] * leak, rel=1e-12)
+    total = sum(by_hand.values()) + rep["cycles"] * leak
+    assert r["energy_pj"] == pytest.approx(total, rel=1e-12)
+    assert r["tops_per_w"] == pytest.approx(2 * 192 / total, rel=1e-12)
+    assert r["tops_per_mm2"] == pytest.approx(2 * 192 / (rep["cycles"] / 200e6) / 1e12 / a["total"], rel=1e-12)
+    assert r["energy_ratio"] == pytest.approx(r["baseline_energy_pj"] / total, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(hand_counters()))
+def test_a_wrong_count_is_caught(small_gemm, name):
+    """Mutation: one counter off by one word changes the events or the energy, so the hand check fails."""
+    _, rep = small_gemm
+    counters = dict(rep["counters"])
+    hw, hr = rep["host_write_bits"], rep["host_read_bits"]
+    if name == "host_write_bits":
+        hw += 32
+    elif name == "host_read_bits":
+        hr += 32
+    elif name in ("macs", "mvms"):
+        counters["mvms"] += 1
+        counters["macs"] += 64
+    else:
+        counters[name] += 1
+    ev = E.chip_events(TINY, counters, hw, hr)
+    assert ev != hand_events(hand_counters(), rep["cycles"])
+    good = E.energy_report(TINY, rep, [(3, 8, 8, 32)], "22nm")["energy_pj"]
+    bad = E.energy_report(TINY, dict(rep, counters=counters, host_write_bits=hw, host_read_bits=hr),
+                          [(3, 8, 8, 32)], "22nm")["energy_pj"]
+    assert bad != pytest.approx(good, rel=1e-12)
+
+
+def test_inconsistent_counters_and_a_wrong_formula_are_caught(small_gemm, monkeypatch):
+    _, rep = small_gemm
+    with pytest.raises(E.EnergyError, match="macs"):
+        E.chip_events(TINY, dict(rep["counters"], macs=rep["counters"]["macs"] + 1))
+    with pytest.raises(E.EnergyError, match="'rram_pulses' missing"):
+        E.chip_events(TINY, {k: v for k, v in rep["counters"].items() if k != "rram_pulses"})
+    with pytest.raises(E.EnergyError, match="MACs"):
+        E.energy_report(TINY, rep, [(3, 8, 7, 32)], "22nm")
+    # a popcount tree one adder short: the hand check sees it
+    monkeypatch.setattr(E, "popcount_tree_bitops", lambda n: 10)
+    ev = E.chip_events(TINY, rep["counters"], rep["host_write_bits"], rep["host_read_bits"])
+    assert ev != hand_events(hand_counters(), rep["cycles"])
+
+
+def test_popcount_tree_and_shift_add_formulas():
+    # levels of a balanced tree: 32 inputs -> 16*1 + 8*2 + 4*3 + 2*4 + 1*5; odd counts pass a number on
+    assert [E.popcount_tree_bitops(n) for n in (1, 2, 3, 8, 32)] == [0, 1, 1 + 2, 11, 16 + 16 + 12 + 8 + 5]
+    assert E.popcount_tree_bitops(5) == 2 * 1 + 1 * 2 + 1 * 3     # 5 -> 3 (2 adds) -> 2 (1 add of 2) -> 1
+    cfg = TINY.replace(par=2)                                        # popcount 4 bits, wbits 8
+    assert E.shift_add_bitops_per_step(cfg) == 7 * 12 + 1 * (4 + 8 + 2) + 32
+
+
+def test_the_table_has_every_event_for_every_node_with_a_source():
+    assert set(E.NODES) >= {"22nm", "7nm"} and E.DEFAULT_NODE == "22nm"
+    needed = {"rram_read_bit", "rram_pulse_bit", "rram_verify_bit", "adder_bitop", "sram_bit", "gbuf_bit",
+              "noc_router_bit", "wire_bit_mm", "reg_bit", "dram_bit", "leakage_mw_mm2", "mult_8b"}
+    for node in E.NODES:
+        assert set(E.TECH[node]) == needed, node
+        assert set(E.AREA[node]) == set(E.AREA_ITEMS), node
+        for k, e in list(E.TECH[node].items()) + list(E.AREA[node].items()):
+            assert e.value > 0 and e.unit is not None and len(e.source) > 20, (node, k)
+            # no entry from the papers that docs/energy.md reproduces
+            for banned in ("Chih", "89TOPS", "89 TOPS", "21.6", "8-Mb", "8Mb", "Hung"):
+                assert banned not in e.source, (node, k, banned)
+            if "scaled from 45 nm by E ~ C*V^2" in e.rule:
+                f = (E.NODES[node].feature_nm / 45) * (E.NODES[node].vdd / 0.9) ** 2
+                assert e.value == pytest.approx(E.TECH["45nm"][k].value * f, rel=1e-12), (node, k)
+            elif "scaled from 45 nm by area" in e.rule:
+                f = (E.NODES[node].feature_nm / 45) ** 2
+                assert e.value == pytest.approx(E.AREA["45nm"][k].value * f, rel=1e-12), (node, k)
+    # entries not measured at 22 nm say how they were scaled
+    assert "scaled from 45 nm" in E.TECH["22nm"]["adder_bitop"].rule
+    assert E.TECH["45nm"]["adder_bitop"].value == pytest.approx(0.03 / 8)       # Horowitz: 8-bit add 0.03 pJ
+    assert E.TECH["45nm"]["sram_bit"].value == pytest.approx(10 / 64)           # 8 KB SRAM, 64 bits, 10 pJ
+
+
+def test_baseline_formulas_by_hand():
+    cfg = PRESETS["default"]                       # peak 4 * 32*32/8 = 512 = 16 x 32
+    assert E.baseline_array(cfg) == (16, 32)
+    assert E.baseline_array(TINY) == (4, 8)        # peak 32
+    M, K, N = 5, 40, 70                            # Kf = 3, Nf = 3
+    ev = E.baseline_events(cfg, [(M, K, N, 32)])
+    macs = M * K * N
+    assert ev == {
+        "macs": macs, "mults": macs,
+        "pe_add_bitops": macs * 32 + 2 * M * N * 32,
+        "pe_reg_bits": macs * (8 + 32) + K * N * 8,
+        "wbuf_bits": 2 * K * N * 8,
+        "abuf_bits": M * K * 8 * (1 + 3) + 2 * M * N * 32,
+        "pbuf_bits": 2 * 3 * M * N * 32,
+        "dram_bits": K * N * 8 + M * K * 8 + M * N * 32,
+        "cycles": 3 * 3 * (M + 16 + 32 - 2),
+    }
+    two = E.baseline_events(cfg, [(M, K, N, 32), (M, N, 3, 8)])
+    assert two["macs"] == macs + M * N * 3 and two["dram_bits"] == ev["dram_bits"] + N * 3 * 8 + M * N * 8 + M * 3 * 8
+
+
+def test_crossbar_area_and_voltage_scaling_by_hand():
+    a = E.chip_area(TINY, "22nm")
+    cell = 50 * 0.022 ** 2                                          # 50 F^2
+    assert a["RRAM crossbars"] == pytest.approx(4 * 8 * 64 * cell / 0.6 * 1e-6)
+    assert a["total"] == pytest.approx(sum(v for k, v in a.items() if k not in ("total", "tile_cmos_mm2",
+                                                                                  "ctrl_cmos_mm2")))
+    e = E.event_energies(TINY, "22nm")
+    low = E.event_energies(TINY, "22nm", vdd=0.72)
+    assert low["adder_tree_bitops"] == pytest.approx(e["adder_tree_bitops"] * (0.72 / 0.8) ** 2)
+    assert low["dram_bits"] == e["dram_bits"] and low["rram_pulse_bits"] == e["rram_pulse_bits"]
+
+
+def test_unknown_node_is_one_line():
+    with pytest.raises(E.EnergyError, match="node '5nm'.*known: 45nm, 22nm, 7nm"):
+        E.chip_area(TINY, "5nm")

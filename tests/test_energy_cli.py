@@ -1,0 +1,87 @@
+"""rramcim run / gemm: the energy lines, the R.json energy fields, --node, the energy plot, one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rramcim.model.mlp import Layer, Net, save_net
+from tests.test_cli import _one_line_error, rramcim
+
+FIELDS = ("energy_pj", "tops_per_w", "tops_per_mm2", "baseline_energy_pj", "baseline_tops_per_w", "energy_ratio",
+          "node")
+
+
+def _gemm(tmp_path, M=4, K=10, N=9):
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "A.npy", rng.integers(-128, 128, (M, K)).astype(np.int8))
+    np.save(tmp_path / "B.npy", rng.integers(-128, 128, (K, N)).astype(np.int8))
+    return ["gemm", "--a", str(tmp_path / "A.npy"), "--b", str(tmp_path / "B.npy"), "--config", "tiny"]
+
+
+def test_gemm_reports_energy_for_chip_and_baseline(tmp_path):
+    reports = {}
+    for node in ("45nm", "22nm", "7nm"):
+        rep = tmp_path / f"r{node}.json"
+        p = rramcim(*_gemm(tmp_path), "--out", str(tmp_path / f"C{node}.npy"), "--report", str(rep),
+                    *(["--node", node] if node != "22nm" else []))
+        assert p.returncode == 0, p.stderr
+        assert f"energy ({node}" in p.stdout and "baseline (" in p.stdout and "energy ratio, baseline / chip" in p.stdout
+        r = json.loads(rep.read_text())
+        for k in FIELDS:
+            assert k in r, k
+        assert r["node"] == node
+        ops = 2 * 4 * 10 * 9
+        assert r["tops_per_w"] == pytest.approx(ops / r["energy_pj"])
+        assert r["baseline_tops_per_w"] == pytest.approx(ops / r["baseline_energy_pj"])
+        assert r["energy_ratio"] == pytest.approx(r["baseline_energy_pj"] / r["energy_pj"])
+        assert r["tops_per_mm2"] > 0
+        # the breakdown adds up to the total, and the events come from the run's counters
+        assert sum(r["energy"]["breakdown_pj"].values()) == pytest.approx(r["energy_pj"])
+        assert r["energy"]["events"]["rram_read_bits"] == r["counters"]["macs"] * 64
+        reports[node] = r
+    # the same run, three technology rows: smaller nodes spend less on every CMOS event
+    assert reports["45nm"]["energy_pj"] > reports["22nm"]["energy_pj"] > reports["7nm"]["energy_pj"]
+    assert reports["45nm"]["cycles"] == reports["7nm"]["cycles"]
+
+
+@pytest.mark.parametrize("node", ["5nm", "22", ""])
+def test_bad_node_is_one_line_and_writes_nothing(tmp_path, node):
+    out, rep = tmp_path / "C.npy", tmp_path / "r.json"
+    p = rramcim(*_gemm(tmp_path), "--out", str(out), "--report", str(rep), "--node", node)
+    _one_line_error(p, "--node", "known: 45nm, 22nm, 7nm")
+    assert p.stdout == "" and not out.exists() and not rep.exists()
+    p = rramcim("run", "--node", node, "--config", "tiny")
+    _one_line_error(p, "--node")
+    assert p.stdout == ""
+
+
+def test_run_reports_energy_per_inference_and_plots(tmp_path):
+    rng = np.random.default_rng(5)
+    w0 = rng.integers(-128, 128, (12, 9)).astype(np.int8)
+    w1 = rng.integers(-128, 128, (9, 4)).astype(np.int8)
+    save_net(tmp_path / "net.npz", Net([Layer(w0, np.zeros(9, np.int32), 7, 1), Layer(w1, np.zeros(4, np.int32), None, 0)]))
+    np.save(tmp_path / "x.npy", rng.integers(-128, 128, (6, 12)).astype(np.int8))
+    rep = tmp_path / "r.json"
+    p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                str(tmp_path / "y.npy"), "--config", "tiny", "--report", str(rep), "--node", "7nm", "--plot",
+                str(tmp_path / "plots"))
+    assert p.returncode == 0, p.stderr
+    assert "nJ per inference" in p.stdout
+    r = json.loads(rep.read_text())
+    assert r["node"] == "7nm" and r["energy"]["per"] == 6
+    assert r["energy"]["energy_per_pj"] == pytest.approx(r["energy_pj"] / 6)
+    # the baseline's GEMMs: 6x12x9 with int8 outputs, then 6x9x4 with int32 outputs
+    ev = r["energy"]["baseline_events"]
+    assert ev["macs"] == 6 * 12 * 9 + 6 * 9 * 4 == r["macs"]
+    assert ev["dram_bits"] == (12 * 9 * 8 + 6 * 12 * 8 + 6 * 9 * 8) + (9 * 4 * 8 + 6 * 9 * 8 + 6 * 4 * 32)
+    f = tmp_path / "plots" / "energy.png"
+    assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
+
+
+def test_gemm_plot_over_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "C.npy"
+    p = rramcim(*_gemm(tmp_path), "--out", str(out), "--plot", str(tmp_path / "file"))
+    _one_line_error(p, "--plot", "not a directory")
+    assert not out.exists()
