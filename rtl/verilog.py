@@ -14,7 +14,7 @@ from .macro import Macro
 
 __all__ = ["crossbar_verilog", "macro_verilog", "mesh_verilog", "router_verilog", "MACRO_TOP",
            "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog", "chip_verilog", "chip_faults", "CHIP_TOP",
-           "TOP", "top_verilog"]
+           "TOP", "top_verilog", "BOARD_TOP", "board_verilog"]
 
 MACRO_TOP = "rramcim_macro"
 
@@ -85,6 +85,17 @@ def top_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     return _with_crossbars(cfg, faults, verilog.convert(chip, name=TOP, emit_src=False))
 
 
+BOARD_TOP = "rramcim_board"
+
+
+def board_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
+    """The FPGA board core (top module ``rramcim_board``: the chip behind the UART bridge, rramcim/fpga/) at
+    the simulation divisor :data:`rramcim.fpga.board_core.SIM_DIVISOR`, and its crossbar modules."""
+    from ..fpga.board_core import SIM_DIVISOR, BoardCore
+    core = BoardCore(cfg, SIM_DIVISOR, chip_faults(cfg, faults), hard_crossbar=True)
+    return _with_crossbars(cfg, faults, verilog.convert(core, name=BOARD_TOP, emit_src=False))
+
+
 BLOCKS = {
     "macro": (MACRO_TOP, macro_verilog),
     "crossbar": (None, crossbar_verilog),
@@ -92,6 +103,7 @@ BLOCKS = {
     "router": (ROUTER_TOP, router_verilog),
     "core": (CHIP_TOP, chip_verilog),
     "chip": (TOP, top_verilog),
+    "board": (BOARD_TOP, board_verilog),
 }
 
 

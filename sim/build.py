@@ -98,12 +98,23 @@ class Build:
     waves: bool
 
 
+def _block_sources_hash(block) -> str:
+    """Hash of the sources only some blocks depend on (the FPGA board core's), so edits there rebuild only them."""
+    if block != "board":
+        return ""
+    h = hashlib.sha256()
+    for f in ("uart.py", "bridge.py", "board_core.py", "protocol.py"):
+        h.update((_PKG_ROOT / "fpga" / f).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _key(block, cfg, faults, simulator, waves) -> str:
     # A Verilator model links cocotb's VPI library of one Python environment:
     # builds are not shared across environments.
     import cocotb_tools.config
     text = json.dumps([block, cfg.as_dict(), list(faults.stuck), simulator, waves, source_hash(),
-                       sys.prefix, str(cocotb_tools.config.libs_dir)])
+                       sys.prefix, str(cocotb_tools.config.libs_dir)]
+                      + ([extra] if (extra := _block_sources_hash(block)) else []))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

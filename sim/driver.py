@@ -1,19 +1,21 @@
 """The host driver of the chip: program, load, start, wait, read back, check errors, over AXI only.
 
-It drives the chip's AXI4-Lite and AXI4-Stream ports (rtl/top.py,
-docs/architecture.md) with cocotbext-axi's bus models, so it runs under
-cocotb on Icarus or Verilator; it never touches an internal signal. The
-chip tests and the CLI's RTL backends (``rramcim gemm --backend verilator``)
-use it.
+It reaches the chip's AXI4-Lite and AXI4-Stream ports (rtl/top.py,
+docs/architecture.md) through a transport (:mod:`rramcim.sim.transport`):
+by default cocotbext-axi's bus models on the chip's ports, under cocotb on
+Icarus or Verilator; or the UART bridge of the FPGA board core, in
+simulation (cocotbext-uart) or on a real board (pyserial, run with
+``asyncio.run``). It never touches an internal signal. The chip tests, the
+board tests and the CLI's RTL and FPGA backends
+(``rramcim gemm --backend verilator|fpga``) use it.
 """
 
 from __future__ import annotations
 
-import random
-
 from ..model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_index
 from ..model.config import Config
 from ..rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
+from .transport import AxiTransport, window_pause
 
 __all__ = ["HostDriver", "DriverError", "window_pause", "AXI_IDLE_INPUTS"]
 
@@ -26,43 +28,36 @@ class DriverError(RuntimeError):
     """The chip did not behave as the driver expects (wrong ID or config, a timeout, a bad frame)."""
 
 
-def window_pause(seed: int, p: float):
-    """A pause generator for cocotbext-axi: paused with probability ``p`` each cycle, from a seed."""
-    rng = random.Random(seed)
-    while True:
-        yield rng.random() < p
-
-
 class HostDriver:
     """Parameters
     ----------
-    dut : cocotb handle of ``rramcim_chip``
+    dut : cocotb handle of ``rramcim_chip``, or None
+        With no ``transport``: the chip whose AXI ports cocotbext-axi drives. Otherwise only
+        ``run_window(expect_cycles=...)`` uses it (its clock); None on a real board.
     cfg : Config
     pause : float
-        Probability of a pause cycle on every AXI channel (pause generators, 0 for none).
+        Probability of a pause cycle on every AXI channel (pause generators, 0 for none; AXI only).
     seed : int
+    transport : object or None
+        A transport (:mod:`rramcim.sim.transport`); default :class:`~rramcim.sim.transport.AxiTransport`
+        on ``dut``.
     """
 
-    def __init__(self, dut, cfg: Config, pause: float = 0.0, seed: int = 0):
-        from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink,
-                                   AxiStreamSource)
+    def __init__(self, dut, cfg: Config, pause: float = 0.0, seed: int = 0, transport=None):
         self.dut, self.cfg = dut, cfg
-        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
         self.beat = beat_width(cfg)
-        if pause > 0:
-            chans = [self.axil.write_if.aw_channel, self.axil.write_if.w_channel, self.axil.write_if.b_channel,
-                     self.axil.read_if.ar_channel, self.axil.read_if.r_channel, self.src, self.sink]
-            for i, ch in enumerate(chans):
-                ch.set_pause_generator(window_pause(seed * 31 + i, pause))
+        if transport is None:
+            transport = AxiTransport(dut, pause, seed)
+            # the bus models, for tests that use them directly
+            self.axil, self.src, self.sink = transport.axil, transport.src, transport.sink
+        self.io = transport
 
     # --- registers -------------------------------------------------------------------
     async def read(self, addr: int) -> int:
-        return await self.axil.read_dword(addr)
+        return await self.io.reg_read(addr)
 
     async def write(self, addr: int, value: int):
-        await self.axil.write_dword(addr, value)
+        await self.io.reg_write(addr, value)
 
     async def check_id(self):
         """The chip is an rramcim chip of ``cfg``: every identification register as expected."""
@@ -85,10 +80,10 @@ class HostDriver:
         hi = await self.read(Reg.CNT_HI)
         return hi << 32 | lo
 
-    async def counters(self) -> dict:
-        """Every counter by name: chip-wide, and per tile as ``name@t``."""
+    async def counters(self, tiles: bool = True) -> dict:
+        """Every counter by name: chip-wide, and (with ``tiles``) per tile as ``name@t``."""
         out = {name: await self.counter(i) for i, name in enumerate(COUNTER_NAMES)}
-        for t in range(self.cfg.tiles):
+        for t in range(self.cfg.tiles if tiles else 0):
             for name in TILE_COUNTER_NAMES:
                 out[f"{name}@{t}"] = await self.counter(counter_index(name, t))
         return out
@@ -106,9 +101,7 @@ class HostDriver:
         return int(getattr(ftype, "value", ftype)) | (count & 0xFFFFFF) << 8 | addr << 32
 
     async def _send(self, beats):
-        from cocotbext.axi import AxiStreamFrame
-        await self.src.send(AxiStreamFrame(tdata=list(beats)))
-        await self.src.wait()
+        await self.io.stream_write(beats)
 
     async def load_program(self, words):
         await self._send([self._header(FrameType.IMEM, 0)] + [int(w) for w in words])
@@ -121,8 +114,7 @@ class HostDriver:
         while n > 0:                        # a read frame asks for at most 2**24 - 1 words
             k = min(n, (1 << 24) - 1)
             await self._send([self._header(FrameType.READ, addr, k)])
-            frame = await self.sink.recv()
-            beats = [int(b) for b in frame.tdata]
+            beats = await self.io.stream_read()
             if len(beats) != k + 1 or beats[0] != self._header(FrameType.READ, addr, k):
                 raise DriverError(f"read of {k} words at {addr}: reply of {len(beats)} beats, header {beats[:1]}")
             out += beats[1:]
@@ -146,8 +138,11 @@ class HostDriver:
                 return
         raise DriverError("no done")
 
-    async def run_window(self, program, gbuf: dict, reads, expect_cycles: int | None = None) -> dict:
+    async def run_window(self, program, gbuf: dict, reads, expect_cycles: int | None = None,
+                         tile_counters: bool = True) -> dict:
         """Load, start, wait; returns {"cycles", "error", "counters", "reads": [[words] per read]}.
+
+        ``tile_counters=False`` reads only the chip-wide counters (slow links: 8 counters, not 8 + 11 per tile).
 
         With ``expect_cycles`` the testbench stays idle for that many cycles after the start (no
         polling) and ``sim_seconds`` is the wall time the simulator took for them (speed benchmarks).
@@ -166,7 +161,7 @@ class HostDriver:
             sim_seconds = time.perf_counter() - t0
         await self.wait_done()
         err = await self.error()
-        counters = await self.counters()
+        counters = await self.counters(tile_counters)
         data = [await self.read_gbuf(a, n) for a, n in reads]
         return {"cycles": counters["cycles"], "error": err, "counters": counters, "reads": data,
                 "sim_seconds": sim_seconds}

@@ -1,0 +1,199 @@
+"""The UART-to-host bridge: commands in bytes onto the chip's AXI4-Lite and AXI4-Stream ports.
+
+The byte layout of every command and reply is in :mod:`rramcim.fpga.protocol`
+(and docs/fpga.md, "UART protocol"); the codes come from there. In short: a
+command byte, its argument bytes, and one reply per command — ``PING``,
+``REG_WRITE addr d0..d3``, ``REG_READ addr``, ``STREAM_WRITE[_MORE] n0 n1``
+and ``n+1`` beats, ``STREAM_READ n0 n1`` (records ``flags`` + beat until
+``TLAST``), ``INFO``; any other byte gets ``FF <byte>`` and a sticky flag.
+
+The bridge is a master on the chip's ports: it drives ``s_axil_*`` one
+transaction at a time (address and data together, waits for the response)
+and ``s_axis_*`` one beat at a time, and takes ``m_axis_*`` beats only
+inside a ``STREAM_READ``. It never looks inside the chip's frames.
+
+Timing: the bridge handles a byte within a cycle of its arrival except while
+it hands a beat to the chip or waits for an AXI4-Lite response; bytes that
+arrive meanwhile wait in the receive FIFO the board core puts in front of it.
+Replies go out as fast as the transmitter takes them.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Shape, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .protocol import BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, Cmd, beat_bytes
+
+__all__ = ["Bridge"]
+
+
+class Bridge(wiring.Component):
+    """Parameters
+    ----------
+    chip_signature : wiring.Signature
+        The chip top's signature (:class:`rramcim.rtl.top.ChipTop`): flat ``s_axil_*``, ``s_axis_*``,
+        ``m_axis_*`` and ``irq`` members.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the host (the UART receiver, through a FIFO).
+    tx : Out(stream.Signature(8))
+        Bytes to the host (the UART transmitter).
+    rx_frame_error, rx_overrun : In(1)
+        Pulses from the receiver; each sets its sticky ``INFO`` flag.
+    chip : In(chip_signature)
+        The chip's ports, flipped: the bridge drives the chip's inputs.
+    bad_command : Out(1)
+        The sticky bad-command flag (until an ``INFO`` reads it).
+    """
+
+    def __init__(self, chip_signature: wiring.Signature):
+        if not isinstance(chip_signature, wiring.Signature):
+            raise TypeError(f"chip_signature must be a wiring.Signature, not {chip_signature!r}")
+        self.beat_bits = Shape.cast(chip_signature.members["s_axis_tdata"].shape).width
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "rx_frame_error": In(1),
+            "rx_overrun": In(1),
+            "chip": In(chip_signature),
+            "bad_command": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.chip
+        D = self.beat_bits
+        NB = beat_bytes(D)
+        rx, tx = self.rx, self.tx
+
+        cmd = Signal(8)
+        # arguments shift in at the top: after k bytes they sit in arg[40 - 8k:40], first byte lowest
+        arg = Signal(40)
+        arg_left = Signal(range(6))
+        beat = Signal(8 * NB)                         # shifts in at the top the same way
+        beat_left = Signal(range(NB + 1))
+        count = Signal(17)                            # beats still to move in this command
+        reply = Signal(max(40, 8 * (1 + NB)))         # shifts out at the bottom
+        reply_left = Signal(range(NB + 2))
+        then_pull = Signal()                          # after this reply, the next STREAM_READ record
+        aw_done, w_done = Signal(), Signal()
+
+        flags = Signal(3)
+        m.d.comb += self.bad_command.eq(flags[0])
+        with m.If(self.rx_frame_error):
+            m.d.sync += flags[1].eq(1)
+        with m.If(self.rx_overrun):
+            m.d.sync += flags[2].eq(1)
+
+        m.d.comb += [
+            c.s_axil_awaddr.eq(arg[:8]), c.s_axil_wdata.eq(arg[8:40]), c.s_axil_wstrb.eq(0xF),
+            c.s_axil_araddr.eq(arg[32:40]),
+            c.s_axis_tdata.eq(beat[:D]),
+            tx.payload.eq(reply[:8]),
+        ]
+
+        def send(m, *fields, pull=False):
+            # a reply of whole bytes: fields are 8-bit codes, register data or a record
+            value = Cat(*fields)
+            assert len(value) % 8 == 0 and len(value) <= len(reply)
+            m.d.sync += [reply.eq(value), reply_left.eq(len(value) // 8), then_pull.eq(pull)]
+            m.next = "SEND"
+
+        def b(v):
+            return Const(int(v), 8)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    m.d.sync += cmd.eq(rx.payload)
+                    with m.Switch(rx.payload):
+                        with m.Case(Cmd.PING):
+                            send(m, b(REPLY_OK | Cmd.PING))
+                        with m.Case(Cmd.REG_WRITE):
+                            m.d.sync += arg_left.eq(5)
+                            m.next = "ARGS"
+                        with m.Case(Cmd.REG_READ):
+                            m.d.sync += arg_left.eq(1)
+                            m.next = "ARGS"
+                        with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE, Cmd.STREAM_READ):
+                            m.d.sync += arg_left.eq(2)
+                            m.next = "ARGS"
+                        with m.Case(Cmd.INFO):
+                            send(m, b(REPLY_OK | Cmd.INFO), b(BRIDGE_VERSION), b(NB), Cat(flags, Const(0, 5)))
+                            m.d.sync += flags.eq(0)
+                        with m.Default():
+                            send(m, b(REPLY_ERROR), rx.payload)
+                            m.d.sync += flags[0].eq(1)
+
+            with m.State("ARGS"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    m.d.sync += [arg.eq(Cat(arg[8:], rx.payload)), arg_left.eq(arg_left - 1)]
+                    with m.If(arg_left == 1):
+                        m.next = "DISPATCH"
+
+            with m.State("DISPATCH"):
+                m.d.sync += [count.eq(arg[24:40] + 1), beat_left.eq(NB), aw_done.eq(0), w_done.eq(0)]
+                with m.Switch(cmd):
+                    with m.Case(Cmd.REG_WRITE):
+                        m.next = "AXIL_WRITE"
+                    with m.Case(Cmd.REG_READ):
+                        m.next = "AXIL_ADDR"
+                    with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE):
+                        m.next = "BEAT"
+                    with m.Default():                    # STREAM_READ
+                        send(m, b(REPLY_OK | Cmd.STREAM_READ), pull=True)
+
+            with m.State("AXIL_WRITE"):
+                m.d.comb += [c.s_axil_awvalid.eq(~aw_done), c.s_axil_wvalid.eq(~w_done), c.s_axil_bready.eq(1)]
+                with m.If(c.s_axil_awready):
+                    m.d.sync += aw_done.eq(1)
+                with m.If(c.s_axil_wready):
+                    m.d.sync += w_done.eq(1)
+                with m.If(c.s_axil_bvalid):
+                    send(m, b(REPLY_OK | Cmd.REG_WRITE))
+
+            with m.State("AXIL_ADDR"):
+                m.d.comb += c.s_axil_arvalid.eq(1)
+                with m.If(c.s_axil_arready):
+                    m.next = "AXIL_DATA"
+            with m.State("AXIL_DATA"):
+                m.d.comb += c.s_axil_rready.eq(1)
+                with m.If(c.s_axil_rvalid):
+                    send(m, b(REPLY_OK | Cmd.REG_READ), c.s_axil_rdata)
+
+            with m.State("BEAT"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    m.d.sync += [beat.eq(Cat(beat[8:], rx.payload)), beat_left.eq(beat_left - 1)]
+                    with m.If(beat_left == 1):
+                        m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += [c.s_axis_tvalid.eq(1),
+                             c.s_axis_tlast.eq((count == 1) & (cmd == Cmd.STREAM_WRITE))]
+                with m.If(c.s_axis_tready):
+                    m.d.sync += [count.eq(count - 1), beat_left.eq(NB)]
+                    with m.If(count == 1):
+                        send(m, cmd | REPLY_OK)
+                    with m.Else():
+                        m.next = "BEAT"
+
+            with m.State("PULL"):
+                m.d.comb += c.m_axis_tready.eq(1)
+                with m.If(c.m_axis_tvalid):
+                    m.d.sync += count.eq(count - 1)
+                    send(m, Cat(c.m_axis_tlast, Const(0, 7)), c.m_axis_tdata, Const(0, 8 * NB - D),
+                         pull=~c.m_axis_tlast & (count != 1))
+
+            with m.State("SEND"):
+                m.d.comb += tx.valid.eq(1)
+                with m.If(tx.ready):
+                    m.d.sync += [reply.eq(reply[8:]), reply_left.eq(reply_left - 1)]
+                    with m.If(reply_left == 1):
+                        m.next = "IDLE"
+                        with m.If(then_pull):
+                            m.next = "PULL"
+        return m

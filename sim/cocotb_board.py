@@ -1,0 +1,152 @@
+"""cocotb tests of the FPGA board core (rramcim/fpga/board_core.py) driven only through its UART pins.
+
+cocotbext-uart's source and sink sit on ``uart_rx``/``uart_tx`` at the
+core's divisor (``divisor`` clocks per bit); the host driver
+(:class:`rramcim.sim.driver.HostDriver`) talks to the chip through the
+bridge with :class:`rramcim.fpga.protocol.BridgeTransport`, the same code a
+real board runs over pyserial.
+
+Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config,
+``divisor``, ``mode`` and, for ``mode == "windows"``, ``windows`` as for
+:mod:`rramcim.sim.cocotb_top`. Modes:
+
+* ``windows``: identification, then each window (load, start, wait, error,
+  the chip-wide counters, reads); the summary holds them per window for the
+  caller to check against the model.
+* ``protocol``: the bridge itself: ``INFO``, a bad command byte and its
+  error reply, flag and status line, recovery, a frame split over
+  ``STREAM_WRITE_MORE`` and ``STREAM_WRITE``, a ``STREAM_READ`` that stops at
+  ``TLAST``, a break on the line (framing error flag).
+"""
+
+import cocotb
+from cocotb.triggers import ClockCycles, Timer
+
+from ..fpga.protocol import (BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, BridgeTransport, Cmd, Flag, ProtocolError,
+                             beat_bytes, encode_stream_read)
+from ..rtl.top import FrameType, Reg, beat_width
+from .cocotb_common import config, params, run_bench
+from .driver import HostDriver
+from .macro_bench import CheckError
+from .transport import UartSimLink
+
+CLOCK_PERIOD_NS = 10        # run_bench's clock
+
+
+def _expect(cond, what):
+    if not cond:
+        raise CheckError(what)
+
+
+@cocotb.test()
+async def board_uart(dut):
+    p = params()
+    cfg = config(p)
+    divisor = p["divisor"]
+    dut.uart_rx.value = 1                       # the line idles high, through reset too
+
+    class Bench:
+        async def run(self, io, progress):
+            link = UartSimLink(dut, CLOCK_PERIOD_NS, divisor)
+            bridge = BridgeTransport(link, beat_width(cfg))
+            drv = HostDriver(dut, cfg, transport=bridge)
+            await bridge.check()
+            await drv.check_id()
+            if p["mode"] == "protocol":
+                out = await _protocol_checks(dut, cfg, link, bridge, drv, divisor)
+            else:
+                out = await _windows(drv, p, progress)
+            out["bytes_sent"], out["bytes_received"] = link.sent, link.received
+            return out
+
+    await run_bench(dut, Bench(), p, [], len(p.get("windows", [])) or 1)
+
+
+async def _windows(drv, p, progress):
+    out = []
+    windows = p["windows"]
+    for i, w in enumerate(windows):
+        r = await drv.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []), tile_counters=False)
+        err = r["error"]
+        r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
+        out.append(r)
+        if progress:
+            progress(i + 1, len(windows))
+    return {"windows": out}
+
+
+async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
+    nb = beat_bytes(beat_width(cfg))
+    checks = 0
+    # INFO: version, beat bytes, no flags yet
+    info = await bridge.info()
+    _expect(info == {"version": BRIDGE_VERSION, "beat_bytes": nb, "flags": Flag(0)}, f"INFO {info}")
+    checks += 1
+
+    # a bad command byte: reply FF <byte>, the sticky flag and the status line, then recovery
+    for bad in (0x07, 0x5A, 0xFF):
+        await link.send(bytes([bad]))
+        reply = await link.recv(2)
+        _expect(reply == bytes([REPLY_ERROR, bad]), f"bad command {bad:#04x}: reply {reply.hex()}")
+    _expect(int(dut.status.value) >> 1 & 1 == 1, "status.bridge_error low after a bad command")
+    await bridge.ping()
+    _expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a bad command")
+    info = await bridge.info()
+    _expect(info["flags"] == Flag.BAD_COMMAND, f"INFO flags {info['flags']!r} after bad commands")
+    _expect((await bridge.info())["flags"] == Flag(0), "INFO did not clear the flags")
+    await ClockCycles(dut.clk, 2)
+    _expect(int(dut.status.value) >> 1 & 1 == 0, "status.bridge_error high after INFO")
+    checks += 1
+
+    # the transport reports a rejected command by name
+    await link.send(bytes([0x42]))
+    try:
+        await bridge._expect(REPLY_OK | Cmd.PING, "PING")
+        raise CheckError("a bad command's reply was taken for PING's")
+    except ProtocolError as e:
+        _expect("0x42" in str(e), f"ProtocolError does not name the byte: {e}")
+    await bridge.info()
+    checks += 1
+
+    # a global-buffer frame split over STREAM_WRITE_MORE and STREAM_WRITE, read back in one frame
+    mask = (1 << cfg.flit_width) - 1
+    words = [(0x0123_4567_89AB_CDEF * (k + 3)) & mask for k in range(5)]
+    beats = [drv._header(FrameType.GBUF, 40)] + words
+    await link.send(bytes([Cmd.STREAM_WRITE_MORE, 1, 0]) + b"".join(b.to_bytes(nb, "little") for b in beats[:2]))
+    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_WRITE_MORE]), "STREAM_WRITE_MORE reply")
+    await bridge.stream_write(beats[2:])
+    _expect(await drv.read_gbuf(40, 5) == words, "words of a split frame read back differ")
+    checks += 1
+
+    # STREAM_READ stops at TLAST (3 records although 100 were allowed), and a limit below the frame
+    await drv._send([drv._header(FrameType.READ, 40, 2)])
+    await link.send(encode_stream_read(100))
+    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
+    recs = [await link.recv(1 + nb) for _ in range(3)]
+    _expect([r[0] for r in recs] == [0, 0, 1], f"record flags {[r[0] for r in recs]}, expected TLAST on the third")
+    _expect([int.from_bytes(r[1:], "little") for r in recs[1:]] == words[:2], "STREAM_READ words")
+    await drv._send([drv._header(FrameType.READ, 41, 3)])
+    await link.send(encode_stream_read(2))
+    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
+    recs = [await link.recv(1 + nb) for _ in range(2)]
+    _expect([r[0] for r in recs] == [0, 0], "records of a read cut short")
+    rest = await bridge.stream_read()
+    _expect([int.from_bytes(recs[1][1:], "little")] + rest == words[1:4], "the rest of a frame read in two commands")
+    checks += 1
+
+    # a break (the line low for 12 bit times): a framing error, the byte dropped, the bridge still answers
+    await Timer(2 * divisor * CLOCK_PERIOD_NS, "ns")
+    dut.uart_rx.value = 0
+    await Timer(12 * divisor * CLOCK_PERIOD_NS, "ns")
+    dut.uart_rx.value = 1
+    await Timer(2 * divisor * CLOCK_PERIOD_NS, "ns")
+    info = await bridge.info()
+    _expect(info["flags"] == Flag.RX_FRAME_ERROR, f"INFO flags {info['flags']!r} after a break")
+    _expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a break")
+    checks += 1
+
+    # registers through the bridge: CNT_SEL is read/write
+    await drv.write(Reg.CNT_SEL, 5)
+    _expect(await drv.read(Reg.CNT_SEL) == 5, "CNT_SEL read back")
+    checks += 1
+    return {"checks": checks}
