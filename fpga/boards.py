@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from amaranth.build import ResourceError
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -191,16 +191,18 @@ class BoardTop(Elaboratable):
         locked = Const(1)
         if b.needs_pll:
             # The flow adds the PLL's Verilog (module PLL_MODULE, from ecppll) to the platform.
-            clk_in = platform.request(platform.default_clk, dir="i")
+            m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
             m.domains.sync = ClockDomain("sync")
-            locked, clk = Signal(), Signal()
+            locked, clk = Signal(), Signal(name="pll_clk")
             m.submodules.pll = Instance(PLL_MODULE, i_clkin=clk_in.i, o_clkout0=clk, o_locked=locked)
             m.d.comb += ClockSignal("sync").eq(clk)
             m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
             platform.add_clock_constraint(clk, b.target_hz)
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.uart_rx.eq(uart.rx.i), uart.tx.o.eq(core.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.uart_rx.eq(rx.i), tx.o.eq(core.uart_tx)]
         status = getattr(core, "status", None)
         leds = [status.irq, status.bridge_error] if status is not None else []
         if b.needs_pll:
@@ -213,8 +215,9 @@ class BoardTop(Elaboratable):
             leds += [heart, locked]
         for i, value in enumerate(leds):
             try:
-                led = platform.request("led", i)
+                led = platform.request("led", i, dir="-")
             except ResourceError:       # a board with fewer LEDs shows fewer lines
                 break
-            m.d.comb += led.o.eq(value)
+            m.submodules[f"led{i}"] = buf = io.Buffer("o", led)
+            m.d.comb += buf.o.eq(value)
         return m

