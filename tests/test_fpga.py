@@ -17,6 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rramcim.cli import main
+from rramcim.fpga.board_core import BoardCore
 from rramcim.fpga.boards import BOARDS, BoardTop, board
 from rramcim.fpga.build import BuildError, _overuse, _synth_cells, build, format_summary, read_summary, summarize
 from rramcim.model.config import PRESETS
@@ -97,6 +98,16 @@ def test_boards_and_presets():
         board("de10")
     with pytest.raises(TypeError, match="board must be a Board"):
         BoardTop("ulx3s", PRESETS["tiny"])
+
+
+def test_icebreaker_top_is_the_board_core_on_the_uart_pins():
+    b = BOARDS["icebreaker"]
+    top = BoardTop(b, PRESETS["icebreaker"])
+    assert isinstance(top.core, BoardCore) and top.core.divisor == 104 and top.core.cfg is PRESETS["icebreaker"]
+    pcf = b.make_platform().prepare(top, name="top").files["top.pcf"]
+    assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
+    assert "set_io led_0__io 11" in pcf and "set_io led_1__io 37" in pcf        # irq, bridge error
+    assert "set_frequency clk12_0__io 12.0" in pcf
 
 
 class _Counter(wiring.Component):
