@@ -29,6 +29,7 @@ examples:
   rramcim fpga report                           print the summaries of the FPGA builds again
   rramcim gemm --a A.npy --b B.npy --out C.npy --report r.json   int8 GEMM on the chip model
   rramcim gemm --a A.npy --b B.npy --out C.npy --backend verilator   the same on the RTL
+  rramcim run --backend fpga --port /dev/ttyUSB0 --config ulx3s   the demo on a board, over its UART
 
 A config is a preset (tiny, default, large, ulx3s, icebreaker) or a .toml/.json file whose keys
 are the lower-case field names of rramcim.model.config.Config.
@@ -221,14 +222,25 @@ def _int8_config(cfg):
         raise CliError(f"acc_bits: int32 results need acc_bits >= 32; config '{cfg.name}' has {cfg.acc_bits}")
 
 
-def run_plan(plan, backend: str, log=print):
-    """Run a compiled plan on a backend: (C, report). RTL backends are checked against the model."""
+def _fpga_args(args):
+    """``--port`` goes with ``--backend fpga`` and with nothing else (checked before any work)."""
+    if args.backend == "fpga" and not args.port:
+        raise CliError("--backend fpga needs --port (the board's serial device, e.g. /dev/ttyUSB0)")
+    if args.port and args.backend != "fpga":
+        raise CliError(f"--port {args.port}: only with --backend fpga (not {args.backend})")
+
+
+def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int | None = None):
+    """Run a compiled plan on a backend: (C, report). RTL and FPGA backends are checked against the model."""
     from .sim.jobs import JobError, run_plan as _run
-    if backend != "model":
+    if backend == "fpga":
+        log(f"  running {len(plan.windows)} window(s) on the board at {port} ...")
+    elif backend != "model":
         log(f"  running {len(plan.windows)} window(s) on {backend} (the chip model is built once per config "
             f"and cached) ...")
     try:
-        return _run(plan, backend, log=lambda s: log("  " + s), progress=_progress_printer("windows"))
+        return _run(plan, backend, log=lambda s: log("  " + s), progress=_progress_printer("windows"),
+                    port=port, baud=baud)
     except JobError as e:
         raise CliError(str(e)) from None
 
@@ -239,6 +251,7 @@ def cmd_gemm(args):
     cfg = _config(args.config)
     _int8_config(cfg)
     _node(args)
+    _fpga_args(args)
     A = load_int8_matrix(args.a, "--a")
     B = load_int8_matrix(args.b, "--b")
     if A.shape[1] != B.shape[0]:
@@ -253,7 +266,7 @@ def cmd_gemm(args):
         plan = compile_gemm(cfg, A, B)
     except CompileError as e:
         raise CliError(str(e)) from None
-    C, report = run_plan(plan, args.backend)
+    C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
@@ -285,6 +298,7 @@ def cmd_run(args):
     cfg = _config(args.config)
     _int8_config(cfg)
     _node(args)
+    _fpga_args(args)
     try:
         net = load_net(args.net)
         X = load_inputs(args.inputs, net)
@@ -297,7 +311,7 @@ def cmd_run(args):
     trace = [] if args.plot else None
     try:
         Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"),
-                            trace=trace)
+                            trace=trace, port=args.port, baud=args.baud)
     except JobError as e:
         raise CliError(str(e)) from None
     ref = reference(net, X)
@@ -376,6 +390,7 @@ def _run_demo(args):
     cfg = _config(args.config)
     _int8_config(cfg)
     _node(args)
+    _fpga_args(args)
     print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
           f"run on the chip (config '{cfg.name}', backend {args.backend})")
     net, X, y, float_acc, _ = train_digits()
@@ -384,7 +399,7 @@ def _run_demo(args):
     trace = [] if args.plot else None
     try:
         Y, report = run_net(cfg, net, X, args.backend, log=print, progress=_progress_printer("windows"),
-                            trace=trace)
+                            trace=trace, port=args.port, baud=args.baud)
     except JobError as e:
         raise CliError(str(e)) from None
     same = np.array_equal(Y, ref)
@@ -516,8 +531,14 @@ def build_parser():
                         help="preset (tiny, default, large) or .toml/.json file (default: %(default)s)")
 
     def backend_and_report(sp, what):
-        sp.add_argument("--backend", choices=["model", "verilator", "icarus"], default="model",
-                        help="the cycle-exact model or the RTL on a simulator (default: %(default)s)")
+        from .fpga.protocol import DEFAULT_BAUD
+        sp.add_argument("--backend", choices=["model", "verilator", "icarus", "fpga"], default="model",
+                        help="the cycle-exact model, the RTL on a simulator, or a board over its UART "
+                             "(fpga, with --port) (default: %(default)s)")
+        sp.add_argument("--port", metavar="DEVICE", help="--backend fpga: the board's serial port "
+                                                         "(e.g. /dev/ttyUSB0; any pyserial URL)")
+        sp.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                        help="--backend fpga: line rate of the board's UART (default: %(default)s)")
         sp.add_argument("--report", metavar="R.json", help=f"write {what} as JSON")
 
     def node_option(sp):

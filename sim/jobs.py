@@ -4,7 +4,9 @@ The CLI (``rramcim gemm``, ``rramcim run``) and the benchmarks call these.
 RTL backends (``verilator``, ``icarus``) run the plan's windows through the
 chip's AXI ports (:mod:`rramcim.sim.rtl_backend`) and are checked against
 the model window by window: the same cycles and the same results, or a
-:class:`JobError`.
+:class:`JobError`. The ``fpga`` backend runs them on a board through its
+serial port (``port``, ``baud``; :mod:`rramcim.fpga.host`), checked the same
+way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..model.config import Config
 
 __all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
 
-BACKENDS = ("model", "verilator", "icarus")
+BACKENDS = ("model", "verilator", "icarus", "fpga")
 
 
 class JobError(RuntimeError):
@@ -24,8 +26,10 @@ class JobError(RuntimeError):
 
 
 def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
-             trace_offset: int = 0):
+             trace_offset: int = 0, port: str | None = None, baud: int | None = None):
     """``(C, report)``; the report is :func:`run_plan_model`'s plus ``backend`` (and ``model_cycles``).
+
+    ``port`` and ``baud``: the board's serial device and line rate (``fpga`` backend only).
 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
@@ -36,11 +40,19 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
         return C, report
     if backend not in BACKENDS:
         raise JobError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    from .rtl_backend import RtlError, run_windows
-    try:
-        out = run_windows(plan.cfg, plan.windows, backend, progress=progress, log=log)
-    except RtlError as e:
-        raise JobError(str(e)) from None
+    if backend == "fpga":
+        from ..fpga.host import FpgaError, run_windows_fpga
+        from ..fpga.protocol import DEFAULT_BAUD
+        try:
+            out = run_windows_fpga(plan.cfg, plan.windows, port, baud or DEFAULT_BAUD, progress=progress)
+        except FpgaError as e:
+            raise JobError(str(e)) from None
+    else:
+        from .rtl_backend import RtlError, run_windows
+        try:
+            out = run_windows(plan.cfg, plan.windows, backend, progress=progress, log=log)
+        except RtlError as e:
+            raise JobError(str(e)) from None
     for i, o in enumerate(out):
         if o["error"] is not None:
             raise JobError(f"window {i}: the chip stopped with error {o['error']}")
@@ -55,7 +67,7 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
 
 
 def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
-            trace: list | None = None):
+            trace: list | None = None, port: str | None = None, baud: int | None = None):
     """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
     Layer after layer over the whole batch: each layer is one compiled plan
@@ -74,7 +86,8 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
-        y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"])
+        y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
+                          port=port, baud=baud)
         for k in total:
             total[k] += rep.get(k, 0) if k != "macs" else plan.macs
         for k, v in rep.get("counters", {}).items():
