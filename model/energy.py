@@ -305,8 +305,10 @@ def baseline_array(cfg: Config) -> tuple[int, int]:
     return r, peak // r
 
 
-def baseline_events(cfg: Config, layers) -> dict:
-    """Events of the weight-stationary systolic baseline for GEMMs ``layers = [(M, K, N, out_bits)]``.
+def baseline_events(cfg: Config, layers, weights_resident: bool = False) -> dict:
+    """Events of the weight-stationary systolic baseline for GEMMs ``layers = [(M, K, N, out_bits)]``
+    (or ``(M, K, N, out_bits, bias)``: with ``bias`` true, ``N`` ``acc_bits`` biases travel with the
+    weights, DRAM and weight buffer).
 
     An ``R x C`` array (:func:`baseline_array`); weights ``wbits``, inputs ``xbits``, partial sums
     ``acc_bits`` (the chip's). Per GEMM, with ``Kf = ceil(K/R)``, ``Nf = ceil(N/C)`` folds:
@@ -323,25 +325,31 @@ def baseline_events(cfg: Config, layers) -> dict:
     * partial-sum buffer: every fold's ``M*N`` results written and read (``Kf*M*N*acc_bits`` each),
       ``(Kf-1)*M*N`` accumulating adds of ``acc_bits``.
     * cycles: ``Kf*Nf*(M + R + C - 2)`` (fill and drain per fold, weight loads double-buffered).
+
+    ``weights_resident``: the weights are already in the weight buffer (a deployment that keeps
+    them, as the chip keeps them in RRAM): no DRAM fetch and no buffer fill for them; the caller
+    checks that they fit.
     """
     R, C = baseline_array(cfg)
     ev = dict.fromkeys(("mults", "pe_add_bitops", "pe_reg_bits", "wbuf_bits", "abuf_bits", "pbuf_bits",
                         "dram_bits", "cycles", "macs"), 0)
-    for M, K, N, ob in layers:
-        M, K, N, ob = int(M), int(K), int(N), int(ob)
+    for layer in layers:
+        M, K, N, ob = (int(v) for v in layer[:4])
+        bias = N * cfg.acc_bits if len(layer) > 4 and layer[4] else 0
         if min(M, K, N, ob) < 1:
             raise EnergyError(f"baseline: GEMM {M}x{K}x{N} with {ob}-bit outputs")
         kf, nf = -(-K // R), -(-N // C)
         macs = M * K * N
-        wbits = K * N * cfg.wbits
+        wbits = K * N * cfg.wbits + bias
         ev["macs"] += macs
         ev["mults"] += macs
         ev["pe_add_bitops"] += macs * cfg.acc_bits + (kf - 1) * M * N * cfg.acc_bits
-        ev["pe_reg_bits"] += macs * (cfg.xbits + cfg.acc_bits) + wbits
-        ev["wbuf_bits"] += 2 * wbits
+        ev["pe_reg_bits"] += macs * (cfg.xbits + cfg.acc_bits) + wbits - bias
+        fetch = 0 if weights_resident else wbits
+        ev["wbuf_bits"] += wbits + fetch
         ev["abuf_bits"] += M * K * cfg.xbits * (1 + nf) + 2 * M * N * ob
         ev["pbuf_bits"] += 2 * kf * M * N * cfg.acc_bits
-        ev["dram_bits"] += wbits + M * K * cfg.xbits + M * N * ob
+        ev["dram_bits"] += fetch + M * K * cfg.xbits + M * N * ob
         ev["cycles"] += kf * nf * (M + R + C - 2)
     return ev
 
@@ -483,12 +491,14 @@ def _share(parts: dict, components: dict) -> float:
 
 
 def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
-                  per: int = 1) -> dict:
+                  per: int = 1, weights_resident: bool = False) -> dict:
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
     ``host_write_bits`` / ``host_read_bits``. ``layers``: ``[(M, K, N, out_bits)]``, the run's GEMMs.
     ``per``: what the energy is divided by for ``energy_per_pj`` (the batch for an MLP, 1 for a GEMM).
+    ``weights_resident``: the baseline's weights are already in its buffer (:func:`baseline_events`);
+    for the chip, pass a report without the RRAM-programming windows.
     """
     _node(node)
     if "counters" not in report:
@@ -497,7 +507,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
                      int(report.get("host_read_bits", 0)))
     en = event_energies(cfg, node, vdd)
     chip = price(ev, en, COMPONENTS)
-    bev = baseline_events(cfg, layers)
+    bev = baseline_events(cfg, layers, weights_resident)
     if bev["macs"] != report["macs"]:
         raise EnergyError(f"layers: {bev['macs']} MACs, the run did {report['macs']}")
     base = price(bev, en, BASELINE_COMPONENTS)

@@ -377,9 +377,10 @@ def _energy(args, cfg, report, layers, per: int, unit: str):
 
 
 def _layers(report) -> list:
-    """A net run's GEMMs as ``(M, K, N, out_bits)``: hidden layers leave requantized (int8), the last int32."""
+    """A net run's GEMMs as ``(M, K, N, out_bits, bias)``: hidden layers leave requantized (int8), the last
+    int32; every layer has a bias."""
     n = len(report["layers"])
-    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32) for i, L in enumerate(report["layers"])]
+    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32, 1) for i, L in enumerate(report["layers"])]
 
 
 def _run_demo(args):

@@ -71,10 +71,11 @@ def test_run_reports_energy_per_inference_and_plots(tmp_path):
     r = json.loads(rep.read_text())
     assert r["node"] == "7nm" and r["energy"]["per"] == 6
     assert r["energy"]["energy_per_pj"] == pytest.approx(r["energy_pj"] / 6)
-    # the baseline's GEMMs: 6x12x9 with int8 outputs, then 6x9x4 with int32 outputs
+    # the baseline's GEMMs: 6x12x9 with int8 outputs, then 6x9x4 with int32 outputs, each with int32 biases
     ev = r["energy"]["baseline_events"]
     assert ev["macs"] == 6 * 12 * 9 + 6 * 9 * 4 == r["macs"]
-    assert ev["dram_bits"] == (12 * 9 * 8 + 6 * 12 * 8 + 6 * 9 * 8) + (9 * 4 * 8 + 6 * 9 * 8 + 6 * 4 * 32)
+    assert ev["dram_bits"] == (12 * 9 * 8 + 9 * 32 + 6 * 12 * 8 + 6 * 9 * 8) + (9 * 4 * 8 + 4 * 32 + 6 * 9 * 8
+                                                                               + 6 * 4 * 32)
     f = tmp_path / "plots" / "energy.png"
     assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
 

@@ -204,6 +204,12 @@ def test_baseline_formulas_by_hand():
     }
     two = E.baseline_events(cfg, [(M, K, N, 32), (M, N, 3, 8)])
     assert two["macs"] == macs + M * N * 3 and two["dram_bits"] == ev["dram_bits"] + N * 3 * 8 + M * N * 8 + M * 3 * 8
+    # a bias travels with the weights; resident weights (and biases) are not fetched again
+    b = E.baseline_events(cfg, [(M, K, N, 32, 1)])
+    assert b["dram_bits"] == ev["dram_bits"] + N * 32 and b["wbuf_bits"] == ev["wbuf_bits"] + 2 * N * 32
+    assert b["pe_reg_bits"] == ev["pe_reg_bits"]
+    r = E.baseline_events(cfg, [(M, K, N, 32, 1)], weights_resident=True)
+    assert r["dram_bits"] == M * K * 8 + M * N * 32 and r["wbuf_bits"] == K * N * 8 + N * 32
 
 
 def test_crossbar_area_and_voltage_scaling_by_hand():
