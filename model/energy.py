@@ -520,6 +520,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
         "ops": ops, "energy_pj": chip["total"], "energy_per_pj": chip["total"] / per, "per": per,
         "tops_per_w": ops / chip["total"], "tops_per_mm2": ops / secs / 1e12 / area["total"],
         "area_mm2": area["total"], "data_movement_share": _share(chip, COMPONENTS),
+        "leakage_per_tile_cycle_pj": en["tile_leak_cycle"],
         "breakdown_pj": {k: v for k, v in chip.items() if k != "total"},
         "events": ev,
         "baseline_energy_pj": base["total"], "baseline_energy_per_pj": base["total"] / per,

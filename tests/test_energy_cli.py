@@ -86,3 +86,25 @@ def test_gemm_plot_over_a_file_is_one_line(tmp_path):
     p = rramcim(*_gemm(tmp_path), "--out", str(out), "--plot", str(tmp_path / "file"))
     _one_line_error(p, "--plot", "not a directory")
     assert not out.exists()
+
+
+def test_reproduction_table_by_hand_and_docs_are_generated():
+    """The 4b x 4b SRAM macro of the reproduction table by hand, and docs/energy.md holds the script's tables."""
+    from pathlib import Path
+
+    from rramcim.model import energy as E
+    from rramcim.sim import repro_energy as R
+    rows = R.reproduce()
+    chih = rows[0]
+    assert chih["cfg"] == dict(rows=256, cols=64, wbits=4, xbits=4, par=1) and chih["vdd"] == 0.72
+    # 256 rows: popcount tree 128*1 + 64*2 + 32*3 + 16*4 + 8*5 + 4*6 + 2*7 + 1*8 = 502 full-adder bits, 9-bit
+    # popcounts; shift-add per step and column (4-1)*(9+4) + 32 = 71, 4 steps; SRAM cells priced as reg_bit
+    v2 = (0.72 / 0.8) ** 2
+    add, reg = E.TECH["22nm"]["adder_bitop"].value * v2, E.TECH["22nm"]["reg_bit"].value * v2
+    cells = 256 * 64 * 4 * 4
+    energy = (cells + 4 * 64 * 32 + 256 * 4) * reg + (64 * 4 * 4 * 502 + 4 * 64 * 71) * add
+    assert chih["model"] == pytest.approx(2 * 256 * 64 / energy, rel=1e-12)
+    assert chih["published"] == 89.0 and rows[1]["published"] == 21.6
+    doc = Path(__file__).resolve().parents[1] / "docs" / "energy.md"
+    text = doc.read_text()
+    assert R.repro_markdown(rows) in text and R.table_markdown() in text
