@@ -397,7 +397,8 @@ def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     }
     out = {k: v * 1e-6 for k, v in um2.items()}
     out["total"] = sum(out.values())
-    out["tile_cmos_mm2"] = (out["total"] - out["RRAM crossbars"] - out["controller"]) / T
+    # what leaks: everything but the RRAM cells themselves (the crossbars' periphery does)
+    out["tile_cmos_mm2"] = (out["total"] - eff * out["RRAM crossbars"] - out["controller"]) / T
     out["ctrl_cmos_mm2"] = out["controller"]
     return out
 
