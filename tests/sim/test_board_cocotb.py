@@ -52,39 +52,47 @@ def check_windows(plan, A, B, got, expected):
         assert o["reads"] == e["reads"], f"window {i}: reads"
 
 
-def _gemm(seed=5, M=3, K=TINY.rows + 5, N=TINY.cols + 11):
+# (simulator, config, GEMM shape M, K, N): K > ROWS and N > COLS in every case. Besides ``tiny``, the
+# configs of the board presets: ``icebreaker`` (one 4x4 tile, 16-word global buffer: many windows) and
+# ``ulx3s`` (2x2 tiles of 16x16).
+GEMMS = [("icarus", "tiny", (3, 13, 19)), ("verilator", "tiny", (3, 13, 19)),
+         ("icarus", "icebreaker", (2, 7, 9)), ("icarus", "ulx3s", (2, 21, 19))]
+
+
+def _gemm(cfg, M, K, N, seed=5):
     rng = np.random.default_rng(seed)
     A = rng.integers(-128, 128, size=(M, K)).astype(np.int8)
     B = rng.integers(-128, 128, size=(K, N)).astype(np.int8)
     A[0, 0], B[0, 0] = -128, -128
-    return A, B, compile_gemm(TINY, A, B)
+    return A, B, compile_gemm(cfg, A, B)
 
 
 _RUNS = {}
 
 
-def _run_board_gemm(sim, tmp_path):
-    if sim not in _RUNS:
-        A, B, plan = _gemm()
-        assert plan.K > TINY.rows and plan.N > TINY.cols and len(plan.windows) > 1
+def _run_board_gemm(sim, name, shape, tmp_path):
+    if (sim, name) not in _RUNS:
+        cfg = PRESETS[name]
+        A, B, plan = _gemm(cfg, *shape)
+        assert plan.K > cfg.rows and plan.N > cfg.cols and len(plan.windows) > 1
         windows = [dict(program=[int(v) for v in w.program],
                         gbuf={str(a): [int(v) for v in ws] for a, ws in w.gbuf.items()},
                         reads=[[int(a), int(n)] for a, n in w.reads]) for w in plan.windows]
-        b = build("board", TINY, sim)
+        b = build("board", cfg, sim)
         res = run_cocotb(b, "rramcim.sim.cocotb_board", dict(mode="windows", divisor=SIM_DIVISOR, windows=windows),
                          tmp_path, waves_on_failure=False)
         assert res.passed, res.describe()
-        _RUNS[sim] = (A, B, plan, res.summary)
-    return _RUNS[sim]
+        _RUNS[sim, name] = (A, B, plan, res.summary)
+    return _RUNS[sim, name]
 
 
 def test_sim_divisor():
     assert SIM_DIVISOR <= 16
 
 
-@pytest.mark.parametrize("sim", SIMS)
-def test_board_gemm_over_uart(sim, tmp_path):
-    A, B, plan, summary = _run_board_gemm(sim, tmp_path)
+@pytest.mark.parametrize("sim, name, shape", GEMMS, ids=[f"{s}-{n}" for s, n, _ in GEMMS])
+def test_board_gemm_over_uart(sim, name, shape, tmp_path):
+    A, B, plan, summary = _run_board_gemm(sim, name, shape, tmp_path)
     check_windows(plan, A, B, summary["windows"], _model(plan))
     assert summary["bytes_sent"] > 1000        # the whole job went over the line
 
@@ -101,7 +109,7 @@ def test_board_protocol(sim, tmp_path):
 @pytest.mark.parametrize("bug", ["cycles", "counter", "result"])
 def test_checker_catches_a_wrong_model(bug, tmp_path):
     """The checker fails when the model is wrong by one cycle, one counter event or one result word."""
-    A, B, plan, summary = _run_board_gemm("icarus", tmp_path)
+    A, B, plan, summary = _run_board_gemm(*GEMMS[0], tmp_path)
     expected = _model(plan)
     check_windows(plan, A, B, summary["windows"], expected)
     w = len(expected) - 1
