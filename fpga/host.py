@@ -36,7 +36,7 @@ class SerialLink:
         Seconds a ``recv`` waits for its bytes before it raises :class:`FpgaError`.
     """
 
-    def __init__(self, port: str, baud: int = DEFAULT_BAUD, timeout: float = 2.0):
+    def __init__(self, port: str, baud: int = DEFAULT_BAUD, timeout: float = 5.0):
         try:
             import serial
         except ImportError as e:

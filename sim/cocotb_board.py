@@ -17,7 +17,16 @@ Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config,
   error reply, flag and status line, recovery, a frame split over
   ``STREAM_WRITE_MORE`` and ``STREAM_WRITE``, a ``STREAM_READ`` that stops at
   ``TLAST``, a break on the line (framing error flag).
+* ``socket``: a simulated board for a host process: the bench listens on a
+  TCP port of 127.0.0.1 (written to ``port_file``) and relays bytes between
+  one connection and the UART pins until the host closes it. pyserial opens
+  it as ``socket://127.0.0.1:PORT``, so ``rramcim gemm --backend fpga --port
+  socket://...`` runs against the RTL as against a board.
 """
+
+import os
+import socket
+import time
 
 import cocotb
 from cocotb.triggers import ClockCycles, Timer
@@ -50,6 +59,8 @@ async def board_uart(dut):
             link = UartSimLink(dut, CLOCK_PERIOD_NS, divisor)
             bridge = BridgeTransport(link, beat_width(cfg))
             drv = HostDriver(dut, cfg, transport=bridge)
+            if p["mode"] == "socket":
+                return await _serve_socket(link, p)
             await bridge.check()
             await drv.check_id()
             if p["mode"] == "protocol":
@@ -150,3 +161,45 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     _expect(await drv.read(Reg.CNT_SEL) == 5, "CNT_SEL read back")
     checks += 1
     return {"checks": checks}
+
+
+async def _serve_socket(link, p):
+    """Relay bytes between one TCP connection and the UART pins until the host closes it."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.setblocking(False)
+    with open(p["port_file"] + ".tmp", "w") as f:
+        f.write(str(srv.getsockname()[1]))
+    os.replace(p["port_file"] + ".tmp", p["port_file"])
+    poll = Timer(10 * link.bit_ns, "ns")             # a byte time: the chip idles meanwhile
+    t0 = time.time()
+    while True:
+        try:
+            conn, _ = srv.accept()
+            break
+        except BlockingIOError:
+            if time.time() - t0 > p.get("accept_timeout_s", 60):
+                raise CheckError("no host connected")
+            await poll
+    conn.setblocking(False)
+    sent = received = 0
+    while True:
+        try:
+            data = conn.recv(4096)
+            if not data:
+                break                                # the host closed the port
+            link.source.write_nowait(data)
+            sent += len(data)
+        except BlockingIOError:
+            pass
+        if not link.sink.empty():
+            out = bytes(link.sink.read_nowait())
+            conn.setblocking(True)
+            conn.sendall(out)
+            conn.setblocking(False)
+            received += len(out)
+        await poll
+    conn.close()
+    srv.close()
+    return {"bytes_sent": sent, "bytes_received": received}

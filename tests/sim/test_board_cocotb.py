@@ -132,3 +132,39 @@ def test_board_verilog_lints_clean():
     b = build("board", TINY, "icarus")
     clean, out = lint(b.verilog, "rramcim_board")
     assert clean, out[:3000]
+
+
+def test_cli_fpga_backend_on_a_simulated_board(tmp_path, capsys):
+    """``rramcim gemm --backend fpga`` end to end, the board being the board core on Verilator behind a
+    TCP socket (pyserial's ``socket://``): CLI, job, serial link, bridge, chip; C and cycles checked."""
+    import json
+    import threading
+    import time
+
+    from rramcim.cli import main
+    b = build("board", TINY, "verilator")
+    port_file = tmp_path / "port"
+    result = {}
+    sim = threading.Thread(target=lambda: result.update(res=run_cocotb(
+        b, "rramcim.sim.cocotb_board", dict(mode="socket", divisor=SIM_DIVISOR, port_file=str(port_file)),
+        tmp_path / "sim", waves_on_failure=False)), daemon=True)
+    sim.start()
+    t0 = time.time()
+    while not port_file.exists():
+        assert sim.is_alive() and time.time() - t0 < 120, "the simulated board did not start"
+        time.sleep(0.1)
+    A, B, _ = _gemm(TINY, 2, TINY.rows + 3, TINY.cols + 2, seed=9)
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", B)
+    rc = main(["gemm", "--a", str(tmp_path / "a.npy"), "--b", str(tmp_path / "b.npy"), "--out", str(tmp_path / "c.npy"),
+               "--report", str(tmp_path / "r.json"), "--config", "tiny", "--backend", "fpga",
+               "--port", f"socket://127.0.0.1:{port_file.read_text()}"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    sim.join(60)
+    assert not sim.is_alive() and result["res"].passed, result.get("res") and result["res"].describe()
+    C = np.load(tmp_path / "c.npy")
+    assert np.array_equal(C, (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["backend"] == "fpga" and report["cycles"] == report["model_cycles"] > 0
+    assert result["res"].summary["bytes_sent"] > 500
