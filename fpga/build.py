@@ -77,10 +77,12 @@ def _tool(name: str) -> list[str]:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, tool_log: Path | None = None,
-         heartbeat: float = 60.0) -> float:
+         check=None, heartbeat: float = 60.0) -> float:
     """Run ``cmd`` in ``cwd`` with its output in ``log``; say how it goes every ``heartbeat`` seconds.
 
     ``tool_log`` is the tool's own log, if it writes one: the one a failure names.
+    ``check`` is called every few seconds while the tool runs; it raises
+    :class:`BuildError` to stop a run that cannot succeed.
     """
     t0 = time.monotonic()
     with open(log, "ab") as f:
@@ -91,15 +93,20 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, say, *, tool_log: Path
         try:
             while proc.poll() is None:
                 time.sleep(0.5)
+                if check is not None:
+                    check()
                 if time.monotonic() >= next_note:
                     next_note += heartbeat
-                    say(f"      ... {time.monotonic() - t0:.0f} s: {_last_line(log)}")
+                    say(f"      ... {time.monotonic() - t0:.0f} s: {_last_line(tool_log or log)}")
         except BaseException:
             proc.kill()
             proc.wait()
             raise
     if proc.returncode:
-        read = tool_log if tool_log is not None and tool_log.exists() else log
+        # The tool's own log has its ERROR line; a crash (a WebAssembly trap) is only in its output.
+        read = log
+        if tool_log is not None and tool_log.exists() and _error_line(tool_log, last=False):
+            read = tool_log
         raise BuildError(f"{what} failed (exit {proc.returncode}): {_error_line(read)} (log: {read})")
     return time.monotonic() - t0
 
@@ -114,23 +121,33 @@ def _last_line(log: Path) -> str:
     return lines[-1][:100] if lines else ""
 
 
-def _error_line(log: Path) -> str:
-    """The first ``ERROR`` line of a log, or its last line."""
+def _error_line(log: Path, last: bool = True) -> str:
+    """The first ``ERROR`` (or wasm ``trap``) line of a log, else its last line (or '' if not ``last``)."""
     text = log.read_text(errors="replace")
     for line in text.splitlines():
-        if line.startswith("ERROR") or "ERROR:" in line[:20]:
+        if line.startswith("ERROR") or "ERROR:" in line[:20] or "wasm trap" in line:
             return line.strip()[:200]
-    return _last_line(log)
+    return _last_line(log) if last else ""
 
 
-def _overuse(log: Path) -> list[str]:
-    """nextpnr's 'Device utilisation' lines whose use exceeds the device."""
-    over = []
-    for m in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace"), re.M):
-        used, avail = int(m[2]), int(m[3])
-        if used > avail:
-            over.append(f"{m[1]} {used:,}/{avail:,}")
-    return over
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def _overuse(text: str) -> tuple[list[str], bool]:
+    """nextpnr's 'Device utilisation' lines (in a log's text) whose use exceeds the device, and
+    whether the table is complete."""
+    at = text.find("Device utilisation")
+    if at < 0:
+        return [], False
+    over, complete = [], False
+    for line in text[at:].splitlines()[1:]:
+        m = _UTIL_LINE.match(line)
+        if not m:
+            complete = True
+            break
+        if int(m[2]) > int(m[3]):
+            over.append(f"{m[1]} {int(m[2]):,}/{int(m[3]):,}")
+    return over, complete
 
 
 def _pll_verilog(board: Board, out: Path) -> str:
@@ -183,14 +200,27 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
 
     pnr = "nextpnr-" + b.family
     say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
-    try:
-        times["place_and_route"] = _run(_tool(pnr) + pnr_args(b), out, out / "nextpnr.run.log",
-                                        f"place and route ({pnr})", say, tool_log=out / "nextpnr.log")
-    except BuildError:
-        over = _overuse(out / "nextpnr.log") if (out / "nextpnr.log").exists() else []
+    pnr_log = out / "nextpnr.log"
+
+    table_read = []
+
+    def fits():
+        # nextpnr-ecp5 goes on placing a design larger than the device: stop it at its utilisation table.
+        if table_read or not pnr_log.exists():
+            return
+        over, complete = _overuse(pnr_log.read_text(errors="replace"))
         if over:
             raise BuildError(f"config '{cfg.name}' does not fit the {b.device}: {', '.join(over)} "
-                             f"(log: {out / 'nextpnr.log'})") from None
+                             f"(log: {pnr_log})")
+        if complete:
+            table_read.append(True)
+
+    try:
+        times["place_and_route"] = _run(_tool(pnr) + pnr_args(b), out, out / "nextpnr.run.log",
+                                        f"place and route ({pnr})", say, tool_log=pnr_log, check=fits)
+    except BuildError:
+        table_read.clear()
+        fits()
         raise
     say(f"      {times['place_and_route']:.0f} s")
 

