@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import Config
 from ..rtl.top import ChipTop
 from .bridge import Bridge
+from .protocol import timeout_cycles
 from .uart import MIN_DIVISOR, UartRx, UartTx, check_divisor
 
 __all__ = ["BoardCore", "BoardStatus", "RX_FIFO_DEPTH", "SIM_DIVISOR"]
@@ -83,7 +84,7 @@ class BoardCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.chip = chip = self.chip
-        m.submodules.bridge = bridge = Bridge(chip.signature)
+        m.submodules.bridge = bridge = Bridge(chip.signature, timeout_cycles(self.divisor))
         m.submodules.uart_rx = rx = UartRx(self.divisor)
         m.submodules.uart_tx = tx = UartTx(self.divisor)
         m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)

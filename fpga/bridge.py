@@ -16,13 +16,19 @@ Timing: the bridge handles a byte within a cycle of its arrival except while
 it hands a beat to the chip or waits for an AXI4-Lite response; bytes that
 arrive meanwhile wait in the receive FIFO the board core puts in front of it.
 Replies go out as fast as the transmitter takes them.
+
+Recovery: a command whose bytes stop coming (a host killed mid-command) is
+dropped after ``timeout`` clocks of silence (flag ``TIMEOUT``), and a
+``STREAM_READ`` that waits that long for a beat ends with a record whose
+flags say so; the bridge then waits for a command again, so the next host
+finds it in sync without a board reset.
 """
 
 from amaranth.hdl import Cat, Const, Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .protocol import BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, Cmd, beat_bytes
+from .protocol import BRIDGE_VERSION, RECORD_TIMEOUT, REPLY_ERROR, REPLY_OK, Cmd, beat_bytes
 
 __all__ = ["Bridge"]
 
@@ -33,6 +39,9 @@ class Bridge(wiring.Component):
     chip_signature : wiring.Signature
         The chip top's signature (:class:`rramcim.rtl.top.ChipTop`): flat ``s_axil_*``, ``s_axis_*``,
         ``m_axis_*`` and ``irq`` members.
+    timeout : int
+        Clocks of silence after which a half-received command is dropped or a ``STREAM_READ`` ends
+        (:func:`rramcim.fpga.protocol.timeout_cycles` of the UART divisor).
 
     Members
     -------
@@ -48,9 +57,12 @@ class Bridge(wiring.Component):
         The sticky bad-command flag (until an ``INFO`` reads it).
     """
 
-    def __init__(self, chip_signature: wiring.Signature):
+    def __init__(self, chip_signature: wiring.Signature, timeout: int):
         if not isinstance(chip_signature, wiring.Signature):
             raise TypeError(f"chip_signature must be a wiring.Signature, not {chip_signature!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise TypeError(f"timeout must be a positive integer, not {timeout!r}")
+        self.timeout = timeout
         self.beat_bits = Shape.cast(chip_signature.members["s_axis_tdata"].shape).width
         super().__init__({
             "rx": In(stream.Signature(8)),
@@ -80,12 +92,19 @@ class Bridge(wiring.Component):
         then_pull = Signal()                          # after this reply, the next STREAM_READ record
         aw_done, w_done = Signal(), Signal()
 
-        flags = Signal(3)
+        flags = Signal(4)
+        # clocks since the last byte (ARGS, BEAT) or since the read began or its last beat (PULL)
+        silent = Signal(range(self.timeout + 1))
+        timed_out = Signal()
+        m.d.comb += timed_out.eq(silent == self.timeout)
+        m.d.sync += silent.eq(silent + 1)
         m.d.comb += self.bad_command.eq(flags[0])
         with m.If(self.rx_frame_error):
             m.d.sync += flags[1].eq(1)
         with m.If(self.rx_overrun):
             m.d.sync += flags[2].eq(1)
+        with m.If(rx.valid & rx.ready | timed_out):
+            m.d.sync += silent.eq(0)
 
         m.d.comb += [
             c.s_axil_awaddr.eq(arg[:8]), c.s_axil_wdata.eq(arg[8:40]), c.s_axil_wstrb.eq(0xF),
@@ -122,7 +141,7 @@ class Bridge(wiring.Component):
                             m.d.sync += arg_left.eq(2)
                             m.next = "ARGS"
                         with m.Case(Cmd.INFO):
-                            send(m, b(REPLY_OK | Cmd.INFO), b(BRIDGE_VERSION), b(NB), Cat(flags, Const(0, 5)))
+                            send(m, b(REPLY_OK | Cmd.INFO), b(BRIDGE_VERSION), b(NB), Cat(flags, Const(0, 4)))
                             m.d.sync += flags.eq(0)
                         with m.Default():
                             send(m, b(REPLY_ERROR), rx.payload)
@@ -134,8 +153,12 @@ class Bridge(wiring.Component):
                     m.d.sync += [arg.eq(Cat(arg[8:], rx.payload)), arg_left.eq(arg_left - 1)]
                     with m.If(arg_left == 1):
                         m.next = "DISPATCH"
+                with m.Elif(timed_out):
+                    m.d.sync += flags[3].eq(1)
+                    m.next = "IDLE"
 
             with m.State("DISPATCH"):
+                m.d.sync += silent.eq(0)
                 m.d.sync += [count.eq(arg[24:40] + 1), beat_left.eq(NB), aw_done.eq(0), w_done.eq(0)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.REG_WRITE):
@@ -171,7 +194,11 @@ class Bridge(wiring.Component):
                     m.d.sync += [beat.eq(Cat(beat[8:], rx.payload)), beat_left.eq(beat_left - 1)]
                     with m.If(beat_left == 1):
                         m.next = "PUSH"
+                with m.Elif(timed_out):
+                    m.d.sync += flags[3].eq(1)
+                    m.next = "IDLE"
             with m.State("PUSH"):
+                m.d.sync += silent.eq(0)                # waiting for the chip is not the host's silence
                 m.d.comb += [c.s_axis_tvalid.eq(1),
                              c.s_axis_tlast.eq((count == 1) & (cmd == Cmd.STREAM_WRITE))]
                 with m.If(c.s_axis_tready):
@@ -187,9 +214,13 @@ class Bridge(wiring.Component):
                     m.d.sync += count.eq(count - 1)
                     send(m, Cat(c.m_axis_tlast, Const(0, 7)), c.m_axis_tdata, Const(0, 8 * NB - D),
                          pull=~c.m_axis_tlast & (count != 1))
+                with m.Elif(timed_out):                  # no beat came: an empty record ends the reply
+                    m.d.sync += flags[3].eq(1)
+                    send(m, b(RECORD_TIMEOUT), Const(0, 8 * NB))
 
             with m.State("SEND"):
                 m.d.comb += tx.valid.eq(1)
+                m.d.sync += silent.eq(0)                # a read's wait for its next beat starts after this
                 with m.If(tx.ready):
                     m.d.sync += [reply.eq(reply[8:]), reply_left.eq(reply_left - 1)]
                     with m.If(reply_left == 1):

@@ -38,12 +38,17 @@ other  (error)                the byte                                    ``FF``
   writes at once while it is idle, which is when the host writes).
 * ``STREAM_READ`` forwards beats of the chip's output stream, each as a
   record ``flags`` + NB bytes, ``flags`` bit 0 being the beat's ``TLAST``;
-  it stops after a ``TLAST`` record or after ``n+1`` records. The bridge waits
-  for each beat, so the host asks only after a read frame (type 3) went out.
+  it stops after a ``TLAST`` record or after ``n+1`` records. The host asks
+  only after a read frame (type 3) went out: if no beat comes for
+  :func:`timeout_cycles` clocks, the reply ends with a record of flags
+  :data:`RECORD_TIMEOUT` (``02``) and NB zero bytes.
+* A command whose bytes stop coming for :func:`timeout_cycles` clocks (a
+  host killed mid-command) is dropped without a reply: the bridge waits for
+  a command byte again.
 * ``INFO`` returns :data:`BRIDGE_VERSION`, NB (the host checks it against its
   config) and sticky error flags, then clears them: bit 0 a bad command byte,
   bit 1 a received byte with a bad stop bit (dropped), bit 2 a received byte
-  lost because the bridge's receive FIFO was full.
+  lost because the bridge's receive FIFO was full, bit 3 a timeout (above).
 * A byte that is not a command code gets the two-byte error reply
   ``FF <byte>`` and sets flag bit 0; the bridge then waits for the next
   command byte. A host that lost sync sends ``PING`` bytes until it reads
@@ -57,14 +62,17 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Cmd", "REPLY_OK", "REPLY_ERROR", "BRIDGE_VERSION", "Flag", "ProtocolError", "BridgeTransport",
-           "beat_bytes", "encode_reg_write", "encode_reg_read", "encode_stream_write", "encode_stream_read",
+__all__ = ["Cmd", "REPLY_OK", "REPLY_ERROR", "RECORD_TIMEOUT", "BRIDGE_VERSION", "Flag", "ProtocolError",
+           "BridgeTransport", "beat_bytes", "timeout_cycles", "TIMEOUT_BYTES", "encode_reg_write", "encode_reg_read", "encode_stream_write", "encode_stream_read",
            "MAX_BEATS", "DEFAULT_BAUD"]
 
 BRIDGE_VERSION = 1
 REPLY_OK = 0x80          # a reply's first byte: the command code with bit 7 set
 REPLY_ERROR = 0xFF
+RECORD_TIMEOUT = 0x02    # a STREAM_READ record's flags: no beat came; the reply ends here
 MAX_BEATS = 1 << 16      # beats in one STREAM_WRITE / STREAM_READ command
+TIMEOUT_BYTES = 2048     # the bridge's timeout in byte times (about 180 ms at 115200 baud): longer than
+                         # any pause of a USB serial adapter inside one host write
 DEFAULT_BAUD = 115200    # the board tops' default line rate (the bridge's divisor is clk_hz // baud)
 
 
@@ -83,6 +91,12 @@ class Flag(enum.IntFlag):
     BAD_COMMAND = 1
     RX_FRAME_ERROR = 2
     RX_OVERRUN = 4
+    TIMEOUT = 8
+
+
+def timeout_cycles(divisor: int) -> int:
+    """The bridge's timeout in clocks at ``divisor`` clocks per bit: :data:`TIMEOUT_BYTES` byte times."""
+    return TIMEOUT_BYTES * 10 * divisor
 
 
 class ProtocolError(RuntimeError):
@@ -191,8 +205,10 @@ class BridgeTransport:
             await self._expect(REPLY_OK | Cmd.STREAM_READ, "STREAM_READ")
             for _ in range(MAX_BEATS):
                 rec = await self.link.recv(1 + self.nb)
+                if rec[0] == RECORD_TIMEOUT:
+                    raise ProtocolError("STREAM_READ: the chip sent no beat (the bridge timed out)")
                 if rec[0] & ~1:
-                    raise ProtocolError(f"STREAM_READ record flags {rec[0]:#04x} (only bit 0, TLAST, is defined)")
+                    raise ProtocolError(f"STREAM_READ record flags {rec[0]:#04x} (bit 0, TLAST, or {RECORD_TIMEOUT:#04x})")
                 beats.append(int.from_bytes(rec[1:], "little"))
                 if rec[0] & 1:
                     return beats

@@ -16,7 +16,8 @@ Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config,
 * ``protocol``: the bridge itself: ``INFO``, a bad command byte and its
   error reply, flag and status line, recovery, a frame split over
   ``STREAM_WRITE_MORE`` and ``STREAM_WRITE``, a ``STREAM_READ`` that stops at
-  ``TLAST``, a break on the line (framing error flag).
+  ``TLAST``, a break on the line (framing error flag), a command cut off and
+  a ``STREAM_READ`` with nothing to read (the timeout).
 * ``socket``: a simulated board for a host process: the bench listens on a
   TCP port of 127.0.0.1 (written to ``port_file``) and relays bytes between
   one connection and the UART pins until the host closes it. pyserial opens
@@ -32,7 +33,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, Timer
 
 from ..fpga.protocol import (BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, BridgeTransport, Cmd, Flag, ProtocolError,
-                             beat_bytes, encode_stream_read)
+                             beat_bytes, encode_stream_read, timeout_cycles)
 from ..rtl.top import FrameType, Reg, beat_width
 from .cocotb_common import config, params, run_bench
 from .driver import HostDriver
@@ -155,6 +156,22 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     _expect(info["flags"] == Flag.RX_FRAME_ERROR, f"INFO flags {info['flags']!r} after a break")
     _expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a break")
     checks += 1
+
+    # a command cut off (a host killed mid-command): dropped after the timeout, flagged, nothing reaches the chip
+    wait = Timer((timeout_cycles(divisor) + 50 * divisor) * CLOCK_PERIOD_NS, "ns")
+    await link.send(bytes([Cmd.STREAM_WRITE, 0, 0]) + drv._header(FrameType.GBUF, 40).to_bytes(nb, "little")[:3])
+    await wait
+    info = await bridge.info()
+    _expect(info["flags"] == Flag.TIMEOUT, f"INFO flags {info['flags']!r} after a command cut off")
+    _expect(await drv.read_gbuf(40, 5) == words, "a command cut off changed the chip")
+    # a STREAM_READ with nothing to read ends with a timeout record
+    try:
+        await bridge.stream_read()
+        raise CheckError("a STREAM_READ with no frame pending returned")
+    except ProtocolError as e:
+        _expect("timed out" in str(e), f"STREAM_READ with nothing to read: {e}")
+    _expect((await bridge.info())["flags"] == Flag.TIMEOUT, "no TIMEOUT flag after an empty STREAM_READ")
+    checks += 2
 
     # registers through the bridge: CNT_SEL is read/write
     await drv.write(Reg.CNT_SEL, 5)

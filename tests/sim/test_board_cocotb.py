@@ -103,7 +103,7 @@ def test_board_protocol(sim, tmp_path):
     res = run_cocotb(b, "rramcim.sim.cocotb_board", dict(mode="protocol", divisor=SIM_DIVISOR), tmp_path,
                      waves_on_failure=False)
     assert res.passed, res.describe()
-    assert res.summary["checks"] == 7
+    assert res.summary["checks"] == 9
 
 
 @pytest.mark.parametrize("bug", ["cycles", "counter", "result"])
