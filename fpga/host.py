@@ -48,6 +48,7 @@ class SerialLink:
             raise FpgaError(f"--port {port}: cannot open it ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
                 from None
         self.timeout = timeout
+        self.ser.reset_input_buffer()        # bytes of an earlier session (an interrupted reply)
 
     async def send(self, data: bytes) -> None:
         self.ser.write(data)
