@@ -143,6 +143,12 @@ def pack_vector(values, bits: int, width: int) -> list[int]:
 def unpack_vector(words, n: int, bits: int, width: int) -> np.ndarray:
     """The ``n`` signed elements packed in ``words``."""
     per = width // bits
+    nw = -(-n // per)
+    if width <= 64 and bits <= 32 and len(words) >= nw:
+        u = ((np.array([int(w) for w in words[:nw]], dtype=np.uint64)[:, None]
+              >> (np.arange(per, dtype=np.uint64) * np.uint64(bits))) & np.uint64((1 << bits) - 1))
+        u = u.reshape(-1)[:n].astype(np.int64)
+        return np.where(u >> (bits - 1) != 0, u - (1 << bits), u)
     out = np.zeros(n, dtype=np.int64)
     for i in range(n):
         v = (int(words[i // per]) >> ((i % per) * bits)) & ((1 << bits) - 1)

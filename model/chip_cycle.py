@@ -64,23 +64,29 @@ class _Sender:
         self.cfg, self.src = cfg, src
         self.packets: list[_Packet] = []
         self.k = -1                      # -1: header next, else payload word k
+        self.held = None                 # the header offered, held until it is taken
 
     @property
     def busy(self) -> bool:
         return bool(self.packets)
 
     def offer(self):
+        if self.held is not None:
+            return self.held
         if not self.packets:
             return None, None
         p = self.packets[0]
         if self.k < 0:
             word = pack_header(self.cfg, p.dest, self.src, p.ptype, len(p.payload))
-            return TxHeader(p.dest, word, len(p.payload), p), None
+            self.held = (TxHeader(p.dest, word, len(p.payload), p), None)
+            return self.held
+        # a payload word is read in every cycle it is offered, as the RTL reads the global buffer
         w = p.payload[self.k]
         return None, (w() if callable(w) else w)
 
     def taken(self) -> tuple[_Packet, int]:
         """Advance past the flit just taken. Returns (packet, flit index: -1 header, k payload)."""
+        self.held = None
         p, k = self.packets[0], self.k
         if self.k + 1 >= len(p.payload):
             self.packets.pop(0)
@@ -94,99 +100,117 @@ def _split64(word: int, width: int, n: int) -> list[int]:
     return [(word >> (i * width)) & ((1 << width) - 1) for i in range(n)]
 
 
+_NO_FIRE = (False, False, None, None)       # what an idle macro does in a cycle with nothing offered
+_MACRO_STATES = ("mvm", "prog", "prog_wait")     # tile states that offer the macro something
+_TILE_COUNTER = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
+_CHIP_COUNTER = {name: k for k, name in enumerate(COUNTER_NAMES)}
+
+
 class _Tile:
     def __init__(self, model: "ChipCycleModel", pos, index):
         self.m, self.cfg, self.pos, self.index = model, model.cfg, pos, index
         self.data = model.state.tiles[pos]
-        self.macro = MacroCore(self.cfg, self.data.macro)
+        self.macro = MacroCore(self.cfg, self.data.macro, fast=True)
         self.tx = _Sender(self.cfg, pos)
         self.state = "idle"
         self.rx_type = 0
         self.words: list[int] = []
-        self.mvm = None          # dict: a, b, count, acc, onehot, i, j
+        self.mvm = None          # dict: a, b, count, acc, row, i, j
         self.prog = None         # (row, weights, pc)
-        self.send = None         # dict for the acc-vector sends: op, ops, v, count
+        # this cycle's macro events and what the tile offered (set by the model before cycle())
+        self.fires, self.x_offered, self.tx_offered = _NO_FIRE, False, False
+        base = counter_index(TILE_COUNTER_NAMES[0], index)
+        self.c = {name: base + k for name, k in _TILE_COUNTER.items()}
+        self.c_busy = self.c["busy"]
 
     def rx_ready(self, head: bool) -> bool:
         return (self.state == "idle") if head else (self.state == "recv")
 
-    def offers(self):
-        return self.tx.offer() if self.state == "send" else (None, None)
-
-    def macro_inputs(self):
-        p_item = x_item = None
-        if self.state == "prog":
-            p_item = (self.prog[0], self.prog[1])
-        elif self.state == "mvm" and self.mvm["i"] < self.mvm["count"]:
+    def step_macro(self, t):
+        """The macro's cycle t with this tile's offers; sets ``fires`` and ``x_offered``."""
+        s, mc = self.state, self.macro
+        self.x_offered = False
+        if s == "mvm":
             mv = self.mvm
-            x_item = (self.data.onehot(mv["row"]) if mv["row"] is not None
-                      else self.data.ibuf[mv["a"] + mv["i"]].copy())
-        return p_item, x_item
+            x = None
+            if mv["i"] < mv["count"]:
+                # the macro reads the vector in the cycle it takes it: no copy needed
+                x = self.data.onehot(mv["row"]) if mv["row"] is not None else self.data.ibuf[mv["a"] + mv["i"]]
+                self.x_offered = True
+            self.fires = mc.step(t, None, x, True, False)
+        elif s == "prog":
+            self.fires = mc.step(t, (self.prog[0], self.prog[1]), None, False, False)
+        elif s == "prog_wait":
+            self.fires = mc.step(t, None, None, False, True)
+        elif mc.mode == "idle" and not mc.results:
+            self.fires = _NO_FIRE
+        else:
+            self.fires = mc.step(t, None, None, False, False)
 
     def count(self, name, n=1):
-        if self.m.running:
-            self.m.counters[counter_index(name, self.index)] += n
+        self.m.cnt[self.c[name]] += n
 
-    def cycle(self, t, rx_flits, tx_taken, macro_fires, offered):
+    def cycle(self, t, rx_flits, tx_taken):
         """Apply cycle t's events (end of cycle)."""
-        cfg = self.cfg
-        if self.state != "idle":
-            self.count("busy")
-        pf, xf, mv_ev, pr_ev = macro_fires
-        nxt = self.state
-        if self.state == "idle":
-            for flit in rx_flits:            # a header
-                self.rx_type = (flit.data >> self.m.type_lsb) & 0xF
-                self.words = []
-                nxt = "recv"
-        elif self.state == "recv":
+        cfg, cnt, c = self.cfg, self.m.cnt, self.c
+        state = self.state
+        if state != "idle":
+            cnt[self.c_busy] += 1
+        pf, xf, mv_ev, pr_ev = self.fires
+        nxt = state
+        if state == "recv":
             for flit in rx_flits:
                 self.words.append(flit.data)
                 if flit.tail:
                     nxt = "exec"
-        elif self.state == "exec":
+        elif state == "mvm":
+            mv = self.mvm
+            if xf:
+                mv["i"] += 1
+                cnt[c["macs"]] += cfg.rows * cfg.cols
+                cnt[c["mvms"]] += 1
+                if mv["row"] is None:
+                    cnt[c["ibuf_read_bits"]] += cfg.rows * cfg.xbits
+            elif self.x_offered:
+                cnt[c["macro_stall"]] += 1
+            if mv_ev is not None:
+                self.data.accumulate(mv["b"] + mv["j"], mv_ev.y, add=bool(mv["acc"]))
+                if mv["acc"]:
+                    cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
+                cnt[c["acc_write_bits"]] += cfg.cols * cfg.acc_bits
+                mv["j"] += 1
+                if mv["j"] == mv["count"]:
+                    nxt = "idle"
+        elif state == "idle":
+            for flit in rx_flits:            # a header
+                self.rx_type = (flit.data >> self.m.type_lsb) & 0xF
+                self.words = []
+                nxt = "recv"
+        elif state == "exec":
             nxt = self._exec()
-        elif self.state == "prog":
+        elif state == "send":
+            if tx_taken is not None:
+                p, k = self.tx.taken()
+                if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
+                    cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
+                if not self.tx.busy:
+                    nxt = "idle"
+            elif self.tx_offered:
+                cnt[c["tx_stall"]] += 1
+        elif state == "prog":
             if pf:
                 nxt = "prog_wait"
-        elif self.state == "prog_wait":
+        elif state == "prog_wait":
             if pr_ev is not None:
                 a = pr_ev.result.attempts
-                self.count("rram_pulses", a)
-                self.count("rram_verify_reads", a)
+                cnt[c["rram_pulses"]] += a
+                cnt[c["rram_verify_reads"]] += a
                 if pr_ev.result.ok:
                     nxt = "idle"
                 else:
                     arg = (self.prog[2] & 0xFFFF) | ((self.prog[0] & 0xFFF) << 16)
                     self.tx.packets.append(_Packet(CTRL, PacketType.ERR, [arg]))
                     nxt = "send"
-        elif self.state == "mvm":
-            mv = self.mvm
-            if offered["x"] and not xf:
-                self.count("macro_stall")
-            if xf:
-                mv["i"] += 1
-                self.count("macs", cfg.rows * cfg.cols)
-                self.count("mvms")
-                if mv["row"] is None:
-                    self.count("ibuf_read_bits", cfg.rows * cfg.xbits)
-            if mv_ev is not None:
-                self.data.accumulate(mv["b"] + mv["j"], mv_ev.y, add=bool(mv["acc"]))
-                if mv["acc"]:
-                    self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
-                self.count("acc_write_bits", cfg.cols * cfg.acc_bits)
-                mv["j"] += 1
-                if mv["j"] == mv["count"]:
-                    nxt = "idle"
-        elif self.state == "send":
-            if offered["tx"] and tx_taken is None:
-                self.count("tx_stall")
-            if tx_taken is not None:
-                p, k = self.tx.taken()
-                if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
-                    self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
-                if not self.tx.busy:
-                    nxt = "idle"
         self.state = nxt
 
     def _exec(self):
@@ -267,14 +291,23 @@ class ChipCycleModel:
         cfg, st = self.cfg, self.state
         W = cfg.flit_width
         mesh = MeshCore(cfg)
-        self.counters = {i: 0 for i in range(len(COUNTER_NAMES))}
+        order = sorted(st.tiles, key=lambda p: (p[1], p[0]))
+        # Counters live in a list while the chip runs; after it stops, events go to a scratch list.
+        ncounters = counter_index(TILE_COUNTER_NAMES[0], len(order))
+        cnt = self.cnt = live = [0] * ncounters
+        indices = list(range(len(COUNTER_NAMES)))
         tiles = {}
-        for i, pos in enumerate(sorted(st.tiles, key=lambda p: (p[1], p[0]))):
+        for i, pos in enumerate(order):
             tiles[pos] = _Tile(self, pos, i)
-            for k in range(len(TILE_COUNTER_NAMES)):
-                self.counters[counter_index(TILE_COUNTER_NAMES[k], i)] = 0
+            indices += [counter_index(name, i) for name in TILE_COUNTER_NAMES]
+        tile_list = [tiles[pos] for pos in order]
+        tile_rx_ready = {pos: tl.rx_ready for pos, tl in tiles.items()}
+        C_FLITS, C_HOPS, C_GBUF_R, C_GBUF_W, C_CTX_STALL, C_BARRIER, C_INSTR = (
+            _CHIP_COUNTER[n] for n in ("noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
+                                       "ctrl_tx_stall", "barrier_wait", "instructions"))
+        trace, trace_offset = self.trace, self.trace_offset
         ctx = _Sender(cfg, CTRL)
-        self.running = True
+        running = True
         cstate, pc, outstanding = "fetch", 0, 0
         pending: ChipError | None = None
         error: ChipError | None = None
@@ -282,56 +315,52 @@ class ChipCycleModel:
         stop_cycle = None
         t = 1
 
-        def count(name, n=1):
-            if self.running:
-                self.counters[COUNTER_NAMES.index(name)] += n
+        def rx_ready(node, head):
+            return True if node == CTRL else tile_rx_ready[node](head)
 
         while True:
             if stop_cycle is not None:
-                if mesh.idle() and all(tl.idle for tl in tiles.values()) and not ctx.busy:
+                if mesh.idle() and all(tl.idle for tl in tile_list) and not ctx.busy:
                     break
                 if t - stop_cycle > drain_cycles:
                     raise RuntimeError(f"chip model: not quiet {drain_cycles} cycles after stopping")
             if t > max_cycles:
                 raise RuntimeError(f"chip model: no halt within {max_cycles} cycles (pc {pc})")
             # --- offers from registered state ----------------------------------
-            offers = {CTRL: ctx.offer() if cstate == "send" else (None, None)}
-            macro_in = {}
-            for pos, tl in tiles.items():
-                offers[pos] = tl.offers()
-                macro_in[pos] = tl.macro_inputs()
-
-            def rx_ready(node, head):
-                return True if node == CTRL else tiles[node].rx_ready(head)
-
-            macro_fires = {}
-            for pos, tl in tiles.items():
-                p_item, x_item = macro_in[pos]
-                macro_fires[pos] = tl.macro.step(t, p_item, x_item, tl.state == "mvm",
-                                                 tl.state == "prog_wait")
+            offers = {}
+            if cstate == "send":
+                ctrl_offer = offers[CTRL] = ctx.offer()
+            for tl in tile_list:
+                s = tl.state
+                if s == "send":
+                    h, w = offers[tl.pos] = tl.tx.offer()
+                    tl.tx_offered = h is not None or w is not None
+                if s in _MACRO_STATES or not tl.macro.idle:
+                    tl.step_macro(t)
+                else:
+                    tl.fires, tl.x_offered = _NO_FIRE, False
             taken, delivered, hops = mesh.step(t, offers, rx_ready)
-            count("noc_flits", len(taken))
-            count("noc_flit_hops", hops)
+            cnt[C_FLITS] += len(taken)
+            cnt[C_HOPS] += hops
             # --- controller state machine, on the registers' values --------------
             stop = False
             nstate = cstate
             if cstate == "send":
-                h, w = offers[CTRL]
                 if CTRL in taken:
                     p, k = ctx.taken()
                     if k > 0 and p.ptype != PacketType.CMD:       # a global-buffer word
-                        count("gbuf_read_bits", W)
+                        cnt[C_GBUF_R] += W
                     if not ctx.busy:
                         nstate, pc = "fetch", pc + 1
-                elif h is not None or w is not None:
-                    count("ctrl_tx_stall")
+                elif ctrl_offer[0] is not None or ctrl_offer[1] is not None:
+                    cnt[C_CTX_STALL] += 1
             elif cstate == "wait":
                 if pending is not None:
                     error, stop = pending, True
                 elif outstanding == 0:
                     nstate, pc = "fetch", pc + 1
                 else:
-                    count("barrier_wait")
+                    cnt[C_BARRIER] += 1
             elif cstate == "fetch":
                 if pending is not None:
                     error, stop = pending, True
@@ -342,13 +371,15 @@ class ChipCycleModel:
                     if code:
                         error, stop = ChipError(code, pc), True
                     else:
-                        count("instructions")
+                        cnt[C_INSTR] += 1
                         nstate, pc, outstanding = self._issue(ins, pc, ctx, outstanding)
                         if nstate == "stop":
                             stop = True
             # --- controller receive (registers: seen by the state machine next cycle) ----
+            tile_rx = {}
             for node, flit in delivered:
                 if node != CTRL:
+                    tile_rx.setdefault(node, []).append(flit)
                     continue
                 if flit.head:
                     ptype = (flit.data >> self.type_lsb) & 0xF
@@ -366,30 +397,32 @@ class ChipCycleModel:
                         a = rx["addr"] + k - 1
                         if a < cfg.gbuf_words:
                             st.gbuf[a] = flit.data
-                        count("gbuf_write_bits", W)
+                        cnt[C_GBUF_W] += W
                 elif rx["type"] == PacketType.ERR and k == 0 and pending is None:
                     pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
                                         (flit.data >> 16) & 0xFFF)
             # --- tiles -----------------------------------------------------------
-            for pos, tl in tiles.items():
+            for tl in tile_list:
                 before = tl.state
-                flits = [f for n, f in delivered if n == pos]
-                tx_taken = taken.get(pos)
-                h, w = offers[pos]
-                p_item, x_item = macro_in[pos]
-                tl.cycle(t, flits, tx_taken, macro_fires[pos],
-                         {"x": x_item is not None, "tx": h is not None or w is not None})
-                if self.trace is not None and tl.state != before and self.running:
-                    self.trace.append((t + 1 + self.trace_offset, tl.index, tl.state))
+                flits = tile_rx.get(tl.pos, ()) if tile_rx else ()
+                if not flits and before in ("idle", "recv"):     # nothing happens but the busy count
+                    if before == "recv":
+                        cnt[tl.c_busy] += 1
+                    continue
+                tl.cycle(t, flits, taken.get(tl.pos))
+                if trace is not None and tl.state != before and running:
+                    trace.append((t + 1 + trace_offset, tl.index, tl.state))
             if stop:
-                self.running = False
+                running = False
+                cnt = self.cnt = [0] * ncounters          # events after the stop are not counted
                 stop_cycle = t
                 cstate = "done"
             else:
                 cstate = nstate
             t += 1
-        self.counters[0] = stop_cycle
-        return RunResult(stop_cycle, error, dict(self.counters), t - 1)
+        counters = {i: live[i] for i in indices}
+        counters[0] = stop_cycle
+        return RunResult(stop_cycle, error, counters, t - 1)
 
     def _issue(self, ins, pc, ctx: _Sender, outstanding):
         """The fetch cycle of ``ins``: the controller's next state, pc and outstanding syncs."""

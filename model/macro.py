@@ -340,8 +340,13 @@ class MacroCore:
     cycle; :meth:`step` returns what fired and moves to the next cycle.
     """
 
-    def __init__(self, cfg: Config, state: MacroState):
+    def __init__(self, cfg: Config, state: MacroState, fast: bool = False):
         self.cfg, self.state = cfg, state
+        # fast (the chip model): no MvmEvent.weights, and y = wrap(x @ W) with the effective weights
+        # kept between row writes; equal to mvm_bitplane (tests/model/test_macro.py proves it on
+        # random operands), which the macro's own tests hold the RTL to.
+        self.fast = fast
+        self._weights = None
         self.mode, self.step_no, self.occ = "idle", 0, 0
         self.results: deque[_Pending] = deque()
         self.cur_prog = None          # (index, accept_cycle, result, response_cycle)
@@ -382,12 +387,19 @@ class MacroCore:
             # Nothing reads the cells while a row is programmed, so the
             # write-verify outcome can be settled now; only its timing waits.
             res = st.program_row(int(row), weights)
+            self._weights = None
             self.cur_prog = (self.n_prog, t, res, t + program_latency(cfg, res.attempts))
             self.n_prog += 1
             self.mode = "prog"
         if x_fire:
-            y = st.mvm(x_item)
-            self.results.append(_Pending(t + mvm_latency(cfg), self.n_x, y, st.effective_weights()))
+            if self.fast:
+                if self._weights is None:
+                    self._weights = st.effective_weights()
+                y = mvm_reference(x_item, self._weights, cfg.acc_bits)
+                weights = None
+            else:
+                y, weights = st.mvm(x_item), st.effective_weights()
+            self.results.append(_Pending(t + mvm_latency(cfg), self.n_x, y, weights))
             self.accepted[self.n_x] = t
             self.n_x += 1
             self.occ += 1

@@ -226,11 +226,41 @@ class MeshCore:
         self.nodes = mesh_nodes(cfg)
         self.fifo = {(n, p): deque() for n in self.grid() for p in range(5)}
         self.cut = {(n, o, k): deque() for n in self.grid() for o in range(4) for k in range(link_cuts)}
-        self.locked = {(n, o): None for n in self.grid() for o in range(5)}
-        self.ptr = {(n, o): 0 for n in self.grid() for o in range(5)}
         self.tx_state = {n: [None, 0] for n in self.nodes}         # header being sent, words left
         self.hops = {} if record_hops else None
         self.flits_in_network = 0
+        # Wiring resolved once, so that a cycle only follows references:
+        # a node's NI entry (queue, router that computes the route there) ...
+        self._entries = {}
+        for n in self.nodes:
+            r = (0, 0) if n == CTRL else n
+            self._entries[n] = (self.fifo[(r, W if n == CTRL else L)], r)
+        # ... each router's input queues, output locks and round-robin pointers, and where each
+        # output goes: (0, sink node) to an NI, (1, queue, router) to a neighbour's input FIFO,
+        # (2, queue, None) to a link cut.
+        self._routers = []
+        for n in self.grid():
+            outs = []
+            for o in range(5):
+                sink = n if o == L else (CTRL if (o == N and n == (0, 0)) else None)
+                if sink is not None:
+                    outs.append((0, sink, None))
+                elif link_cuts:
+                    outs.append((2, self.cut[(n, o, 0)], None))
+                else:
+                    nb = (n[0] + _STEP[o][0], n[1] + _STEP[o][1])
+                    outs.append((1, self.fifo.get((nb, _OPP[o])), nb))     # None off the mesh: XY never goes there
+            # (node, input FIFOs, each output's owner input or None, round-robin pointers, outputs,
+            #  each input's locked output or -1)
+            self._routers.append((n, [self.fifo[(n, p)] for p in range(5)], [None] * 5, [0] * 5, outs, [-1] * 5))
+        # link cut stages: (queue, next queue, its capacity, router of the next FIFO or None)
+        self._cuts = []
+        for (n, o, k), q in self.cut.items():
+            if k == link_cuts - 1:
+                nb = (n[0] + _STEP[o][0], n[1] + _STEP[o][1])
+                self._cuts.append((q, self.fifo[(nb, _OPP[o])], cfg.noc_fifo_depth, nb))
+            else:
+                self._cuts.append((q, self.cut[(n, o, k + 1)], 2, None))
 
     def grid(self):
         return [n for n in self.nodes if n != CTRL]
@@ -238,10 +268,6 @@ class MeshCore:
     def idle(self) -> bool:
         """No flit in the network and no packet half sent."""
         return self.flits_in_network == 0 and all(v[0] is None for v in self.tx_state.values())
-
-    def _entry(self, node):
-        """The router input FIFO a node's NI feeds."""
-        return ((0, 0), W) if node == CTRL else (node, L)
 
     def step(self, t: int, offers: dict, rx_ready) -> tuple[dict, list, int]:
         """Simulate cycle ``t``.
@@ -253,107 +279,107 @@ class MeshCore:
         of ``(node, flit)`` (flit: ``head``, ``tail``, ``data``, ``pkt`` = the
         header's tag, ``seq``); hops counts flits that crossed a
         router-to-router link.
+
+        Every decision reads the state at the start of the cycle (FIFO
+        fill levels, fronts); pops and pushes take effect at its end. A lock
+        or pointer is read and written only by its own output, once a cycle,
+        so it is updated in place.
         """
-        D, cuts = self.cfg.noc_fifo_depth, self.link_cuts
-        fifo, cut = self.fifo, self.cut
-        pops, pushes, taken, delivered, lock_updates = [], [], {}, [], []
+        D = self.cfg.noc_fifo_depth
+        tx_state, entries = self.tx_state, self._entries
+        pops, pushes, taken, delivered = [], [], {}, []
         hops = 0
         for n, (hdr, word) in offers.items():
-            pkt, left = self.tx_state[n]
-            entry = self._entry(n)
-            if len(fifo[entry]) >= D:
+            if hdr is None and word is None:
                 continue
+            q, r = entries[n]
+            if len(q) >= D:
+                continue
+            pkt, left = tx_state[n]
             if pkt is None:
                 if hdr is not None:
-                    pushes.append((entry, _Flit(1, int(hdr.length == 0), hdr.dest, hdr.word, hdr, 0)))
+                    pushes.append((q, r, _Flit(1, int(hdr.length == 0), hdr.dest, hdr.word, hdr, 0)))
                     taken[n] = "header"
                     if hdr.length:
-                        self.tx_state[n] = [hdr, hdr.length]
+                        tx_state[n] = [hdr, hdr.length]
             elif word is not None:
-                seq = pkt.length - left + 1
-                pushes.append((entry, _Flit(0, int(left == 1), pkt.dest, word, pkt, seq)))
+                pushes.append((q, r, _Flit(0, int(left == 1), pkt.dest, word, pkt, pkt.length - left + 1)))
                 taken[n] = "payload"
-                self.tx_state[n] = [None, 0] if left == 1 else [pkt, left - 1]
-        # link cuts: the last stage feeds the router input, earlier stages the next one
-        for (n, o, k), q in cut.items():
-            if not q:
-                continue
-            if k == cuts - 1:
-                dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
-                ok = len(fifo[dst]) < D
+                tx_state[n] = [None, 0] if left == 1 else [pkt, left - 1]
+        for q, nq, cap, r in self._cuts:
+            if q and len(nq) < cap:
+                pops.append(q)
+                pushes.append((nq, r, q[0]))
+        record = self.hops
+
+        def forward(n, qs, locked, ptr, owns, outs, i, o, flit, granted):
+            """Input i's front flit offered on output o (granted now, or o is locked to i)."""
+            nonlocal hops
+            kind, target, r = outs[o]
+            if kind == 0:
+                ready = rx_ready(target, bool(flit.head))
             else:
-                dst = ("cut", (n, o, k + 1))
-                ok = len(cut[(n, o, k + 1)]) < 2
-            if ok:
-                pops.append(("cut", (n, o, k)))
-                pushes.append((dst, q[0]))
-        # router outputs
-        for n in self.grid():
-            fronts = [fifo[(n, p)][0] if fifo[(n, p)] else None for p in range(5)]
-            if not any(fronts):
+                ready = len(target) < (D if kind == 1 else 2)
+            if granted:
+                ptr[o] = i + 1 if i < 4 else 0
+                if not (ready and flit.tail):
+                    locked[o], owns[i] = i, o
+            elif ready and flit.tail:
+                locked[o], owns[i] = None, -1
+            if not ready:
+                return
+            pops.append(qs[i])
+            if record is not None:
+                record.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
+            if kind == 0:
+                delivered.append((target, flit))
+            else:
+                hops += 1
+                pushes.append((target, r, flit))
+
+        for n, qs, locked, ptr, outs, owns in self._routers:
+            q0, q1, q2, q3, q4 = qs
+            if not (q0 or q1 or q2 or q3 or q4):
                 continue
-            for o in range(5):
-                owner = self.locked[(n, o)]
-                grant = None
-                if owner is not None:
-                    src, flit = owner, fronts[owner]
-                    if flit is None:
-                        continue
-                else:
-                    ptr = self.ptr[(n, o)]
-                    for k in range(5):
-                        c = (ptr + k) % 5
-                        fc = fronts[c]
-                        if fc is not None and fc.head and fc.route == o:
-                            grant = c
-                            break
-                    if grant is None:
-                        continue
-                    src, flit = grant, fronts[grant]
-                # is the receiver ready?
-                sink = n if o == L else (CTRL if (o == N and n == (0, 0)) else None)
-                if sink is not None:
-                    ready = rx_ready(sink, bool(flit.head))
-                    dst = None
-                elif cuts:
-                    dst = ("cut", (n, o, 0))
-                    ready = len(cut[(n, o, 0)]) < 2
-                else:
-                    dst = ((n[0] + _STEP[o][0], n[1] + _STEP[o][1]), _OPP[o])
-                    ready = len(fifo[dst]) < D
-                if grant is not None:
-                    lock_updates.append(((n, o), grant, not (ready and flit.tail)))
-                elif ready and flit.tail:
-                    lock_updates.append(((n, o), None, False))
-                if not ready:
+            # Inputs with a front flit: an output's owner sends on it; a head flit asks for the
+            # output XY routes it to, if that output is free.
+            # (Decided on the locks at the start of the cycle: all asks first, then the owners.)
+            asks = sends = None
+            for i in range(5):
+                q = qs[i]
+                if not q:
                     continue
-                pops.append((n, src))
-                if self.hops is not None:
-                    self.hops.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
-                if sink is not None:
-                    delivered.append((sink, flit))
-                else:
-                    hops += 1
-                    pushes.append((dst, flit))
+                flit = q[0]
+                o = owns[i]
+                if o >= 0:
+                    if sends is None:
+                        sends = []
+                    sends.append((i, o, flit))
+                elif flit.head and locked[flit.route] is None:
+                    if asks is None:
+                        asks = {}
+                    asks.setdefault(flit.route, []).append(i)
+            if sends is not None:
+                for i, o, flit in sends:
+                    forward(n, qs, locked, ptr, owns, outs, i, o, flit, False)
+            if asks is None:
+                continue
+            # a free output grants the first asking input at or after its round-robin pointer
+            for o, ins in asks.items():
+                p = ptr[o]
+                i = ins[0]
+                for c in ins:
+                    if c >= p:
+                        i = c
+                        break
+                forward(n, qs, locked, ptr, owns, outs, i, o, qs[i][0], True)
         # --- end of cycle t: registers ---------------------------------------------
-        for key in pops:
-            if key[0] == "cut":
-                cut[key[1]].popleft()
-            else:
-                fifo[key].popleft()
-        for key, flit in pushes:
-            if key[0] == "cut":
-                cut[key[1]].append(flit)
-            else:
-                (node, port) = key
-                flit.route = xy_route(node[0], node[1], flit.dest)
-                fifo[key].append(flit)
-        for key, grant, lock in lock_updates:
-            if grant is not None:
-                self.ptr[key] = (grant + 1) % 5
-                self.locked[key] = grant if lock else None
-            else:
-                self.locked[key] = None
+        for q in pops:
+            q.popleft()
+        for q, r, flit in pushes:
+            if r is not None and flit.head:         # only a head flit asks for an output
+                flit.route = xy_route(r[0], r[1], flit.dest)
+            q.append(flit)
         self.flits_in_network += len(taken) - len(delivered)
         return taken, delivered, hops
 

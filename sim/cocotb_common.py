@@ -14,6 +14,7 @@ from cocotb.clock import Clock
 
 from ..model.config import Config
 from .cocotb_io import CocotbIO
+from .driver import CLOCK_PERIOD_NS
 
 __all__ = ["params", "config", "run_bench"]
 
@@ -31,7 +32,7 @@ def config(p: dict) -> Config:
 
 async def run_bench(dut, bench, p: dict, idle_inputs, total: int):
     """Clock, reset with ``idle_inputs`` low, run ``bench``; record summary, progress and failure."""
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
     io = CocotbIO(dut)
     for name in idle_inputs:
         io.set(name, 0)

@@ -118,3 +118,34 @@ def test_stall_pattern_sources_hold_valid():
     x_stall = StallPattern([False, True, True, True])
     (mvms, _, _), _ = _run(cfg, [], [np.zeros(8, np.int64)] * 3, x_stall=x_stall)
     assert [e.accept_cycle for e in mvms] == [0, 8, 16]
+
+
+def test_fast_core_equals_the_bit_plane_core():
+    """The chip model's fast macro (wrap(x @ W), weights kept between row writes) fires the same
+    events with the same results as the bit-plane macro, row writes and stuck cells included."""
+    from rramcim.model.macro import MacroCore
+    cfg = Config(rows=9, cols=5, wbits=8, xbits=8, par=2, acc_bits=16)
+    faults = FaultMap.from_list(cfg, [(1, 3, 1), (4, 17, 0)])
+    rng = np.random.default_rng(7)
+    states = [MacroState(cfg, faults), MacroState(cfg, faults)]
+    cores = [MacroCore(cfg, states[0]), MacroCore(cfg, states[1], fast=True)]
+    ys = [[], []]
+    for t in range(3000):
+        p_item = x_item = None
+        u = rng.random()
+        if u < 0.05:
+            p_item = (int(rng.integers(cfg.rows)), rng.integers(-128, 128, size=cfg.cols))
+        elif u < 0.8:
+            x_item = rng.integers(-128, 128, size=cfg.rows)
+        y_ready = bool(rng.random() < 0.7)
+        for k in range(2):
+            pf, xf, mv, pe = cores[k].step(t, p_item, x_item, y_ready, True)
+            if mv is not None:
+                ys[k].append((mv.index, mv.out_cycle, mv.y.tolist()))
+            if k == 0:
+                fired = (pf, xf, pe.resp_cycle if pe else None)
+            else:
+                assert fired == (pf, xf, pe.resp_cycle if pe else None)
+    assert len(ys[0]) > 500
+    assert ys[0] == ys[1]
+    assert np.array_equal(states[0].cells, states[1].cells)
