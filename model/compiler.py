@@ -977,9 +977,10 @@ def traffic_bound(plan: GemmPlan) -> dict:
 
 
 def run_plan_model(plan: GemmPlan, state: ChipState | None = None, trace: list | None = None,
-                   trace_offset: int = 0) -> tuple[np.ndarray, dict]:
+                   trace_offset: int = 0, progress=None) -> tuple[np.ndarray, dict]:
     """Run every window of ``plan`` on the cycle-exact model; returns ``(C, report)``.
 
+    ``progress(done, total)``, if given, is called after each window.
     ``state`` (default: a fresh chip) persists across the windows, as the chip's memories, tile
     accumulators and RRAM do. Raises RuntimeError if a window ends with a chip error. The report:
     ``cycles`` (summed over windows), ``windows``, ``window_cycles``, ``counters`` (the 8 chip-wide
@@ -1017,6 +1018,8 @@ def run_plan_model(plan: GemmPlan, state: ChipState | None = None, trace: list |
             counters[name] += res.total(name)
         window_cycles.append(res.cycles)
         reads.append([list(st.gbuf[a:a + n]) for a, n in win.reads])
+        if progress is not None:
+            progress(w + 1, len(plan.windows))
     C = plan.result(reads)
     cycles = sum(window_cycles)
     kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))

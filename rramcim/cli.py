@@ -451,19 +451,14 @@ def _check_output_dirs(*flags_and_paths):
 
 
 def _progress_printer(what):
-    """A progress callback: a rewritten line on a terminal, a line per 10% otherwise."""
-    tty = sys.stdout.isatty()
-    state = {"last": -1}
+    """A progress callback (:class:`rramcim.progress.Progress`), closed by :func:`main` on the way out."""
+    from .progress import Progress
+    p = Progress(what)
+    _PROGRESS.append(p)
+    return p
 
-    def show(done, total):
-        pct = 100 * done // max(1, total)
-        if tty:
-            end = "\n" if done >= total else ""
-            print(f"\r  {done}/{total} {what} ({pct}%)", end=end, flush=True)
-        elif pct // 10 != state["last"] // 10:
-            print(f"  {done}/{total} {what} ({pct}%)", flush=True)
-        state["last"] = pct
-    return show
+
+_PROGRESS: list = []
 
 
 def _reference(bench, ev):
@@ -659,7 +654,11 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        args.func(args)
+        try:
+            args.func(args)
+        finally:
+            while _PROGRESS:                 # leave the terminal clean, on an interrupt too
+                _PROGRESS.pop().close()
     except KeyboardInterrupt:
         print("rramcim: interrupted", file=sys.stderr)
         return 130

@@ -34,7 +34,8 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
     """
-    C, report = run_plan_model(plan, trace=trace, trace_offset=trace_offset)
+    C, report = run_plan_model(plan, trace=trace, trace_offset=trace_offset,
+                               progress=progress if backend == "model" else None)
     report = dict(report, backend=backend)
     if backend == "model":
         return C, report
