@@ -133,20 +133,26 @@ def _error_line(log: Path, last: bool = True) -> str:
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
-def _overuse(text: str) -> tuple[list[str], bool]:
-    """nextpnr's 'Device utilisation' lines (in a log's text) whose use exceeds the device, and
-    whether the table is complete."""
+def _utilisation(text: str) -> tuple[dict, bool]:
+    """nextpnr's 'Device utilisation' table in a log's text, as in its report
+    (``type -> {used, available}``), and whether the table is complete."""
     at = text.find("Device utilisation")
     if at < 0:
-        return [], False
-    over, complete = [], False
+        return {}, False
+    table = {}
     for line in text[at:].splitlines()[1:]:
         m = _UTIL_LINE.match(line)
         if not m:
-            complete = True
-            break
-        if int(m[2]) > int(m[3]):
-            over.append(f"{m[1]} {int(m[2]):,}/{int(m[3]):,}")
+            return table, True
+        table[m[1]] = {"used": int(m[2]), "available": int(m[3])}
+    return table, False
+
+
+def _overuse(text: str) -> tuple[list[str], bool]:
+    """nextpnr's 'Device utilisation' lines (in a log's text) whose use exceeds the device, and
+    whether the table is complete."""
+    table, complete = _utilisation(text)
+    over = [f"{k} {v['used']:,}/{v['available']:,}" for k, v in table.items() if v["used"] > v["available"]]
     return over, complete
 
 
@@ -199,19 +205,31 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     say(f"      {times['synthesis']:.0f} s")
 
     pnr = "nextpnr-" + b.family
+
+    def describe():
+        seconds = {k: round(v, 1) for k, v in times.items()}
+        seconds["total"] = round(sum(times.values()), 1)
+        return dict(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(), seconds=seconds,
+                    tools={k: _version(k) for k in ("yosys", pnr, pack_tool)})
     say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
     pnr_log = out / "nextpnr.log"
 
     table_read = []
 
     def fits():
-        # nextpnr-ecp5 goes on placing a design larger than the device: stop it at its utilisation table.
+        # nextpnr-ecp5 goes on placing a design larger than the device: stop it at its utilisation table,
+        # and leave a summary of what it would need.
         if table_read or not pnr_log.exists():
             return
-        over, complete = _overuse(pnr_log.read_text(errors="replace"))
+        text = pnr_log.read_text(errors="replace")
+        over, complete = _overuse(text)
         if over:
-            raise BuildError(f"config '{cfg.name}' does not fit the {b.device}: {', '.join(over)} "
-                             f"(log: {pnr_log})")
+            error = f"config '{cfg.name}' does not fit the {b.device}: {', '.join(over)} (log: {pnr_log})"
+            summary = summarize({"utilization": _utilisation(text)[0]}, b, _synth_cells(out / "synth_stat.json"),
+                                placed=False)
+            summary.update(describe(), error=error)
+            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            raise BuildError(error)
         if complete:
             table_read.append(True)
 
@@ -236,11 +254,7 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     report = json.loads((out / "report.json").read_text())
     stat = _synth_cells(out / "synth_stat.json")
     summary = summarize(report, b, stat)
-    summary.update(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(),
-                   bitstream=str(out / bit), program=b.program.format(bit=out / bit),
-                   seconds={k: round(v, 1) for k, v in times.items()},
-                   tools={k: _version(k) for k in ("yosys", pnr, pack_tool)})
-    summary["seconds"]["total"] = round(sum(times.values()), 1)
+    summary.update(describe(), bitstream=str(out / bit), program=b.program.format(bit=out / bit))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -263,12 +277,13 @@ def _synth_cells(path: Path) -> dict:
     return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
 
 
-def summarize(report: dict, board: Board, synth_cells: dict | None = None) -> dict:
+def summarize(report: dict, board: Board, synth_cells: dict | None = None, *, placed: bool = True) -> dict:
     """The summary of a nextpnr ``--report`` JSON for ``board``.
 
     ``resources``: rows of ``{name, used, available, percent}``; ``clocks``:
     per constrained clock ``{name, fmax_mhz, target_mhz, met}``; ``fmax_mhz``
-    and ``timing_met`` for the slowest clock.
+    and ``timing_met`` for the slowest clock. ``placed=False`` summarizes a
+    design that was not placed (it does not fit): its resources only.
     """
     util = report.get("utilization")
     if not isinstance(util, dict):
@@ -288,11 +303,14 @@ def summarize(report: dict, board: Board, synth_cells: dict | None = None) -> di
         achieved, target = float(f["achieved"]), float(f["constraint"])
         clocks.append({"name": name, "fmax_mhz": round(achieved, 2), "target_mhz": round(target, 2),
                        "met": achieved >= target})
+    if not placed:
+        return {"resources": rows, "clocks": [], "fmax_mhz": None, "target_mhz": board.target_hz / 1e6,
+                "timing_met": False, "fits": False}
     if not clocks:
         raise BuildError("the nextpnr report has no clock in 'fmax': the design has no constrained clock")
     worst = min(clocks, key=lambda c: c["fmax_mhz"] / c["target_mhz"])
     return {"resources": rows, "clocks": clocks, "fmax_mhz": worst["fmax_mhz"], "target_mhz": worst["target_mhz"],
-            "timing_met": all(c["met"] for c in clocks)}
+            "timing_met": all(c["met"] for c in clocks), "fits": True}
 
 
 def format_summary(s: dict) -> str:
@@ -305,6 +323,9 @@ def format_summary(s: dict) -> str:
         verdict = "met" if c["met"] else "NOT met"
         lines.append(f"| Fmax `{c['name']}` | {c['fmax_mhz']:.1f} MHz | target {c['target_mhz']:.1f} MHz | "
                      f"{verdict} |")
+    if not s.get("fits", True):
+        lines.append(f"| Fmax | - | target {s['target_mhz']:.1f} MHz | not placed: does not fit |")
+        lines += ["", s.get("error", "does not fit")]
     if "seconds" in s:
         t = s["seconds"]
         lines += ["", "build time: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in t.items())]

@@ -175,7 +175,10 @@ def test_a_design_too_big_for_the_board_stops_with_one_line(tmp_path):
         build("icebreaker", PRESETS["icebreaker"], tmp_path, say=lambda line: None, core=_TooBig())
     assert re.fullmatch(r"config 'icebreaker' does not fit the Lattice iCE40 UP5K \(SG48\): ICESTORM_DSP "
                         r"9/8 \(log: .*nextpnr.log\)", str(e.value)), str(e.value)
-    assert not (tmp_path / "top.bin").exists() and not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "top.bin").exists()
+    s = read_summary(tmp_path)              # what it would need, for `rramcim fpga report`
+    assert not s["fits"] and s["error"] == str(e.value) and _rows(s)["DSPs"] == (9, 8)
+    assert "| DSPs | 9 | 8 | 112.5 % |" in format_summary(s) and "not placed: does not fit" in format_summary(s)
 
 
 def test_cli_errors_in_one_line(tmp_path, capsys, monkeypatch):
