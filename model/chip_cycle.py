@@ -65,6 +65,7 @@ class _Sender:
         self.packets: list[_Packet] = []
         self.k = -1                      # -1: header next, else payload word k
         self.held = None                 # the header offered, held until it is taken
+        self.headers = {}                # header words by (dest, type, length)
 
     @property
     def busy(self) -> bool:
@@ -77,7 +78,10 @@ class _Sender:
             return None, None
         p = self.packets[0]
         if self.k < 0:
-            word = pack_header(self.cfg, p.dest, self.src, p.ptype, len(p.payload))
+            key = (p.dest, p.ptype, len(p.payload))
+            word = self.headers.get(key)
+            if word is None:
+                word = self.headers[key] = pack_header(self.cfg, p.dest, self.src, p.ptype, len(p.payload))
             self.held = (TxHeader(p.dest, word, len(p.payload), p), None)
             return self.held
         # a payload word is read in every cycle it is offered, as the RTL reads the global buffer
@@ -121,7 +125,7 @@ class _Tile:
         self.fires, self.x_offered, self.tx_offered = _NO_FIRE, False, False
         base = counter_index(TILE_COUNTER_NAMES[0], index)
         self.c = {name: base + k for name, k in _TILE_COUNTER.items()}
-        self.c_busy = self.c["busy"]
+        self.c_busy, self.c_tx_stall = self.c["busy"], self.c["tx_stall"]
 
     def rx_ready(self, head: bool) -> bool:
         return (self.state == "idle") if head else (self.state == "recv")
@@ -156,7 +160,6 @@ class _Tile:
         state = self.state
         if state != "idle":
             cnt[self.c_busy] += 1
-        pf, xf, mv_ev, pr_ev = self.fires
         nxt = state
         if state == "recv":
             for flit in rx_flits:
@@ -165,6 +168,7 @@ class _Tile:
                     nxt = "exec"
         elif state == "mvm":
             mv = self.mvm
+            _, xf, mv_ev, _ = self.fires
             if xf:
                 mv["i"] += 1
                 cnt[c["macs"]] += cfg.rows * cfg.cols
@@ -198,9 +202,10 @@ class _Tile:
             elif self.tx_offered:
                 cnt[c["tx_stall"]] += 1
         elif state == "prog":
-            if pf:
+            if self.fires[0]:
                 nxt = "prog_wait"
         elif state == "prog_wait":
+            pr_ev = self.fires[3]
             if pr_ev is not None:
                 a = pr_ev.result.attempts
                 cnt[c["rram_pulses"]] += a
@@ -218,7 +223,9 @@ class _Tile:
         ty, words = self.rx_type, self.words
         if ty == PacketType.CMD:
             word = sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << 64) - 1)
-            ins = decode(word)
+            ins = self.m.decoded.get(word)
+            if ins is None:
+                ins = self.m.decoded[word] = decode(word)
             o = ins.ops
             if ins.op == Op.MVM:
                 self.mvm = dict(a=o["a"], b=o["b"], count=o["count"], acc=o["acc"], row=None, i=0, j=0)
@@ -286,6 +293,9 @@ class ChipCycleModel:
         self.type_lsb = 2 * coord_size(self.cfg)        # header: dest, src, then type
         # trace: if a list, every tile state change is appended as (cycle + trace_offset, tile index, state)
         self.trace, self.trace_offset = trace, trace_offset
+        # an instruction word's check and decoding are the same every time: done once a run
+        self.checked: dict = {}
+        self.decoded: dict = {}
 
     def run(self, max_cycles: int = 50_000_000, drain_cycles: int = 1_000_000) -> RunResult:
         cfg, st = self.cfg, self.state
@@ -301,7 +311,6 @@ class ChipCycleModel:
             tiles[pos] = _Tile(self, pos, i)
             indices += [counter_index(name, i) for name in TILE_COUNTER_NAMES]
         tile_list = [tiles[pos] for pos in order]
-        tile_rx_ready = {pos: tl.rx_ready for pos, tl in tiles.items()}
         C_FLITS, C_HOPS, C_GBUF_R, C_GBUF_W, C_CTX_STALL, C_BARRIER, C_INSTR = (
             _CHIP_COUNTER[n] for n in ("noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
                                        "ctrl_tx_stall", "barrier_wait", "instructions"))
@@ -316,7 +325,9 @@ class ChipCycleModel:
         t = 1
 
         def rx_ready(node, head):
-            return True if node == CTRL else tile_rx_ready[node](head)
+            if node == CTRL:
+                return True
+            return tiles[node].state == ("idle" if head else "recv")
 
         while True:
             if stop_cycle is not None:
@@ -335,10 +346,8 @@ class ChipCycleModel:
                 if s == "send":
                     h, w = offers[tl.pos] = tl.tx.offer()
                     tl.tx_offered = h is not None or w is not None
-                if s in _MACRO_STATES or not tl.macro.idle:
+                if s in _MACRO_STATES or tl.macro.mode != "idle" or tl.macro.results:
                     tl.step_macro(t)
-                else:
-                    tl.fires, tl.x_offered = _NO_FIRE, False
             taken, delivered, hops = mesh.step(t, offers, rx_ready)
             cnt[C_FLITS] += len(taken)
             cnt[C_HOPS] += hops
@@ -367,7 +376,11 @@ class ChipCycleModel:
                 elif pc >= cfg.imem_depth:
                     error, stop = ChipError(ErrorCode.IMEM_OVERFLOW, pc), True
                 else:
-                    code, ins = check_instr(cfg, st.imem[pc])
+                    word = st.imem[pc]
+                    checked = self.checked.get(word)
+                    if checked is None:
+                        checked = self.checked[word] = check_instr(cfg, word)
+                    code, ins = checked
                     if code:
                         error, stop = ChipError(code, pc), True
                     else:
@@ -404,6 +417,11 @@ class ChipCycleModel:
             # --- tiles -----------------------------------------------------------
             for tl in tile_list:
                 before = tl.state
+                if before == "send" and tl.pos not in taken:     # waiting for the network
+                    cnt[tl.c_busy] += 1
+                    if tl.tx_offered:
+                        cnt[tl.c_tx_stall] += 1
+                    continue
                 flits = tile_rx.get(tl.pos, ()) if tile_rx else ()
                 if not flits and before in ("idle", "recv"):     # nothing happens but the busy count
                     if before == "recv":

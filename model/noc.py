@@ -311,40 +311,15 @@ class MeshCore:
                 pops.append(q)
                 pushes.append((nq, r, q[0]))
         record = self.hops
-
-        def forward(n, qs, locked, ptr, owns, outs, i, o, flit, granted):
-            """Input i's front flit offered on output o (granted now, or o is locked to i)."""
-            nonlocal hops
-            kind, target, r = outs[o]
-            if kind == 0:
-                ready = rx_ready(target, bool(flit.head))
-            else:
-                ready = len(target) < (D if kind == 1 else 2)
-            if granted:
-                ptr[o] = i + 1 if i < 4 else 0
-                if not (ready and flit.tail):
-                    locked[o], owns[i] = i, o
-            elif ready and flit.tail:
-                locked[o], owns[i] = None, -1
-            if not ready:
-                return
-            pops.append(qs[i])
-            if record is not None:
-                record.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
-            if kind == 0:
-                delivered.append((target, flit))
-            else:
-                hops += 1
-                pushes.append((target, r, flit))
-
         for n, qs, locked, ptr, outs, owns in self._routers:
             q0, q1, q2, q3, q4 = qs
             if not (q0 or q1 or q2 or q3 or q4):
                 continue
-            # Inputs with a front flit: an output's owner sends on it; a head flit asks for the
-            # output XY routes it to, if that output is free.
-            # (Decided on the locks at the start of the cycle: all asks first, then the owners.)
-            asks = sends = None
+            # Inputs with a front flit: an output's owner offers it there; a head flit asks for
+            # the output XY routes it to, if that output is free (on the locks at the start of
+            # the cycle); a free output grants the first asking input at or after its pointer.
+            moves = []                  # (input, output, flit, granted now)
+            asks = None
             for i in range(5):
                 q = qs[i]
                 if not q:
@@ -352,27 +327,42 @@ class MeshCore:
                 flit = q[0]
                 o = owns[i]
                 if o >= 0:
-                    if sends is None:
-                        sends = []
-                    sends.append((i, o, flit))
+                    moves.append((i, o, flit, False))
                 elif flit.head and locked[flit.route] is None:
                     if asks is None:
                         asks = {}
                     asks.setdefault(flit.route, []).append(i)
-            if sends is not None:
-                for i, o, flit in sends:
-                    forward(n, qs, locked, ptr, owns, outs, i, o, flit, False)
-            if asks is None:
-                continue
-            # a free output grants the first asking input at or after its round-robin pointer
-            for o, ins in asks.items():
-                p = ptr[o]
-                i = ins[0]
-                for c in ins:
-                    if c >= p:
-                        i = c
-                        break
-                forward(n, qs, locked, ptr, owns, outs, i, o, qs[i][0], True)
+            if asks is not None:
+                for o, ins in asks.items():
+                    p = ptr[o]
+                    i = ins[0]
+                    for c in ins:
+                        if c >= p:
+                            i = c
+                            break
+                    moves.append((i, o, qs[i][0], True))
+            for i, o, flit, granted in moves:
+                kind, target, r = outs[o]
+                if kind == 0:
+                    ready = rx_ready(target, bool(flit.head))
+                else:
+                    ready = len(target) < (D if kind == 1 else 2)
+                if granted:
+                    ptr[o] = i + 1 if i < 4 else 0
+                    if not (ready and flit.tail):
+                        locked[o], owns[i] = i, o
+                elif ready and flit.tail:
+                    locked[o], owns[i] = None, -1
+                if not ready:
+                    continue
+                pops.append(qs[i])
+                if record is not None:
+                    record.setdefault((id(flit.pkt), flit.seq), []).append((n, t))
+                if kind == 0:
+                    delivered.append((target, flit))
+                else:
+                    hops += 1
+                    pushes.append((target, r, flit))
         # --- end of cycle t: registers ---------------------------------------------
         for q in pops:
             q.popleft()
