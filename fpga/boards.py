@@ -19,6 +19,7 @@ FPGA's resources (what the build summary is measured against).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from amaranth.build import ResourceError
@@ -81,6 +82,16 @@ class Board:
     @property
     def needs_pll(self) -> bool:
         return self.target_hz != self.clock_hz
+
+    def with_clock(self, mhz: float) -> "Board":
+        """The same board with the chip clocked at ``mhz`` MHz (a PLL makes it, on the ECP5 only)."""
+        if isinstance(mhz, bool) or not isinstance(mhz, (int, float)) or not 1 <= mhz <= 400:
+            raise ValueError(f"clock: between 1 and 400 MHz, not {mhz!r}")
+        hz = float(mhz) * 1e6
+        if hz != self.clock_hz and self.family != "ecp5":
+            raise ValueError(f"clock: the {self.name} runs at its {self.clock_hz / 1e6:g} MHz oscillator "
+                             f"(this flow has no {self.family} PLL), not {mhz:g} MHz")
+        return dataclasses.replace(self, target_hz=hz)
 
     @property
     def divisor(self) -> int:

@@ -478,6 +478,11 @@ def _fpga_board(name):
 def cmd_fpga_build(args):
     from .fpga.build import BuildError, build, format_summary
     b = _fpga_board(args.board)
+    if args.clock is not None:
+        try:
+            b = b.with_clock(args.clock)
+        except ValueError as e:
+            raise CliError(f"--{e}") from None
     cfg = _config(args.config or b.name)
     out = Path(args.out) if args.out else Path("build") / b.name
     if out.exists() and not out.is_dir():
@@ -637,6 +642,8 @@ def build_parser():
     fb.add_argument("--board", required=True, metavar="BOARD", help="ulx3s or icebreaker")
     fb.add_argument("--config", metavar="NAME|FILE", help="preset or .toml/.json file (default: the board's preset)")
     fb.add_argument("--out", metavar="DIR", help="output directory (default: build/BOARD)")
+    fb.add_argument("--clock", type=float, metavar="MHZ",
+                    help="the chip's clock and timing target (default: the board's, ulx3s 50, icebreaker 12)")
     fb.set_defaults(func=cmd_fpga_build)
     fr = fsub.add_parser("report", help="print the summary of earlier builds again",
                          description="Print the resource and Fmax summary of earlier builds (summary.json).")

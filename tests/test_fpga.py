@@ -103,6 +103,10 @@ def test_boards_and_presets():
     assert not BOARDS["icebreaker"].needs_pll
     with pytest.raises(ValueError, match="unknown board 'de10'"):
         board("de10")
+    slow = BOARDS["ulx3s"].with_clock(25)       # the oscillator itself: no PLL
+    assert not slow.needs_pll and slow.divisor == 217 and BOARDS["ulx3s"].with_clock(40).needs_pll
+    with pytest.raises(ValueError, match="no ice40 PLL"):
+        BOARDS["icebreaker"].with_clock(24)
     with pytest.raises(TypeError, match="board must be a Board"):
         BoardTop("ulx3s", PRESETS["tiny"])
 
@@ -191,6 +195,10 @@ def test_cli_errors_in_one_line(tmp_path, capsys, monkeypatch):
                                                  "not found"),
         (["fpga", "report", "--out", "x"], "rramcim: error: --out needs --board"),
     ]
+    cases.append((["fpga", "build", "--board", "icebreaker", "--clock", "24"],
+                  "rramcim: error: --clock: the icebreaker runs at its 12 MHz oscillator"))
+    cases.append((["fpga", "build", "--board", "ulx3s", "--clock", "500"],
+                  "rramcim: error: --clock: between 1 and 400 MHz, not 500.0"))
     (tmp_path / "afile").write_text("")
     cases.append((["fpga", "build", "--board", "icebreaker", "--out", "afile"],
                   "rramcim: error: --out afile: not a directory"))
