@@ -231,7 +231,8 @@ PRESETS: dict[str, Config] = {
     # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`). The memories have combinational
     # read ports, so they become LUT RAM (ECP5) or flip-flops (iCE40), never block RAM: depths stay small.
     # ULX3S (ECP5-85F): a 2x2 mesh of 16x8 int8 macros (K = 16, N = 8 a tile) with 32-bit flits (4
-    # post-processing lanes a tile, not 8); its target clock is 50 MHz. 16x16 macros take 109 % of the LUTs.
+    # post-processing lanes a tile, not 8); its target clock is 50 MHz (it reaches 37 MHz with the current
+    # RTL: docs/fpga.md). 16x16 macros take 109 % of the LUTs.
     "ulx3s": Config(name="ulx3s", rows=16, cols=8, flit_width=32, noc_fifo_depth=4, imem_depth=256,
                     gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8),
     # iCEBreaker (iCE40 UP5K): the smallest config that still is the chip and runs int8 GEMMs (one tile
