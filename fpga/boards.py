@@ -144,6 +144,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, board: Board, cfg: Config, core=None):
         if not isinstance(board, Board):
+            self._MustUse__silence = True       # never built: no "created but never used" warning
             raise TypeError(f"board must be a Board, not {board!r}")
         if not isinstance(cfg, Config):
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
