@@ -88,16 +88,9 @@ def run_windows_fpga(cfg: Config, windows, port: str | None, baud: int = DEFAULT
     async def go():
         await transport.check()
         await drv.check_id()
-        out = []
-        for i, w in enumerate(windows):
-            r = await drv.run_window([int(v) for v in w.program], {int(a): list(v) for a, v in w.gbuf.items()},
-                                     [(int(a), int(n)) for a, n in w.reads], tile_counters=False)
-            err = r["error"]
-            r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
-            out.append(r)
-            if progress:
-                progress(i + 1, len(windows))
-        return out
+        ws = [dict(program=[int(v) for v in w.program], gbuf={int(a): list(v) for a, v in w.gbuf.items()},
+                   reads=[(int(a), int(n)) for a, n in w.reads]) for w in windows]
+        return await drv.run_windows(ws, progress, tile_counters=False)
 
     try:
         return asyncio.run(go())

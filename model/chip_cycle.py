@@ -127,9 +127,6 @@ class _Tile:
         self.c = {name: base + k for name, k in _TILE_COUNTER.items()}
         self.c_busy, self.c_tx_stall = self.c["busy"], self.c["tx_stall"]
 
-    def rx_ready(self, head: bool) -> bool:
-        return (self.state == "idle") if head else (self.state == "recv")
-
     def step_macro(self, t):
         """The macro's cycle t with this tile's offers; sets ``fires`` and ``x_offered``."""
         s, mc = self.state, self.macro
@@ -146,9 +143,7 @@ class _Tile:
             self.fires = mc.step(t, (self.prog[0], self.prog[1]), None, False, False)
         elif s == "prog_wait":
             self.fires = mc.step(t, None, None, False, True)
-        elif mc.mode == "idle" and not mc.results:
-            self.fires = _NO_FIRE
-        else:
+        else:                # a macro still busy in another state (the run loop skips idle ones)
             self.fires = mc.step(t, None, None, False, False)
 
     def count(self, name, n=1):
@@ -325,6 +320,7 @@ class ChipCycleModel:
         t = 1
 
         def rx_ready(node, head):
+            """A tile takes a header when idle and payload while receiving; the controller always."""
             if node == CTRL:
                 return True
             return tiles[node].state == ("idle" if head else "recv")

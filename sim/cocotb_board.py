@@ -67,24 +67,11 @@ async def board_uart(dut):
             if p["mode"] == "protocol":
                 out = await _protocol_checks(dut, cfg, link, bridge, drv, divisor)
             else:
-                out = await _windows(drv, p, progress)
+                out = {"windows": await drv.run_windows(p["windows"], progress, tile_counters=False)}
             out["bytes_sent"], out["bytes_received"] = link.sent, link.received
             return out
 
     await run_bench(dut, Bench(), p, [], len(p.get("windows", [])) or 1)
-
-
-async def _windows(drv, p, progress):
-    out = []
-    windows = p["windows"]
-    for i, w in enumerate(windows):
-        r = await drv.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []), tile_counters=False)
-        err = r["error"]
-        r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
-        out.append(r)
-        if progress:
-            progress(i + 1, len(windows))
-    return {"windows": out}
 
 
 async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):

@@ -22,15 +22,6 @@ async def chip_windows(dut):
         async def run(self, io, progress):
             drv = HostDriver(dut, cfg, pause=p.get("pause", 0.0), seed=p.get("seed", 0))
             await drv.check_id()
-            out = []
-            windows = p["windows"]
-            for i, w in enumerate(windows):
-                r = await drv.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []), w.get("expect_cycles"))
-                err = r["error"]
-                r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
-                out.append(r)
-                if progress:
-                    progress(i + 1, len(windows))
-            return {"windows": out}
+            return {"windows": await drv.run_windows(p["windows"], progress)}
 
     await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, len(p["windows"]))

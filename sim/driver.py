@@ -168,3 +168,17 @@ class HostDriver:
         data = [await self.read_gbuf(a, n) for a, n in reads]
         return {"cycles": counters["cycles"], "error": err, "counters": counters, "reads": data,
                 "sim_seconds": sim_seconds}
+
+    async def run_windows(self, windows: list, progress=None, tile_counters: bool = True) -> list[dict]:
+        """:meth:`run_window` for each window (dicts: program, gbuf, reads, expect_cycles), the error
+        as plain values ``[code, pc, [x, y], row]`` or None; ``progress(done, total)`` after each."""
+        out = []
+        for i, w in enumerate(windows):
+            r = await self.run_window(w["program"], w.get("gbuf", {}), w.get("reads", []), w.get("expect_cycles"),
+                                      tile_counters=tile_counters)
+            err = r["error"]
+            r["error"] = None if err is None else [err.code, err.pc, list(err.tile), err.row]
+            out.append(r)
+            if progress:
+                progress(i + 1, len(windows))
+        return out
