@@ -12,8 +12,13 @@ Behaviour and timing are those of ``_Tile`` in :mod:`rramcim.model.chip_cycle`
 * ``MVM`` streams input vectors (or a one-hot row for ``read``) into the
   macro and writes each result into its accumulator the cycle it leaves;
 * ``SEND`` sends packets: accumulator vectors (``out``, ``outq``, ``psum``),
-  an ``ACK`` or an ``ERR``; each data word is read from the accumulators
-  (and post-processed) in the cycle it is sent.
+  an ``ACK`` or an ``ERR``. The model reads a packet's accumulator vector when
+  its header goes; the RTL forms the data words ahead, in two register
+  stages (the vector, with the bias, in the header cycle; each word while
+  the one before it goes), which gives the same words in the same cycles
+  because nothing a tile sends changes while it sends. The cut keeps the
+  accumulator read and the post-processing lanes out of the network's
+  input path (the FPGA clock, docs/fpga.md).
 
 Input buffer and accumulators are memories with combinational reads; they,
 the bias and the macro's cells keep their content across a reset.
@@ -217,39 +222,45 @@ class Tile(wiring.Component):
             node.tx_header.valid.eq((state == TileState.SEND) & s_hdr),
             node.tx_payload.valid.eq((state == TileState.SEND) & ~s_hdr),
         ]
-        # Data word j = s_k - 1 of accumulator vector s_b + s_v, in lanes.
-        j = Signal(8)
-        m.d.comb += j.eq(s_k - 1)
-        bias_en = s_bias & (s_op == SendOp.OUT)
+        # The data words, in two register stages (the accumulators, the bias and the send
+        # parameters do not change while a tile sends, so the words can be formed ahead of
+        # the cycle they go out, and the timing is that of a word read in the cycle it is sent):
+        # * ``row_q``: in every header cycle, the packet's accumulator vector s_b + s_v, with
+        #   the bias added where the word gets it (``outq``, ``out`` with bias);
+        # * ``word_q``: data word j of that vector: j = 0 is formed while the argument word is
+        #   offered, j + 1 in the cycle data word j is taken.
+        is_hdr = (state == TileState.SEND) & s_hdr
+        add_bias = (s_op == SendOp.OUTQ) | (s_bias & (s_op == SendOp.OUT))
+        row_q = [Signal(signed(A), name=f"row_q{c}") for c in range(cfg.cols)]
+        with m.If(is_hdr):
+            m.d.sync += [r.eq(acc_cols[c] + Mux(add_bias, bias[c], 0)) for c, r in enumerate(row_q)]
+        jn = s_k          # the data word to form next
         per_a, per_q = W // A, W // X
+        zero = Const(0, signed(A))
         a_lanes = []
         for lane in range(per_a):
             cols = [lane + per_a * k for k in range(cfg.words_a)]
-            acc_l = Array([acc_cols[c] if c < cfg.cols else Const(0, signed(A)) for c in cols])[j]
-            bias_l = Array([bias[c] if c < cfg.cols else Const(0, signed(A)) for c in cols])[j]
-            v = Signal(signed(A), name=f"out_lane{lane}")
-            m.d.comb += v.eq(acc_l + Mux(bias_en, bias_l, 0))
-            a_lanes.append(v.as_unsigned())
+            a_lanes.append(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn].as_unsigned())
         q_lanes = []
         for lane in range(per_q):
             cols = [lane + per_q * k for k in range(cfg.words_q)]
             pp = PostProcessLane(cfg)
             m.submodules[f"pp{lane}"] = pp
             m.d.comb += [
-                pp.acc.eq(Array([acc_cols[c] if c < cfg.cols else Const(0, signed(A)) for c in cols])[j]),
-                pp.bias.eq(Array([bias[c] if c < cfg.cols else Const(0, signed(A)) for c in cols])[j]),
+                pp.acc.eq(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]),
+                pp.bias.eq(0),
                 pp.shift.eq(s_shift),
                 pp.relu.eq(s_relu),
             ]
             q_lanes.append(pp.y.as_unsigned())
         # lanes past the last column of the last word are zero (the model packs only `cols` elements)
-        a_word = Signal(W)
-        q_word = Signal(W)
         a_mask = Array([Const(_lane_mask(cfg.cols - k * per_a, per_a, A), per_a * A) for k in range(cfg.words_a)])
         q_mask = Array([Const(_lane_mask(cfg.cols - k * per_q, per_q, X), per_q * X) for k in range(cfg.words_q)])
-        m.d.comb += [a_word.eq(Cat(*a_lanes) & a_mask[j]), q_word.eq(Cat(*q_lanes) & q_mask[j])]
-        m.d.comb += node.tx_payload.payload.eq(
-            Mux(s_k == 0, s_arg, Mux(s_op == SendOp.OUTQ, q_word, a_word)))
+        word_q = Signal(W)
+        form = (state == TileState.SEND) & ~s_hdr & ((s_k == 0) | node.tx_payload.ready)
+        with m.If(form):
+            m.d.sync += word_q.eq(Mux(s_op == SendOp.OUTQ, Cat(*q_lanes) & q_mask[jn], Cat(*a_lanes) & a_mask[jn]))
+        m.d.comb += node.tx_payload.payload.eq(Mux(s_k == 0, s_arg, word_q))
 
         tx_offered = node.tx_header.valid | node.tx_payload.valid
         tx_taken = (node.tx_header.valid & node.tx_header.ready) | (node.tx_payload.valid & node.tx_payload.ready)
