@@ -234,8 +234,16 @@ class Controller(wiring.Component):
         count("gbuf_read_bits", node.tx_payload.valid & node.tx_payload.ready & ~d_cmd & (d_k != 0), W)
 
         # --- fetch: check and issue ----------------------------------------------------
-        word = imem_r.data
-        m.d.comb += imem_r.addr.eq(pc)
+        # The instruction at pc is kept in a register: imem[0] while idle, imem[pc + 1] loaded
+        # when pc moves on (the host writes the instruction memory only while the chip is idle,
+        # so the word is the one a read of imem[pc] in the fetch cycle gives; the memory read
+        # leaves the path through the checks, the FPGA clock, docs/fpga.md).
+        word = Signal(64)
+        in_idle = state == CtrlState.IDLE
+        m.d.comb += imem_r.addr.eq(Mux(in_idle, 0, pc + 1))
+        with m.If(in_idle):
+            m.d.sync += word.eq(Mux(imem_w.en & (imem_w.addr == 0), imem_w.data, imem_r.data))
+        next_instr = [pc.eq(pc + 1), word.eq(imem_r.data)]
         code = Signal(3)
         self._check(m, cfg, word, code)
         opcode = word[:OPCODE_BITS]
@@ -267,18 +275,18 @@ class Controller(wiring.Component):
                 with m.Elif(code != 0):
                     m.d.sync += stop() + [err.eq(0), err.code.eq(code), err.pc.eq(pc)]
                 with m.Else():
-                    self._issue(m, cfg, word, opcode, pc, state, stop, inc, instr,
+                    self._issue(m, cfg, word, opcode, pc, next_instr, state, stop, inc, instr,
                                 dict(cmd=d_cmd, type=d_type, dest=d_dest, len=d_len, count=d_count, v=d_v,
                                      hdr=d_hdr, k=d_k, arg=d_arg, step=d_step, gaddr=d_gaddr, words=d_words))
             with m.Case(CtrlState.SEND):
                 walk_packets(m, taken, d_hdr, d_k, d_len, d_v, d_count,
                              next_packet=[d_arg.eq(d_arg + d_step), d_gaddr.eq(d_gaddr + d_words)],
-                             done=[state.eq(CtrlState.FETCH), pc.eq(pc + 1)])
+                             done=[state.eq(CtrlState.FETCH), *next_instr])
             with m.Case(CtrlState.WAIT):
                 with m.If(pend.code != 0):
                     m.d.sync += stop(pend)
                 with m.Elif(outstanding == 0):
-                    m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(pc + 1)]
+                    m.d.sync += [state.eq(CtrlState.FETCH), *next_instr]
 
         counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in COUNTER_NAMES]
         for k, name in enumerate(COUNTER_NAMES):
@@ -330,11 +338,11 @@ class Controller(wiring.Component):
                         with m.If(cond):
                             m.d.comb += code.eq(c)
 
-    def _issue(self, m, cfg, word, opcode, pc, state, stop, inc, instr, d):
+    def _issue(self, m, cfg, word, opcode, pc, next_instr, state, stop, inc, instr, d):
         """The fetch cycle of a good instruction."""
         with m.Switch(opcode):
             with m.Case(Op.NOP):
-                m.d.sync += pc.eq(pc + 1)
+                m.d.sync += next_instr
             with m.Case(Op.HALT):
                 m.d.sync += stop()
             with m.Case(Op.BARRIER):
