@@ -35,7 +35,7 @@ from ..model.isa import FORMATS, Op
 from ..model.macro import FaultMap
 from .macro import Macro
 from .noc.ni import NodeSignature, walk_packets
-from .postproc import PostProcessLane
+from .postproc import ShiftClampLane, rounded_sum, rounding_half, wide_bits
 
 __all__ = ["Tile", "TileState", "unpack", "field"]
 
@@ -213,6 +213,7 @@ class Tile(wiring.Component):
         s_bias = Signal()
         s_shift = Signal(5)
         s_relu = Signal()
+        s_half = Signal(wide_bits(cfg))     # the rounding constant of outq's shift (0 for out, psum)
 
         hdr = node.tx_header.payload
         m.d.comb += [
@@ -231,24 +232,25 @@ class Tile(wiring.Component):
         #   offered, j + 1 in the cycle data word j is taken.
         is_hdr = (state == TileState.SEND) & s_hdr
         add_bias = (s_op == SendOp.OUTQ) | (s_bias & (s_op == SendOp.OUT))
-        row_q = [Signal(signed(A), name=f"row_q{c}") for c in range(cfg.cols)]
+        wide = wide_bits(cfg)
+        row_q = [Signal(signed(wide), name=f"row_q{c}") for c in range(cfg.cols)]
         with m.If(is_hdr):
-            m.d.sync += [r.eq(acc_cols[c] + Mux(add_bias, bias[c], 0)) for c, r in enumerate(row_q)]
+            m.d.sync += [r.eq(rounded_sum(cfg, acc_cols[c], Mux(add_bias, bias[c], 0), s_half))
+                         for c, r in enumerate(row_q)]
         jn = s_k          # the data word to form next
         per_a, per_q = W // A, W // X
-        zero = Const(0, signed(A))
+        zero = Const(0, signed(wide))
         a_lanes = []
         for lane in range(per_a):
             cols = [lane + per_a * k for k in range(cfg.words_a)]
-            a_lanes.append(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn].as_unsigned())
+            a_lanes.append(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn][:A])
         q_lanes = []
         for lane in range(per_q):
             cols = [lane + per_q * k for k in range(cfg.words_q)]
-            pp = PostProcessLane(cfg)
+            pp = ShiftClampLane(cfg)
             m.submodules[f"pp{lane}"] = pp
             m.d.comb += [
-                pp.acc.eq(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]),
-                pp.bias.eq(0),
+                pp.t.eq(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]),
                 pp.shift.eq(s_shift),
                 pp.relu.eq(s_relu),
             ]
@@ -290,7 +292,7 @@ class Tile(wiring.Component):
                                                  row=mv_row, i=mv_i, j=mv_j),
                            dict(op=s_op, type=s_type, dest=s_dest, len=s_len, count=s_count, v=s_v, b=s_b,
                                 arg=s_arg, step=s_step, hdr=s_hdr, k=s_k, bias=s_bias, shift=s_shift,
-                                relu=s_relu))
+                                relu=s_relu, half=s_half))
             with m.Case(TileState.PROG):
                 with m.If(macro.prog.ready):
                     m.d.sync += state.eq(TileState.PROG_WAIT)
@@ -365,7 +367,7 @@ class Tile(wiring.Component):
                         with m.Case(op):
                             common = [s["count"].eq(field(instr, name, "count")), s["v"].eq(0),
                                       s["b"].eq(field(instr, name, "b")), s["hdr"].eq(1), s["k"].eq(0),
-                                      state.eq(TileState.SEND)]
+                                      s["half"].eq(0), state.eq(TileState.SEND)]
                             if op == Op.PSUM:
                                 m.d.sync += common + [
                                     s["op"].eq(SendOp.PSUM), s["type"].eq(PacketType.PSUM_T),
@@ -383,7 +385,8 @@ class Tile(wiring.Component):
                                     m.d.sync += [s["bias"].eq(field(instr, name, "bias"))]
                                 else:
                                     m.d.sync += [s["shift"].eq(field(instr, name, "shift")),
-                                                 s["relu"].eq(field(instr, name, "relu"))]
+                                                 s["relu"].eq(field(instr, name, "relu")),
+                                                 s["half"].eq(rounding_half(cfg, field(instr, name, "shift")))]
 
 
 def _lane_mask(left: int, per: int, bits: int) -> int:
