@@ -238,14 +238,18 @@ class Controller(wiring.Component):
         # when pc moves on (the host writes the instruction memory only while the chip is idle,
         # so the word is the one a read of imem[pc] in the fetch cycle gives; the memory read
         # leaves the path through the checks, the FPGA clock, docs/fpga.md).
+        # Its checks are made as it is loaded (they depend on the word only).
         word = Signal(64)
+        code = Signal(3)
         in_idle = state == CtrlState.IDLE
         m.d.comb += imem_r.addr.eq(Mux(in_idle, 0, pc + 1))
+        loaded = Signal(64)
+        loaded_code = Signal(3)
+        m.d.comb += loaded.eq(Mux(in_idle & imem_w.en & (imem_w.addr == 0), imem_w.data, imem_r.data))
+        self._check(m, cfg, loaded, loaded_code)
         with m.If(in_idle):
-            m.d.sync += word.eq(Mux(imem_w.en & (imem_w.addr == 0), imem_w.data, imem_r.data))
-        next_instr = [pc.eq(pc + 1), word.eq(imem_r.data)]
-        code = Signal(3)
-        self._check(m, cfg, word, code)
+            m.d.sync += [word.eq(loaded), code.eq(loaded_code)]
+        next_instr = [pc.eq(pc + 1), word.eq(loaded), code.eq(loaded_code)]
         opcode = word[:OPCODE_BITS]
         in_fetch = state == CtrlState.FETCH
         fetch_ok = in_fetch & (pend.code == 0) & (pc < cfg.imem_depth) & (code == 0)
