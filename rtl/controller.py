@@ -193,7 +193,14 @@ class Controller(wiring.Component):
                          gbuf_w.en.eq(r_addr < cfg.gbuf_words)]
         with m.Else():
             m.d.comb += [gbuf_w.addr.eq(self.gbuf_wr.payload.addr), gbuf_w.data.eq(self.gbuf_wr.payload.data)]
-        m.d.comb += self.gbuf_wr.ready.eq(~running & ~result_write)
+        # The host's writes wait while a RESULT packet is being received (late results of a run that
+        # stopped on an error): a register, so that the host port does not wait on the network.
+        in_result = Signal()
+        with m.If(rh.valid):
+            m.d.sync += in_result.eq(rh.payload.type == PacketType.RESULT)
+        with m.Elif(rp.valid & rp.payload.last):
+            m.d.sync += in_result.eq(0)
+        m.d.comb += self.gbuf_wr.ready.eq(~running & ~in_result)
         with m.If(self.gbuf_wr.valid & self.gbuf_wr.ready):
             with m.If(self.gbuf_wr.payload.addr < cfg.gbuf_words):
                 m.d.comb += gbuf_w.en.eq(1)
@@ -223,12 +230,23 @@ class Controller(wiring.Component):
             hdr.length.eq(d_len),
             node.tx_header.valid.eq(in_send & d_hdr),
             node.tx_payload.valid.eq(in_send & ~d_hdr),
-            dma_r.addr.eq(d_gaddr + d_k - 1),
         ]
+        # The data word to send next is read one cycle ahead: the first while the argument word is
+        # offered, each next one in the cycle the one before is taken; a result word written to its
+        # address meanwhile replaces it. The words sent are those of a read in the cycle each is
+        # offered (the model's), and the memory read leaves the network's input path.
+        d_word = Signal(W)
+        d_waddr = Signal.like(dma_r.addr)
+        m.d.comb += dma_r.addr.eq(d_gaddr + d_k)
+        with m.If(in_send & ~d_hdr & ((d_k == 0) | node.tx_payload.ready)):
+            m.d.sync += [d_word.eq(Mux(gbuf_w.en & (gbuf_w.addr == dma_r.addr), gbuf_w.data, dma_r.data)),
+                         d_waddr.eq(dma_r.addr)]
+        with m.Elif(gbuf_w.en & (gbuf_w.addr == d_waddr)):
+            m.d.sync += d_word.eq(gbuf_w.data)
         chunks = [instr[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]
         cmd_word = chunks[0] if len(chunks) == 1 else Mux(d_k == 0, chunks[0], chunks[1])
         assert len(chunks) <= 2
-        m.d.comb += node.tx_payload.payload.eq(Mux(d_cmd, cmd_word, Mux(d_k == 0, d_arg, dma_r.data)))
+        m.d.comb += node.tx_payload.payload.eq(Mux(d_cmd, cmd_word, Mux(d_k == 0, d_arg, d_word)))
         taken = (node.tx_header.valid & node.tx_header.ready) | (node.tx_payload.valid & node.tx_payload.ready)
         count("ctrl_tx_stall", in_send & ~taken)
         count("gbuf_read_bits", node.tx_payload.valid & node.tx_payload.ready & ~d_cmd & (d_k != 0), W)
