@@ -10,6 +10,7 @@ performance counter, the error register and the whole global buffer
 (rramcim/sim/chip_bench.py). Host streams have random idle cycles.
 """
 
+import numpy as np
 import pytest
 
 from rramcim.model.config import PRESETS
@@ -33,8 +34,37 @@ def _run(text_or_words, gbuf=None, soft_reset=False):
     return dict(program=words, gbuf={str(a): w for a, w in (gbuf or {}).items()}, soft_reset=soft_reset)
 
 
+def racy_run(cfg, seed):
+    """A program that is not race-free: the controller loads, as partial sums into tile (0,0), the
+    global-buffer words that the last tile's ``out`` results are writing at the same time, while
+    tile (0,0) now and then programs a row and holds the loads up (so a word the DMA has read
+    ahead is overwritten before it goes, in the cycle it is read or while it waits), then dumps
+    tile (0,0). The model decides every word; the RTL must send the same."""
+    rng = np.random.default_rng(seed)
+    W, n = cfg.flit_width, min(4, cfg.tile_acc_depth, cfg.tile_ibuf_depth)
+    w_addr, x_addr = 0, cfg.rows * cfg.words_w
+    res = x_addr + n * cfg.words_x
+    dump = res + n * cfg.words_a
+    g = {0: [int(v) for v in rng.integers(0, 1 << W, size=dump, dtype=np.uint64)]}
+    tx, ty = cfg.mesh_x - 1, cfg.mesh_y - 1
+    lines = [f"ldw {tx},{ty} row=0 count={cfg.rows} gaddr={w_addr}",
+             f"ldact {tx},{ty} slot=0 count={n} gaddr={x_addr}",
+             f"mvm {tx},{ty} a=0 count={n} b=0 acc=0", f"sync {tx},{ty}", "barrier"]
+    for _ in range(60):     # results of every slot to every place in the region, loads of it meanwhile
+        lines.append(f"out {tx},{ty} b={int(rng.integers(0, n))} count=1 "
+                     f"gaddr={res + int(rng.integers(0, n)) * cfg.words_a}")
+        if rng.random() < 0.3:  # tile (0,0) busy programming a row: the loads to it wait in the network
+            lines.append(f"ldw 0,0 row={int(rng.integers(0, cfg.rows))} count=1 gaddr={w_addr}")
+        c = int(rng.integers(1, n + 1))
+        off = int(rng.integers(0, (n - c) * cfg.words_a + 1))
+        lines.append(f"ldpsum 0,0 slot=0 count={c} gaddr={res + off}")
+    lines += [f"out 0,0 b=0 count={n} gaddr={dump}", "sync 0,0", "barrier", "halt"]
+    assert (tx, ty) != (0, 0) and dump + n * cfg.words_a <= cfg.gbuf_words
+    return _run("\n".join(lines), g)
+
+
 def program_runs(cfg, seed):
-    runs = []
+    runs = [racy_run(cfg, seed)]
     for k in range(3):
         text, g = random_program(cfg, seed * 10 + k, steps=80)
         runs.append(_run(text, g))
