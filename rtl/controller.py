@@ -122,8 +122,9 @@ class Controller(wiring.Component):
         m.submodules.imem = imem = Memory(shape=64, depth=cfg.imem_depth, init=[])
         m.submodules.gbuf = gbuf = Memory(shape=W, depth=cfg.gbuf_words, init=[])
         imem_r, imem_w = imem.read_port(domain="comb"), imem.write_port()
-        dma_r, host_r = gbuf.read_port(domain="comb"), gbuf.read_port()
         gbuf_w = gbuf.write_port()
+        # registered reads (block RAM on an FPGA): the DMA's reads ahead see a write in the same cycle
+        dma_r, host_r = gbuf.read_port(transparent_for=(gbuf_w,)), gbuf.read_port()
         m.d.comb += [host_r.addr.eq(self.gbuf_rd_addr), self.gbuf_rd_data.eq(host_r.data)]
 
         state = Signal(CtrlState)
@@ -231,18 +232,21 @@ class Controller(wiring.Component):
             node.tx_header.valid.eq(in_send & d_hdr),
             node.tx_payload.valid.eq(in_send & ~d_hdr),
         ]
-        # The data word to send next is read one cycle ahead: the first while the argument word is
-        # offered, each next one in the cycle the one before is taken; a result word written to its
-        # address meanwhile replaces it. The words sent are those of a read in the cycle each is
-        # offered (the model's), and the memory read leaves the network's input path.
-        d_word = Signal(W)
+        # The data word to send next is read one cycle ahead (a registered read): the first while the
+        # argument word is offered, each next one in the cycle the one before is taken; a result
+        # word written to its address in that cycle (the port is transparent) or while it waits
+        # (``patch``) replaces it. The words sent are those of a read in the cycle each is offered
+        # (the model's), and the memory read leaves the network's input path.
         d_waddr = Signal.like(dma_r.addr)
-        m.d.comb += dma_r.addr.eq(d_gaddr + d_k)
-        with m.If(in_send & ~d_hdr & ((d_k == 0) | node.tx_payload.ready)):
-            m.d.sync += [d_word.eq(Mux(gbuf_w.en & (gbuf_w.addr == dma_r.addr), gbuf_w.data, dma_r.data)),
-                         d_waddr.eq(dma_r.addr)]
+        patch = Signal(W)
+        patched = Signal()
+        ahead = in_send & ~d_hdr & ((d_k == 0) | node.tx_payload.ready)
+        m.d.comb += [dma_r.addr.eq(d_gaddr + d_k), dma_r.en.eq(ahead)]
+        with m.If(ahead):
+            m.d.sync += [d_waddr.eq(dma_r.addr), patched.eq(0)]
         with m.Elif(gbuf_w.en & (gbuf_w.addr == d_waddr)):
-            m.d.sync += d_word.eq(gbuf_w.data)
+            m.d.sync += [patch.eq(gbuf_w.data), patched.eq(1)]
+        d_word = Mux(patched, patch, dma_r.data)
         chunks = [instr[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]
         cmd_word = chunks[0] if len(chunks) == 1 else Mux(d_k == 0, chunks[0], chunks[1])
         assert len(chunks) <= 2
@@ -260,14 +264,15 @@ class Controller(wiring.Component):
         word = Signal(64)
         code = Signal(3)
         in_idle = state == CtrlState.IDLE
-        m.d.comb += imem_r.addr.eq(Mux(in_idle, 0, pc + 1))
+        raddr = Signal.like(imem_r.addr)         # 0 while idle, else pc + 1: a register, no logic before the read
+        m.d.comb += imem_r.addr.eq(raddr)
         loaded = Signal(64)
         loaded_code = Signal(3)
         m.d.comb += loaded.eq(Mux(in_idle & imem_w.en & (imem_w.addr == 0), imem_w.data, imem_r.data))
         self._check(m, cfg, loaded, loaded_code)
         with m.If(in_idle):
             m.d.sync += [word.eq(loaded), code.eq(loaded_code)]
-        next_instr = [pc.eq(pc + 1), word.eq(loaded), code.eq(loaded_code)]
+        next_instr = [pc.eq(pc + 1), raddr.eq(raddr + 1), word.eq(loaded), code.eq(loaded_code)]
         opcode = word[:OPCODE_BITS]
         in_fetch = state == CtrlState.FETCH
         fetch_ok = in_fetch & (pend.code == 0) & (pc < cfg.imem_depth) & (code == 0)
@@ -279,7 +284,7 @@ class Controller(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + inc - ack)
 
         def stop(error=None):
-            stmts = [state.eq(CtrlState.IDLE), done.eq(1)]
+            stmts = [state.eq(CtrlState.IDLE), done.eq(1), raddr.eq(0)]
             if error is not None:
                 stmts.append(err.eq(error))
             return stmts
@@ -287,7 +292,7 @@ class Controller(wiring.Component):
         with m.Switch(state):
             with m.Case(CtrlState.IDLE):
                 with m.If(self.start & self.quiet):
-                    m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(0), done.eq(0), err.eq(0), pend.eq(0),
+                    m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(0), raddr.eq(1), done.eq(0), err.eq(0), pend.eq(0),
                                  outstanding.eq(0)]
             with m.Case(CtrlState.FETCH):
                 with m.If(pend.code != 0):
