@@ -196,7 +196,11 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     if b.needs_pll:
         platform.add_file("pll.v", _pll_verilog(b, out))
     top = BoardTop(b, cfg, core=core)
-    opts = {"script_after_synth": "tee -q -o synth_stat.json stat -json"}
+    # A memory read at a register's address becomes a block RAM when yosys can merge the register
+    # into the memory, which it does not for a register with an initial value: the read addresses
+    # lose theirs (the controller's instruction memory is read so, rtl/controller.py).
+    opts = {"script_after_read": "proc; setattr -unset init t:$memrd* %ci1:+[ADDR] w:* %i w:imem_raddr %u",
+            "script_after_synth": "tee -q -o synth_stat.json stat -json"}
     if b.family == "ice40":
         opts["synth_opts"] = "-dsp"
     plan = platform.prepare(top, name=TOP, **opts)

@@ -264,7 +264,10 @@ class Controller(wiring.Component):
         word = Signal(64)
         code = Signal(3)
         in_idle = state == CtrlState.IDLE
-        raddr = Signal.like(imem_r.addr)         # 0 while idle, else pc + 1: a register, no logic before the read
+        # 0 while idle, else pc + 1: a register, no logic before the read. No reset and no initial
+        # value in the FPGA flow (fpga/build.py), so that synthesis can merge it into the memory
+        # as a block RAM's read address; idle sets it to 0 in a cycle, and a start waits for that.
+        raddr = Signal(len(imem_r.addr), name="imem_raddr", reset_less=True)
         m.d.comb += imem_r.addr.eq(raddr)
         loaded = Signal(64)
         loaded_code = Signal(3)
@@ -283,6 +286,8 @@ class Controller(wiring.Component):
         inc = Signal(9)
         m.d.sync += outstanding.eq(outstanding + inc - ack)
 
+        take_start = self.start & self.quiet & (raddr == 0)
+
         def stop(error=None):
             stmts = [state.eq(CtrlState.IDLE), done.eq(1), raddr.eq(0)]
             if error is not None:
@@ -291,7 +296,8 @@ class Controller(wiring.Component):
 
         with m.Switch(state):
             with m.Case(CtrlState.IDLE):
-                with m.If(self.start & self.quiet):
+                m.d.sync += raddr.eq(0)
+                with m.If(take_start):
                     m.d.sync += [state.eq(CtrlState.FETCH), pc.eq(0), raddr.eq(1), done.eq(0), err.eq(0), pend.eq(0),
                                  outstanding.eq(0)]
             with m.Case(CtrlState.FETCH):
@@ -317,7 +323,7 @@ class Controller(wiring.Component):
 
         counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in COUNTER_NAMES]
         for k, name in enumerate(COUNTER_NAMES):
-            with m.If(self.start & self.quiet & (state == CtrlState.IDLE)):
+            with m.If(take_start & (state == CtrlState.IDLE)):
                 m.d.sync += counters[k].eq(0)
             with m.Elif(running):
                 m.d.sync += counters[k].eq(counters[k] + sum(incs[name]))
