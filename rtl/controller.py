@@ -34,7 +34,7 @@ from ..model.chip import COUNTER_NAMES, LOAD_PACKET, ErrorCode, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, OPCODE_BITS, Op
 from .noc.ni import NodeSignature, walk_packets
-from .tile import COUNTER_BITS, field
+from .tile import COUNTER_BITS, count_events, field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
 
@@ -140,7 +140,7 @@ class Controller(wiring.Component):
         incs = {name: [] for name in COUNTER_NAMES}
 
         def count(name, cond, amount=1):
-            incs[name].append(Mux(cond, amount, 0))
+            incs[name].append((cond, amount))
 
         count("cycles", 1)
         count("noc_flits", 1, self.noc_flits)
@@ -284,7 +284,8 @@ class Controller(wiring.Component):
         count("barrier_wait", in_wait & (pend.code == 0) & (outstanding != 0))
 
         inc = Signal(9)
-        m.d.sync += outstanding.eq(outstanding + inc - ack)
+        # an ACK (late in the cycle: the network's ejection) selects between sums made without it
+        m.d.sync += outstanding.eq(Mux(ack, outstanding + inc - 1, outstanding + inc))
 
         take_start = self.start & self.quiet & (raddr == 0)
 
@@ -326,7 +327,7 @@ class Controller(wiring.Component):
             with m.If(take_start & (state == CtrlState.IDLE)):
                 m.d.sync += counters[k].eq(0)
             with m.Elif(running):
-                m.d.sync += counters[k].eq(counters[k] + sum(incs[name]))
+                count_events(m, counters[k], incs[name])
             m.d.comb += self.counters[k].eq(counters[k])
         return m
 

@@ -37,7 +37,7 @@ from .macro import Macro
 from .noc.ni import NodeSignature, walk_packets
 from .postproc import ShiftClampLane, rounded_sum, rounding_half, wide_bits
 
-__all__ = ["Tile", "TileState", "unpack", "field"]
+__all__ = ["Tile", "TileState", "unpack", "field", "count_events"]
 
 COUNTER_BITS = 64
 
@@ -139,7 +139,7 @@ class Tile(wiring.Component):
         incs = {name: [] for name in TILE_COUNTER_NAMES}
 
         def count(name, cond, amount=1):
-            incs[name].append(Mux(cond, amount, 0))
+            incs[name].append((cond, amount))
 
         count("busy", state != TileState.IDLE)
 
@@ -322,11 +322,10 @@ class Tile(wiring.Component):
 
         counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in TILE_COUNTER_NAMES]
         for k, name in enumerate(TILE_COUNTER_NAMES):
-            inc = sum(incs[name]) if incs[name] else 0
             with m.If(self.clear):
                 m.d.sync += counters[k].eq(0)
             with m.Elif(self.running):
-                m.d.sync += counters[k].eq(counters[k] + inc)
+                count_events(m, counters[k], incs[name])
             m.d.comb += self.counters[k].eq(counters[k])
         return m
 
@@ -387,6 +386,20 @@ class Tile(wiring.Component):
                                     m.d.sync += [s["shift"].eq(field(instr, name, "shift")),
                                                  s["relu"].eq(field(instr, name, "relu")),
                                                  s["half"].eq(rounding_half(cfg, field(instr, name, "shift")))]
+
+
+def count_events(m, counter, terms):
+    """Add to ``counter`` the ``amount`` of each ``(cond, amount)`` term whose ``cond`` holds.
+
+    A counter of one term adds under an enable, so that its condition (often late in the cycle:
+    a handshake with the network) does not go through the adder's carry chain.
+    """
+    if len(terms) == 1:
+        cond, amount = terms[0]
+        with m.If(cond):
+            m.d.sync += counter.eq(counter + amount)
+    elif terms:
+        m.d.sync += counter.eq(counter + sum(Mux(cond, amount, 0) for cond, amount in terms))
 
 
 def _lane_mask(left: int, per: int, bits: int) -> int:
