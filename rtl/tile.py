@@ -34,7 +34,7 @@ from ..model.config import Config
 from ..model.isa import FORMATS, Op
 from ..model.macro import FaultMap
 from .macro import Macro
-from .noc.ni import NodeSignature, walk_packets
+from .noc.ni import NodeSignature, reads_ahead, walk_packets
 from .postproc import ShiftClampLane, rounded_sum, rounding_half, wide_bits
 
 __all__ = ["Tile", "TileState", "unpack", "field", "count_events"]
@@ -240,17 +240,19 @@ class Tile(wiring.Component):
         jn = s_k          # the data word to form next
         per_a, per_q = W // A, W // X
         zero = Const(0, signed(wide))
-        a_lanes = []
-        for lane in range(per_a):
-            cols = [lane + per_a * k for k in range(cfg.words_a)]
-            a_lanes.append(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn][:A])
+
+        def element(lane, per, words):
+            """The column of ``row_q`` in ``lane`` of data word ``jn`` (``per`` lanes a word)."""
+            cols = [lane + per * k for k in range(words)]
+            return Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]
+
+        a_lanes = [element(lane, per_a, cfg.words_a)[:A] for lane in range(per_a)]
         q_lanes = []
         for lane in range(per_q):
-            cols = [lane + per_q * k for k in range(cfg.words_q)]
             pp = ShiftClampLane(cfg)
             m.submodules[f"pp{lane}"] = pp
             m.d.comb += [
-                pp.t.eq(Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]),
+                pp.t.eq(element(lane, per_q, cfg.words_q)),
                 pp.shift.eq(s_shift),
                 pp.relu.eq(s_relu),
             ]
@@ -259,7 +261,7 @@ class Tile(wiring.Component):
         a_mask = Array([Const(_lane_mask(cfg.cols - k * per_a, per_a, A), per_a * A) for k in range(cfg.words_a)])
         q_mask = Array([Const(_lane_mask(cfg.cols - k * per_q, per_q, X), per_q * X) for k in range(cfg.words_q)])
         word_q = Signal(W)
-        form = (state == TileState.SEND) & ~s_hdr & ((s_k == 0) | node.tx_payload.ready)
+        form = reads_ahead(node.tx_payload.valid, s_k, node.tx_payload.ready)
         with m.If(form):
             m.d.sync += word_q.eq(Mux(s_op == SendOp.OUTQ, Cat(*q_lanes) & q_mask[jn], Cat(*a_lanes) & a_mask[jn]))
         m.d.comb += node.tx_payload.payload.eq(Mux(s_k == 0, s_arg, word_q))

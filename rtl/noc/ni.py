@@ -122,6 +122,13 @@ class NetworkInterface(wiring.Component):
         return m
 
 
+def reads_ahead(offering_payload, k, ready):
+    """When a sender that forms its data words a cycle ahead forms the next one: while the
+    argument word (``k == 0``) is offered, and in each cycle a payload word is taken. The word then
+    waits in a register until it goes (the tile's and the controller's senders)."""
+    return offering_payload & ((k == 0) | ready)
+
+
 def walk_packets(m, taken, hdr, k, length, v, count, next_packet=(), done=()):
     """A sender's walk through ``count`` packets of a header then ``length`` payload words each.
 
