@@ -27,15 +27,11 @@ from amaranth.lib.wiring import In, Out
 from ..model.chip import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
 from ..model.config import Config
 from .controller import Controller
+from .counters import COUNTER_BITS, CounterBank, counter_count
 from .noc.mesh import Mesh, node_name
-from .tile import COUNTER_BITS, Tile
+from .tile import Tile
 
-__all__ = ["ChipCore", "counter_count"]
-
-
-def counter_count(cfg: Config) -> int:
-    """How many counter indices the host can read (``cnt_index`` < this)."""
-    return TILE_COUNTER_BASE + cfg.mesh_x * cfg.mesh_y * TILE_COUNTER_STRIDE
+__all__ = ["ChipCore", "counter_count"]     # counter_count: from .counters
 
 
 class _Core(wiring.Component):
@@ -46,7 +42,8 @@ class _Core(wiring.Component):
         self.controller = Controller(cfg)
         self.tiles = {(x, y): Tile(cfg, faults.get((x, y)), hard_crossbar=hard_crossbar)
                       for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)}
-        super().__init__({"tiles_idle": Out(1), "quiet": Out(1)})
+        super().__init__({"tiles_idle": Out(1), "quiet": Out(1), "cnt_index": In(range(counter_count(cfg))),
+                          "cnt_value": Out(COUNTER_BITS)})
 
     def elaborate(self, platform):
         m = Module()
@@ -61,7 +58,7 @@ class _Core(wiring.Component):
         for (x, y), t in self.tiles.items():
             m.submodules[f"tile_{x}_{y}"] = t
             wiring.connect(m, t.node, getattr(mesh, node_name(x, y)))
-            m.d.comb += [t.running.eq(ctl.running), t.clear.eq(ctl.start & ~ctl.running & quiet)]
+            m.d.comb += [t.running.eq(ctl.running), t.clear.eq(ctl.clearing)]
             idle = idle & t.idle
         # Flits in the network: injected minus ejected. Quiet: nothing in the network, no
         # tile working, the controller not sending (its receive side holds no state that matters).
@@ -69,6 +66,16 @@ class _Core(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + mesh.flits_injected - mesh.flits_ejected)
         m.d.comb += quiet.eq(idle & (in_flight == 0) & ~ctl.sending)
         m.d.comb += [self.tiles_idle.eq(idle), self.quiet.eq(quiet), ctl.quiet.eq(quiet)]
+        # The counters' totals (docs/isa.md numbering), read one cycle after the index is given.
+        m.submodules.counters = bank = CounterBank(counter_count(cfg))
+        m.d.comb += [bank.running.eq(ctl.running), bank.clear.eq(ctl.clearing), bank.index.eq(self.cnt_index),
+                     self.cnt_value.eq(bank.value)]
+        sources = [(0, ctl, len(COUNTER_NAMES))]
+        sources += [(TILE_COUNTER_BASE + (y * cfg.mesh_x + x) * TILE_COUNTER_STRIDE, t, len(TILE_COUNTER_NAMES))
+                    for (x, y), t in self.tiles.items()]
+        for base, src, n in sources:
+            m.d.comb += [bank.pre[base + k].eq(src.pre[k]) for k in range(n)]
+            m.d.comb += src.take.eq(bank.take[base:base + n])
         return m
 
 
@@ -104,7 +111,7 @@ class ChipCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, core = self.cfg, self._core
+        core = self._core
         ctl = core.controller
         m.submodules.core = ResetInserter(self.soft_reset)(core)
         for name in ("imem_wr", "gbuf_wr"):
@@ -115,16 +122,5 @@ class ChipCore(wiring.Component):
             self.error.eq(ctl.error), self.irq.eq(ctl.irq), self.tiles_idle.eq(core.tiles_idle),
             self.quiet.eq(core.quiet),
         ]
-        # Counter read: one cycle from index to value.
-        value = Signal(COUNTER_BITS)
-        with m.Switch(self.cnt_index):
-            for k in range(len(COUNTER_NAMES)):
-                with m.Case(k):
-                    m.d.comb += value.eq(ctl.counters[k])
-            for (x, y), t in core.tiles.items():
-                i = y * cfg.mesh_x + x
-                for k in range(len(TILE_COUNTER_NAMES)):
-                    with m.Case(TILE_COUNTER_BASE + i * TILE_COUNTER_STRIDE + k):
-                        m.d.comb += value.eq(t.counters[k])
-        m.d.sync += self.cnt_value.eq(value)
+        m.d.comb += [core.cnt_index.eq(self.cnt_index), self.cnt_value.eq(core.cnt_value)]
         return m

@@ -34,7 +34,8 @@ from ..model.chip import COUNTER_NAMES, LOAD_PACKET, ErrorCode, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, OPCODE_BITS, Op
 from .noc.ni import NodeSignature, reads_ahead, walk_packets
-from .tile import COUNTER_BITS, count_events, field
+from .counters import PRE_BITS, counter_count, pre_counters
+from .tile import field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
 
@@ -88,8 +89,12 @@ class Controller(wiring.Component):
         The error register holds an error.
     noc_flits, noc_hops : In
         The network's events this cycle (from the mesh).
-    counters : Out(array of 64-bit)
-        ``COUNTER_NAMES`` in order.
+    clearing : Out(1)
+        A start is taken in this cycle: the counters clear.
+    take : In(one bit a counter)
+        The counter bank takes this pre-counter in this cycle (:mod:`.counters`).
+    pre : Out(array of PRE_BITS)
+        The pre-counters of ``COUNTER_NAMES``, in order.
     """
 
     def __init__(self, cfg: Config):
@@ -108,7 +113,9 @@ class Controller(wiring.Component):
             "irq": Out(1),
             "noc_flits": In(range(nodes + 2)),
             "noc_hops": In(range(4 * nodes + 1)),
-            "counters": Out(data.ArrayLayout(COUNTER_BITS, len(COUNTER_NAMES))),
+            "clearing": Out(1),
+            "take": In(len(COUNTER_NAMES)),
+            "pre": Out(data.ArrayLayout(PRE_BITS, len(COUNTER_NAMES))),
             "quiet": In(1),
             "sending": Out(1),
         })
@@ -209,7 +216,7 @@ class Controller(wiring.Component):
                 m.d.sync += [err.eq(0), err.code.eq(ErrorCode.BAD_GBUF)]
 
         # --- the sender (DMA and commands) --------------------------------------------------
-        instr = Signal(64)
+        word = Signal(64)               # the instruction at pc (below); a command sends it
         d_cmd = Signal()
         d_type = Signal(4)
         d_dest = Signal(node.tx_header.payload.dest.shape())
@@ -247,7 +254,7 @@ class Controller(wiring.Component):
         with m.Elif(gbuf_w.en & (gbuf_w.addr == d_waddr)):
             m.d.sync += [patch.eq(gbuf_w.data), patched.eq(1)]
         d_word = Mux(patched, patch, dma_r.data)
-        chunks = [instr[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]
+        chunks = [word[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]   # it stays while it is sent
         cmd_word = chunks[0] if len(chunks) == 1 else Mux(d_k == 0, chunks[0], chunks[1])
         assert len(chunks) <= 2
         m.d.comb += node.tx_payload.payload.eq(Mux(d_cmd, cmd_word, Mux(d_k == 0, d_arg, d_word)))
@@ -261,7 +268,6 @@ class Controller(wiring.Component):
         # so the word is the one a read of imem[pc] in the fetch cycle gives; the memory read
         # leaves the path through the checks, the FPGA clock, docs/fpga.md).
         # Its checks are made as it is loaded (they depend on the word only).
-        word = Signal(64)
         code = Signal(3)
         in_idle = state == CtrlState.IDLE
         # 0 while idle, else pc + 1: a register, no logic before the read. No reset and no initial
@@ -309,7 +315,7 @@ class Controller(wiring.Component):
                 with m.Elif(code != 0):
                     m.d.sync += stop() + [err.eq(0), err.code.eq(code), err.pc.eq(pc)]
                 with m.Else():
-                    self._issue(m, cfg, word, opcode, pc, next_instr, state, stop, inc, instr,
+                    self._issue(m, cfg, word, opcode, pc, next_instr, state, stop, inc,
                                 dict(cmd=d_cmd, type=d_type, dest=d_dest, len=d_len, count=d_count, v=d_v,
                                      hdr=d_hdr, k=d_k, arg=d_arg, step=d_step, gaddr=d_gaddr, words=d_words))
             with m.Case(CtrlState.SEND):
@@ -322,13 +328,9 @@ class Controller(wiring.Component):
                 with m.Elif(outstanding == 0):
                     m.d.sync += [state.eq(CtrlState.FETCH), *next_instr]
 
-        counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in COUNTER_NAMES]
-        for k, name in enumerate(COUNTER_NAMES):
-            with m.If(take_start & (state == CtrlState.IDLE)):
-                m.d.sync += counters[k].eq(0)
-            with m.Elif(running):
-                count_events(m, counters[k], incs[name])
-            m.d.comb += self.counters[k].eq(counters[k])
+        m.d.comb += self.clearing.eq(take_start & in_idle)
+        pre = pre_counters(m, incs, period=counter_count(cfg), clear=self.clearing, running=running, take=self.take)
+        m.d.comb += [self.pre[k].eq(p) for k, p in enumerate(pre)]
         return m
 
     def _check(self, m, cfg, word, code):
@@ -372,7 +374,7 @@ class Controller(wiring.Component):
                         with m.If(cond):
                             m.d.comb += code.eq(c)
 
-    def _issue(self, m, cfg, word, opcode, pc, next_instr, state, stop, inc, instr, d):
+    def _issue(self, m, cfg, word, opcode, pc, next_instr, state, stop, inc, d):
         """The fetch cycle of a good instruction."""
         with m.Switch(opcode):
             with m.Case(Op.NOP):
@@ -388,7 +390,7 @@ class Controller(wiring.Component):
                     names = {f.name for f in fields}
                     common = [state.eq(CtrlState.SEND), d["v"].eq(0), d["hdr"].eq(1), d["k"].eq(0),
                               d["dest"].x.eq(field(word, name, "tx")), d["dest"].y.eq(field(word, name, "ty")),
-                              d["dest"].ctrl.eq(0), instr.eq(word)]
+                              d["dest"].ctrl.eq(0)]
                     if op in LOAD_PACKET:
                         ptype = LOAD_PACKET[op]
                         words = {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w}.get(ptype, cfg.words_a)

@@ -33,13 +33,12 @@ from ..model.chip import TILE_COUNTER_NAMES, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, Op
 from ..model.macro import FaultMap
+from .counters import PRE_BITS, counter_count, pre_counters
 from .macro import Macro
 from .noc.ni import NodeSignature, reads_ahead, walk_packets
 from .postproc import ShiftClampLane, rounded_sum, rounding_half, wide_bits
 
-__all__ = ["Tile", "TileState", "unpack", "field", "count_events"]
-
-COUNTER_BITS = 64
+__all__ = ["Tile", "TileState", "unpack", "field"]
 
 
 class TileState(enum.Enum, shape=3):
@@ -90,8 +89,10 @@ class Tile(wiring.Component):
         The chip is running: events count in the performance counters.
     clear : In(1)
         Clear the counters (``start``).
-    counters : Out(array of 64-bit)
-        ``TILE_COUNTER_NAMES`` in order.
+    take : In(one bit a counter)
+        The counter bank takes this pre-counter in this cycle (:mod:`.counters`).
+    pre : Out(array of PRE_BITS)
+        The pre-counters of ``TILE_COUNTER_NAMES``, in order.
     idle : Out(1)
         Nothing in progress (state ``IDLE`` and the macro idle).
     """
@@ -102,7 +103,8 @@ class Tile(wiring.Component):
             "node": Out(NodeSignature(cfg)),
             "running": In(1),
             "clear": In(1),
-            "counters": Out(data.ArrayLayout(COUNTER_BITS, len(TILE_COUNTER_NAMES))),
+            "take": In(len(TILE_COUNTER_NAMES)),
+            "pre": Out(data.ArrayLayout(PRE_BITS, len(TILE_COUNTER_NAMES))),
             "idle": Out(1),
         })
 
@@ -322,13 +324,9 @@ class Tile(wiring.Component):
                 walk_packets(m, tx_taken, s_hdr, s_k, s_len, s_v, s_count,
                              next_packet=[s_arg.eq(s_arg + s_step)], done=[state.eq(TileState.IDLE)])
 
-        counters = [Signal(COUNTER_BITS, name=f"cnt_{n}") for n in TILE_COUNTER_NAMES]
-        for k, name in enumerate(TILE_COUNTER_NAMES):
-            with m.If(self.clear):
-                m.d.sync += counters[k].eq(0)
-            with m.Elif(self.running):
-                count_events(m, counters[k], incs[name])
-            m.d.comb += self.counters[k].eq(counters[k])
+        pre = pre_counters(m, incs, period=counter_count(cfg), clear=self.clear, running=self.running,
+                           take=self.take)
+        m.d.comb += [self.pre[k].eq(p) for k, p in enumerate(pre)]
         return m
 
     def _exec(self, m, cfg, state, rx_type, arg, vec, instr, opcode, ibuf_w, acc_w, acc_cols, bias,
@@ -388,20 +386,6 @@ class Tile(wiring.Component):
                                     m.d.sync += [s["shift"].eq(field(instr, name, "shift")),
                                                  s["relu"].eq(field(instr, name, "relu")),
                                                  s["half"].eq(rounding_half(cfg, field(instr, name, "shift")))]
-
-
-def count_events(m, counter, terms):
-    """Add to ``counter`` the ``amount`` of each ``(cond, amount)`` term whose ``cond`` holds.
-
-    A counter of one term adds under an enable, so that its condition (often late in the cycle:
-    a handshake with the network) does not go through the adder's carry chain.
-    """
-    if len(terms) == 1:
-        cond, amount = terms[0]
-        with m.If(cond):
-            m.d.sync += counter.eq(counter + amount)
-    elif terms:
-        m.d.sync += counter.eq(counter + sum(Mux(cond, amount, 0) for cond, amount in terms))
 
 
 def _lane_mask(left: int, per: int, bits: int) -> int:

@@ -1,0 +1,149 @@
+"""Performance counters: narrow pre-counters where the events happen, 64-bit totals in a memory.
+
+A counter's value is the sum of two parts:
+
+* a *pre-counter* in flip-flops next to its events (the controller's, a tile's), as wide
+  as ``period`` cycles of its largest increment need (:func:`pre_counters`);
+* a 64-bit *total* in a memory of the :class:`CounterBank`, one word per counter index
+  (docs/isa.md numbering), with a valid bit (clear: every total reads 0).
+
+While the chip runs, the bank visits one index per cycle, round robin over all ``period``
+indices: it reads the total, takes the pre-counter (which restarts from that cycle's
+increment) and writes the sum back the next cycle. A pre-counter therefore holds at most
+``period`` cycles of increments, and no event is lost or counted twice. While the chip is not
+running nothing counts, and the bank's read port serves the host: ``value`` = total +
+pre-counter of ``index``, one cycle later (as a 64-bit register read would be). A read
+while the chip runs returns an unspecified value (the port is the round robin's).
+
+The 64-bit adders and registers of the counters become one adder, a memory and a
+multiplexer over the narrow pre-counters: on an FPGA the totals are one block RAM
+(docs/fpga.md), the values read are those of 64-bit registers.
+"""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..model.chip import TILE_COUNTER_BASE, TILE_COUNTER_STRIDE
+from ..model.config import Config
+
+__all__ = ["COUNTER_BITS", "PRE_BITS", "CounterBank", "pre_counters", "max_amount", "counter_count"]
+
+COUNTER_BITS = 64
+PRE_BITS = 32           # the width of a pre-counter port (the pre-counters themselves are narrower)
+
+
+def counter_count(cfg: Config) -> int:
+    """How many counter indices the host can read (``cnt_index`` < this): the round robin's period."""
+    return TILE_COUNTER_BASE + cfg.mesh_x * cfg.mesh_y * TILE_COUNTER_STRIDE
+
+
+def max_amount(amount) -> int:
+    """The largest value of an increment: an int, or any value of a signal's shape."""
+    if isinstance(amount, int):
+        return amount
+    shape = amount.shape()
+    return (1 << shape.width) - 1 if not shape.signed else (1 << (shape.width - 1)) - 1
+
+
+def pre_counters(m, incs: dict, *, period: int, clear, running, take) -> list:
+    """The pre-counters of ``incs`` (name -> list of ``(cond, amount)``), in the order of ``incs``.
+
+    ``take`` (one bit a counter): the bank takes this counter in this cycle, which restarts
+    it from this cycle's increment. Each is as wide as ``period`` cycles of its increments need.
+    """
+    out = []
+    for k, (name, terms) in enumerate(incs.items()):
+        most = period * sum(max_amount(a) for _, a in terms)
+        pre = Signal(max(1, most.bit_length()), name=f"pre_{name}")
+        assert len(pre) <= PRE_BITS, f"pre-counter {name} needs {len(pre)} bits"
+        with m.If(clear):
+            m.d.sync += pre.eq(0)
+        with m.Elif(running):
+            _count(m, pre, terms, take[k])
+        out.append(pre)
+    return out
+
+
+def _count(m, pre, terms, taken):
+    """Add the amounts of the terms whose condition holds (to 0 if ``taken``).
+
+    A counter of one term adds under an enable, so that its condition (often late in the cycle:
+    a handshake with the network) does not go through the adder's carry chain.
+    """
+    if len(terms) == 1:
+        cond, amount = terms[0]
+        with m.If(taken):
+            m.d.sync += pre.eq(Mux(cond, amount, 0))
+        with m.Elif(cond):
+            m.d.sync += pre.eq(pre + amount)
+    elif terms:
+        m.d.sync += pre.eq(Mux(taken, 0, pre) + sum(Mux(cond, amount, 0) for cond, amount in terms))
+    else:
+        m.d.sync += pre.eq(0)
+
+
+class CounterBank(wiring.Component):
+    """The 64-bit totals of ``depth`` counter indices (unused ones read 0).
+
+    Members
+    -------
+    pre : In(array of PRE_BITS)
+        The pre-counters, by index (an unconnected index stays 0).
+    take : Out(depth)
+        One-hot: the index whose pre-counter the bank takes in this cycle (0 while not running).
+    running, clear : In(1)
+        Counting (the round robin runs); clear every counter (the totals read 0).
+    index : In(range(depth))
+        The counter to read (while not running).
+    value : Out(COUNTER_BITS)
+        Counter ``index`` of the cycle before.
+    """
+
+    def __init__(self, depth: int):
+        assert depth >= 2
+        self.depth = depth
+        super().__init__({
+            "pre": In(data.ArrayLayout(PRE_BITS, depth)),
+            "take": Out(depth),
+            "running": In(1),
+            "clear": In(1),
+            "index": In(range(depth)),
+            "value": Out(COUNTER_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.depth
+        m.submodules.totals = mem = Memory(shape=COUNTER_BITS, depth=n, init=[])
+        rd, wr = mem.read_port(), mem.write_port()
+
+        f = Signal(range(n))                # the index the round robin takes in this cycle
+        with m.If(self.clear):
+            m.d.sync += f.eq(0)
+        with m.Elif(self.running):
+            m.d.sync += f.eq(Mux(f == n - 1, 0, f + 1))
+        m.d.comb += self.take.eq(Mux(self.running, Const(1, n) << f, 0))
+
+        sel = Signal(range(n))
+        m.d.comb += [sel.eq(Mux(self.running, f, self.index)), rd.addr.eq(sel)]
+        # the cycle after: the total read, the pre-counter's value then, and whether it was taken
+        sel_q = Signal(range(n))
+        part = Signal(PRE_BITS)
+        taken = Signal()
+        m.d.sync += [sel_q.eq(sel), part.eq(Array([self.pre[i] for i in range(n)])[sel]), taken.eq(self.running)]
+
+        valid = Signal(n)
+        bypass = Signal()                   # the total read was written in the cycle it was read
+        bypass_value = Signal(COUNTER_BITS)
+        base = Mux(bypass, bypass_value, Mux(valid.bit_select(sel_q, 1), rd.data, 0))
+        total = Signal(COUNTER_BITS)
+        m.d.comb += [total.eq(base + part), self.value.eq(total)]
+        m.d.comb += [wr.addr.eq(sel_q), wr.data.eq(total), wr.en.eq(taken)]
+        m.d.sync += [bypass.eq(taken & (sel_q == sel) & ~self.clear), bypass_value.eq(total)]
+        with m.If(self.clear):
+            m.d.sync += valid.eq(0)
+        with m.Elif(taken):
+            m.d.sync += valid.bit_select(sel_q, 1).eq(1)
+        return m
