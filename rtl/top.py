@@ -36,6 +36,9 @@ CHIP_ID = 0x5243494D            # "RCIM"
 VERSION = 0x0001_0000           # 1.0: register map and framing of this file
 
 
+READ_FIFO_DEPTH = 16        # the read engine's FIFO of m_axis beats
+
+
 class Reg:
     """AXI4-Lite byte addresses."""
     ID = 0x00
@@ -177,7 +180,8 @@ class ChipTop(wiring.Component):
                 m.d.sync += cnt_hi.eq(core.cnt_value[32:])
 
         # --- AXI4-Stream in: framed writes and read requests ------------------------------
-        m.submodules.rfifo = rfifo = fifo.SyncFIFO(width=D + 1, depth=4)
+        # a memory with a registered read port (block RAM on an FPGA) and an output register
+        m.submodules.rfifo = rfifo = fifo.SyncFIFOBuffered(width=D + 1, depth=READ_FIFO_DEPTH)
         s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
         waddr = Signal(32)
         rd_addr = Signal(32)
