@@ -228,19 +228,17 @@ PRESETS: dict[str, Config] = {
     "default": Config(),
     "large": Config(name="large", mesh_x=4, mesh_y=4, rows=128, cols=128, flit_width=128,
                     imem_depth=4096, gbuf_words=65536, tile_ibuf_depth=64, tile_acc_depth=64),
-    # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`). The memories have combinational
-    # read ports, so they become LUT RAM (ECP5) or flip-flops (iCE40), never block RAM: depths stay small.
+    # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`).
     # ULX3S (ECP5-85F): a 2x2 mesh of 16x8 int8 macros (K = 16, N = 8 a tile) with 32-bit flits (4
-    # post-processing lanes a tile, not 8); its target clock is 50 MHz (it reaches 37 MHz with the current
-    # RTL: docs/fpga.md). 16x16 macros take 109 % of the LUTs.
+    # post-processing lanes a tile, not 8); it meets its 50 MHz target. 16x16 macros take 109 % of the LUTs.
     "ulx3s": Config(name="ulx3s", rows=16, cols=8, flit_width=32, noc_fifo_depth=4, imem_depth=256,
                     gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8),
-    # iCEBreaker (iCE40 UP5K): the smallest config that still is the chip and runs int8 GEMMs (one tile
-    # of a 4x4 int8 macro, 32-bit accumulators, 16-deep memories). It does not fit the UP5K with the
-    # current RTL (about 8,700 LUT4s after synthesis for 5,280 logic cells; docs/fpga.md).
-    "icebreaker": Config(name="icebreaker", mesh_x=1, mesh_y=1, rows=4, cols=4, flit_width=32,
-                         noc_fifo_depth=2, macro_out_depth=1, imem_depth=16, gbuf_words=16, tile_ibuf_depth=2,
-                         tile_acc_depth=2),
+    # iCEBreaker (iCE40 UP5K): the smallest config that still is the chip and runs int8 GEMMs: one tile of
+    # a 4x2 int8 macro (K = 4, N = 2), 32-bit accumulators, one input and one accumulator slot, 16-word
+    # instruction memory and global buffer. It does not fit the UP5K yet (docs/fpga.md).
+    "icebreaker": Config(name="icebreaker", mesh_x=1, mesh_y=1, rows=4, cols=2, flit_width=32,
+                         noc_fifo_depth=2, macro_out_depth=1, imem_depth=16, gbuf_words=16, tile_ibuf_depth=1,
+                         tile_acc_depth=1),
 }
 
 
