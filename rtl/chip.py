@@ -24,10 +24,9 @@ from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
 from ..model.config import Config
 from .controller import Controller
-from .counters import COUNTER_BITS, CounterBank, counter_count
+from .counters import COUNTER_BITS, CounterBank, counter_count, counter_indices
 from .noc.mesh import Mesh, node_name
 from .tile import Tile
 
@@ -67,15 +66,17 @@ class _Core(wiring.Component):
         m.d.comb += quiet.eq(idle & (in_flight == 0) & ~ctl.sending)
         m.d.comb += [self.tiles_idle.eq(idle), self.quiet.eq(quiet), ctl.quiet.eq(quiet)]
         # The counters' totals (docs/isa.md numbering), read one cycle after the index is given.
-        m.submodules.counters = bank = CounterBank(counter_count(cfg))
+        m.submodules.counters = bank = CounterBank(counter_indices(cfg), counter_count(cfg))
         m.d.comb += [bank.running.eq(ctl.running), bank.clear.eq(ctl.clearing), bank.index.eq(self.cnt_index),
                      self.cnt_value.eq(bank.value)]
-        sources = [(0, ctl, len(COUNTER_NAMES))]
-        sources += [(TILE_COUNTER_BASE + (y * cfg.mesh_x + x) * TILE_COUNTER_STRIDE, t, len(TILE_COUNTER_NAMES))
-                    for (x, y), t in self.tiles.items()]
-        for base, src, n in sources:
-            m.d.comb += [bank.pre[base + k].eq(src.pre[k]) for k in range(n)]
-            m.d.comb += src.take.eq(bank.take[base:base + n])
+        slot = 0            # the slots in counter_indices order: the controller's, then tile by tile
+        sources = [ctl] + [self.tiles[(t % cfg.mesh_x, t // cfg.mesh_x)] for t in range(cfg.mesh_x * cfg.mesh_y)]
+        for src in sources:
+            n = len(src.take)
+            m.d.comb += [bank.pre[slot + k].eq(src.pre[k]) for k in range(n)]
+            m.d.comb += src.take.eq(bank.take[slot:slot + n])
+            slot += n
+        assert slot == len(counter_indices(cfg))
         return m
 
 

@@ -34,7 +34,7 @@ from ..model.chip import COUNTER_NAMES, LOAD_PACKET, ErrorCode, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, OPCODE_BITS, Op
 from .noc.ni import NodeSignature, reads_ahead, walk_packets
-from .counters import PRE_BITS, counter_count, pre_counters
+from .counters import PRE_BITS, counter_indices, pre_counters
 from .tile import field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
@@ -329,7 +329,7 @@ class Controller(wiring.Component):
                     m.d.sync += [state.eq(CtrlState.FETCH), *next_instr]
 
         m.d.comb += self.clearing.eq(take_start & in_idle)
-        pre = pre_counters(m, incs, period=counter_count(cfg), clear=self.clearing, running=running, take=self.take)
+        pre = pre_counters(m, incs, period=len(counter_indices(cfg)), clear=self.clearing, running=running, take=self.take)
         m.d.comb += [self.pre[k].eq(p) for k, p in enumerate(pre)]
         return m
 

@@ -7,8 +7,8 @@ A counter's value is the sum of two parts:
 * a 64-bit *total* in a memory of the :class:`CounterBank`, one word per counter index
   (docs/isa.md numbering), with a valid bit (clear: every total reads 0).
 
-While the chip runs, the bank visits one index per cycle, round robin over all ``period``
-indices: it reads the total, takes the pre-counter (which restarts from that cycle's
+While the chip runs, the bank visits one counter per cycle, round robin over all ``period``
+of them: it reads the total, takes the pre-counter (which restarts from that cycle's
 increment) and writes the sum back the next cycle. A pre-counter therefore holds at most
 ``period`` cycles of increments, and no event is lost or counted twice. While the chip is not
 running nothing counts, and the bank's read port serves the host: ``value`` = total +
@@ -25,18 +25,26 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import TILE_COUNTER_BASE, TILE_COUNTER_STRIDE
+from ..model.chip import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
 from ..model.config import Config
 
-__all__ = ["COUNTER_BITS", "PRE_BITS", "CounterBank", "pre_counters", "max_amount", "counter_count"]
+__all__ = ["COUNTER_BITS", "PRE_BITS", "CounterBank", "pre_counters", "max_amount", "counter_count",
+           "counter_indices"]
 
 COUNTER_BITS = 64
 PRE_BITS = 32           # the width of a pre-counter port (the pre-counters themselves are narrower)
 
 
 def counter_count(cfg: Config) -> int:
-    """How many counter indices the host can read (``cnt_index`` < this): the round robin's period."""
+    """How many counter indices the host can read (``cnt_index`` < this)."""
     return TILE_COUNTER_BASE + cfg.mesh_x * cfg.mesh_y * TILE_COUNTER_STRIDE
+
+
+def counter_indices(cfg: Config) -> list:
+    """The indices of the counters (docs/isa.md numbering), in the order of the bank's slots."""
+    tiles = [TILE_COUNTER_BASE + t * TILE_COUNTER_STRIDE + k
+             for t in range(cfg.mesh_x * cfg.mesh_y) for k in range(len(TILE_COUNTER_NAMES))]
+    return list(range(len(COUNTER_NAMES))) + tiles
 
 
 def max_amount(amount) -> int:
@@ -85,14 +93,16 @@ def _count(m, pre, terms, taken):
 
 
 class CounterBank(wiring.Component):
-    """The 64-bit totals of ``depth`` counter indices (unused ones read 0).
+    """The 64-bit totals of the counters at ``indices`` (of ``depth`` index values; others read 0).
+
+    The counters take slots 0, 1, ... in the order of ``indices``; the round robin visits the slots.
 
     Members
     -------
     pre : In(array of PRE_BITS)
-        The pre-counters, by index (an unconnected index stays 0).
-    take : Out(depth)
-        One-hot: the index whose pre-counter the bank takes in this cycle (0 while not running).
+        The pre-counters, by slot.
+    take : Out(len(indices))
+        One-hot: the slot whose pre-counter the bank takes in this cycle (0 while not running).
     running, clear : In(1)
         Counting (the round robin runs); clear every counter (the totals read 0).
     index : In(range(depth))
@@ -101,12 +111,13 @@ class CounterBank(wiring.Component):
         Counter ``index`` of the cycle before.
     """
 
-    def __init__(self, depth: int):
-        assert depth >= 2
-        self.depth = depth
+    def __init__(self, indices: list, depth: int):
+        assert len(indices) >= 2 and len(set(indices)) == len(indices) and max(indices) < depth
+        self.indices, self.depth = list(indices), depth
+        n = len(indices)
         super().__init__({
-            "pre": In(data.ArrayLayout(PRE_BITS, depth)),
-            "take": Out(depth),
+            "pre": In(data.ArrayLayout(PRE_BITS, n)),
+            "take": Out(n),
             "running": In(1),
             "clear": In(1),
             "index": In(range(depth)),
@@ -115,35 +126,41 @@ class CounterBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self.depth
+        n = len(self.indices)
         m.submodules.totals = mem = Memory(shape=COUNTER_BITS, depth=n, init=[])
         rd, wr = mem.read_port(), mem.write_port()
 
-        f = Signal(range(n))                # the index the round robin takes in this cycle
+        f = Signal(range(n))                # the slot the round robin takes in this cycle
+        fresh = Signal(init=1)              # the first round since the clear: slots >= f hold no total yet
         with m.If(self.clear):
-            m.d.sync += f.eq(0)
+            m.d.sync += [f.eq(0), fresh.eq(1)]
         with m.Elif(self.running):
             m.d.sync += f.eq(Mux(f == n - 1, 0, f + 1))
+            with m.If(f == n - 1):
+                m.d.sync += fresh.eq(0)
         m.d.comb += self.take.eq(Mux(self.running, Const(1, n) << f, 0))
 
+        # the host's index to its slot (an unused index: no slot, reads 0)
+        slot_of = {i: s for s, i in enumerate(self.indices)}
+        used = Array([Const(i in slot_of, 1) for i in range(self.depth)])[self.index]
+        slot = Array([Const(slot_of.get(i, 0), range(n)) for i in range(self.depth)])[self.index]
         sel = Signal(range(n))
-        m.d.comb += [sel.eq(Mux(self.running, f, self.index)), rd.addr.eq(sel)]
-        # the cycle after: the total read, the pre-counter's value then, and whether it was taken
+        m.d.comb += [sel.eq(Mux(self.running, f, slot)), rd.addr.eq(sel)]
+        # the cycle after: the total read (if the slot holds one), the pre-counter's value then,
+        # and whether it was taken
         sel_q = Signal(range(n))
         part = Signal(PRE_BITS)
         taken = Signal()
-        m.d.sync += [sel_q.eq(sel), part.eq(Array([self.pre[i] for i in range(n)])[sel]), taken.eq(self.running)]
+        valid = Signal()
+        m.d.sync += [sel_q.eq(sel), part.eq(Mux(self.running | used, Array([self.pre[s] for s in range(n)])[sel], 0)),
+                     taken.eq(self.running), valid.eq((~fresh | (sel < f)) & (self.running | used))]
 
-        valid = Signal(n)
         bypass = Signal()                   # the total read was written in the cycle it was read
         bypass_value = Signal(COUNTER_BITS)
-        base = Mux(bypass, bypass_value, Mux(valid.bit_select(sel_q, 1), rd.data, 0))
+        base = Mux(bypass, bypass_value, Mux(valid, rd.data, 0))
         total = Signal(COUNTER_BITS)
         m.d.comb += [total.eq(base + part), self.value.eq(total)]
         m.d.comb += [wr.addr.eq(sel_q), wr.data.eq(total), wr.en.eq(taken)]
-        m.d.sync += [bypass.eq(taken & (sel_q == sel) & ~self.clear), bypass_value.eq(total)]
-        with m.If(self.clear):
-            m.d.sync += valid.eq(0)
-        with m.Elif(taken):
-            m.d.sync += valid.bit_select(sel_q, 1).eq(1)
+        m.d.sync += [bypass.eq(taken & (sel_q == sel) & ~self.clear & (self.running | used)),
+                     bypass_value.eq(total)]
         return m

@@ -12,52 +12,43 @@ One output element is made from one accumulator column exactly as
 in two parts, which the tile's sender puts in two register stages (the FPGA
 clock, docs/fpga.md):
 
-* :func:`rounded_sum`, per column: ``t = a + half``, with ``half =
-  2**(shift-1)`` (:func:`rounding_half`, 0 for ``shift == 0``), in
-  :func:`wide_bits` bits so that it never overflows; ``half = 0`` gives
-  ``a`` itself, the word ``out`` sends;
-* :class:`ShiftClampLane`, per element of the word being sent: ``y =
-  relu(clamp(t >> shift))``.
+* :func:`biased`, per column: ``a = wrap(acc + bias)``, which is also the
+  word ``out`` sends (with or without the bias);
+* :class:`ShiftClampLane`, per element of the word being sent: ``y``.
+
+The lane does not form the rounded sum: ``floor((a + 2**(s-1)) / 2**s) =
+(a >> s) + a[s-1]`` (the rounding bit is the highest bit shifted out), so it
+shifts only the ``xbits + 1`` bits a clamped result can depend on, adds the
+rounding bit to them, and tells from the bits of ``a`` above them whether
+``a >> s`` is out of that range (then the clamp gives the bound of its sign).
 
 Later additions have a place: a per-column fixed-point multiplier goes
-between the bias add and the rounding add (``a * m``, then a wider shift),
-a round-half-even mode changes only the rounding constant, an output zero
-point adds after the clamp.
+between the bias add and the lane (``a * m``, then a wider shift), a
+round-half-even mode changes only the rounding bit (and the bits below it),
+an output zero point adds after the clamp.
 """
 
-from amaranth.hdl import Const, Module, Signal, Mux, signed
+from amaranth.hdl import Cat, Const, Module, Signal, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 
-__all__ = ["ShiftClampLane", "SHIFT_BITS", "rounded_sum", "rounding_half", "wide_bits"]
+__all__ = ["ShiftClampLane", "SHIFT_BITS", "biased"]
 
 SHIFT_BITS = 5
 
 
-def wide_bits(cfg: Config) -> int:
-    """Bits of ``t = a + half``: wide enough for ``a + 2**30`` at any ``acc_bits``."""
-    return max(cfg.acc_bits, 1 << SHIFT_BITS) + 1
-
-
-def rounding_half(cfg: Config, shift):
-    """``2**(shift-1)`` for ``shift`` 1..31, 0 for ``shift == 0``, in :func:`wide_bits` bits."""
-    wide = wide_bits(cfg)
-    return Mux(shift == 0, 0, Const(1, wide) << (shift - 1)[:SHIFT_BITS])
-
-
-def rounded_sum(cfg: Config, acc, bias, half):
-    """``sext(wrap(acc + bias)) + half`` (signed, :func:`wide_bits` bits)."""
-    a = (acc + bias)[:cfg.acc_bits].as_signed()
-    return (a + half)[:wide_bits(cfg)].as_signed()
+def biased(cfg: Config, acc, bias):
+    """``wrap(acc + bias)`` (signed, ``acc_bits``)."""
+    return (acc + bias)[:cfg.acc_bits].as_signed()
 
 
 class ShiftClampLane(wiring.Component):
     """Members
     -------
-    t : In(signed(wide_bits))
-        :func:`rounded_sum` of the element's column.
+    a : In(signed(acc_bits))
+        :func:`biased` of the element's column.
     shift : In(5)
         0..31.
     relu : In(1)
@@ -68,7 +59,7 @@ class ShiftClampLane(wiring.Component):
     def __init__(self, cfg: Config):
         self.cfg = cfg
         super().__init__({
-            "t": In(signed(wide_bits(cfg))),
+            "a": In(signed(cfg.acc_bits)),
             "shift": In(SHIFT_BITS),
             "relu": In(1),
             "y": Out(signed(cfg.xbits)),
@@ -77,11 +68,27 @@ class ShiftClampLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        r = Signal(signed(wide_bits(cfg)))
-        m.d.comb += r.eq(self.t >> self.shift)              # arithmetic: floor
-        lo, hi = -(1 << (cfg.xbits - 1)), (1 << (cfg.xbits - 1)) - 1
-        clamped = Signal(signed(cfg.xbits))
-        with m.If(r < lo):
+        A, X = cfg.acc_bits, cfg.xbits
+        a, s = self.a, self.shift
+        n = X + 1                       # bits of q = a >> s kept: q + the rounding bit can be 2**X
+        # q = a >> s (floor), its low n bits; rb = a[s - 1] (0 for s = 0)
+        q = Signal(signed(n))
+        m.d.comb += q.eq(a >> s if A <= n else (a >> s)[:n].as_signed())
+        rb = Signal()
+        m.d.comb += rb.eq(Cat(Const(0, 1), a, a[-1].replicate(1 << SHIFT_BITS)).bit_select(s, 1))
+        # a >> s fits n bits iff the bits of a from position s + n - 1 up all equal its sign:
+        # no two neighbours differ there
+        change = [a[i] ^ a[i + 1] for i in range(A - 1)]
+        outside = Signal()
+        m.d.comb += outside.eq(Cat(*[change[i] & (s + (n - 1) <= i) for i in range(A - 1)]).any()
+                               if A - 1 > 0 else 0)
+        r = Signal(signed(n + 1))
+        m.d.comb += r.eq(q + rb)
+        lo, hi = -(1 << (X - 1)), (1 << (X - 1)) - 1
+        clamped = Signal(signed(X))
+        with m.If(outside):
+            m.d.comb += clamped.eq(Mux(a[-1], lo, hi))
+        with m.Elif(r < lo):
             m.d.comb += clamped.eq(lo)
         with m.Elif(r > hi):
             m.d.comb += clamped.eq(hi)

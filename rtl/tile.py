@@ -33,10 +33,10 @@ from ..model.chip import TILE_COUNTER_NAMES, PacketType
 from ..model.config import Config
 from ..model.isa import FORMATS, Op
 from ..model.macro import FaultMap
-from .counters import PRE_BITS, counter_count, pre_counters
+from .counters import PRE_BITS, counter_indices, pre_counters
 from .macro import Macro
 from .noc.ni import NodeSignature, reads_ahead, walk_packets
-from .postproc import ShiftClampLane, rounded_sum, rounding_half, wide_bits
+from .postproc import ShiftClampLane, biased
 
 __all__ = ["Tile", "TileState", "unpack", "field"]
 
@@ -215,7 +215,6 @@ class Tile(wiring.Component):
         s_bias = Signal()
         s_shift = Signal(5)
         s_relu = Signal()
-        s_half = Signal(wide_bits(cfg))     # the rounding constant of outq's shift (0 for out, psum)
 
         hdr = node.tx_header.payload
         m.d.comb += [
@@ -234,14 +233,12 @@ class Tile(wiring.Component):
         #   offered, j + 1 in the cycle data word j is taken.
         is_hdr = (state == TileState.SEND) & s_hdr
         add_bias = (s_op == SendOp.OUTQ) | (s_bias & (s_op == SendOp.OUT))
-        wide = wide_bits(cfg)
-        row_q = [Signal(signed(wide), name=f"row_q{c}") for c in range(cfg.cols)]
+        row_q = [Signal(signed(A), name=f"row_q{c}") for c in range(cfg.cols)]
         with m.If(is_hdr):
-            m.d.sync += [r.eq(rounded_sum(cfg, acc_cols[c], Mux(add_bias, bias[c], 0), s_half))
-                         for c, r in enumerate(row_q)]
+            m.d.sync += [r.eq(biased(cfg, acc_cols[c], Mux(add_bias, bias[c], 0))) for c, r in enumerate(row_q)]
         jn = s_k          # the data word to form next
         per_a, per_q = W // A, W // X
-        zero = Const(0, signed(wide))
+        zero = Const(0, signed(A))
 
         def element(lane, per, words):
             """The column of ``row_q`` in ``lane`` of data word ``jn`` (``per`` lanes a word)."""
@@ -254,7 +251,7 @@ class Tile(wiring.Component):
             pp = ShiftClampLane(cfg)
             m.submodules[f"pp{lane}"] = pp
             m.d.comb += [
-                pp.t.eq(element(lane, per_q, cfg.words_q)),
+                pp.a.eq(element(lane, per_q, cfg.words_q)),
                 pp.shift.eq(s_shift),
                 pp.relu.eq(s_relu),
             ]
@@ -275,6 +272,12 @@ class Tile(wiring.Component):
               cfg.cols * A)
 
         # --- the accumulator memory's one read and one write port ------------------------
+        # What it writes, one adder a column: an MVM result added to the accumulator (or not: mvm's
+        # acc = 0) in MVM, a partial sum of the packet received added to it in EXEC.
+        psum_in = unpack(vec, cfg.cols, A, W)
+        acc_sum = Cat(*[(Mux(in_exec | mv_acc, acc_cols[c], 0)
+                         + Mux(in_exec, psum_in[c].as_signed(), macro.y.payload[c]))[:A]
+                        for c in range(cfg.cols)])
         with m.Switch(state):
             with m.Case(TileState.EXEC):
                 m.d.comb += acc_r.addr.eq(arg[:12])
@@ -291,12 +294,12 @@ class Tile(wiring.Component):
 
         with m.Switch(state):
             with m.Case(TileState.EXEC):
-                self._exec(m, cfg, state, rx_type, arg, vec, instr, opcode, ibuf_w, acc_w, acc_cols, bias,
+                self._exec(m, cfg, state, rx_type, arg, vec, instr, opcode, ibuf_w, acc_w, acc_sum, bias,
                            send_one, dict(a=mv_a, b=mv_b, count=mv_count, acc=mv_acc, onehot=mv_onehot,
                                                  row=mv_row, i=mv_i, j=mv_j),
                            dict(op=s_op, type=s_type, dest=s_dest, len=s_len, count=s_count, v=s_v, b=s_b,
                                 arg=s_arg, step=s_step, hdr=s_hdr, k=s_k, bias=s_bias, shift=s_shift,
-                                relu=s_relu, half=s_half))
+                                relu=s_relu))
             with m.Case(TileState.PROG):
                 with m.If(macro.prog.ready):
                     m.d.sync += state.eq(TileState.PROG_WAIT)
@@ -310,13 +313,7 @@ class Tile(wiring.Component):
                 with m.If(x_fire):
                     m.d.sync += mv_i.eq(mv_i + 1)
                 with m.If(y_fire):
-                    y_cols = [macro.y.payload[c] for c in range(cfg.cols)]
-                    m.d.comb += [
-                        acc_w.addr.eq(mv_b + mv_j),
-                        acc_w.en.eq(1),
-                        acc_w.data.eq(Cat(*[(Mux(mv_acc, acc_cols[c], 0) + y_cols[c])[:A]
-                                            for c in range(cfg.cols)])),
-                    ]
+                    m.d.comb += [acc_w.addr.eq(mv_b + mv_j), acc_w.en.eq(1), acc_w.data.eq(acc_sum)]
                     m.d.sync += mv_j.eq(mv_j + 1)
                     with m.If(mv_j + 1 == mv_count):
                         m.d.sync += state.eq(TileState.IDLE)
@@ -324,12 +321,12 @@ class Tile(wiring.Component):
                 walk_packets(m, tx_taken, s_hdr, s_k, s_len, s_v, s_count,
                              next_packet=[s_arg.eq(s_arg + s_step)], done=[state.eq(TileState.IDLE)])
 
-        pre = pre_counters(m, incs, period=counter_count(cfg), clear=self.clear, running=self.running,
+        pre = pre_counters(m, incs, period=len(counter_indices(cfg)), clear=self.clear, running=self.running,
                            take=self.take)
         m.d.comb += [self.pre[k].eq(p) for k, p in enumerate(pre)]
         return m
 
-    def _exec(self, m, cfg, state, rx_type, arg, vec, instr, opcode, ibuf_w, acc_w, acc_cols, bias,
+    def _exec(self, m, cfg, state, rx_type, arg, vec, instr, opcode, ibuf_w, acc_w, acc_sum, bias,
               send_one, mv, s):
         """``EXEC``: act on the packet just received (one cycle)."""
         W, A, X = cfg.flit_width, cfg.acc_bits, cfg.xbits
@@ -341,10 +338,7 @@ class Tile(wiring.Component):
             with m.Case(PacketType.BIAS):
                 m.d.sync += [b.eq(e.as_signed()) for b, e in zip(bias, unpack(vec, cfg.cols, A, W))]
             with m.Case(PacketType.PSUM, PacketType.PSUM_T):
-                add = unpack(vec, cfg.cols, A, W)
-                m.d.comb += [acc_w.addr.eq(arg[:12]), acc_w.en.eq(1),
-                             acc_w.data.eq(Cat(*[(acc_cols[c] + add[c].as_signed())[:A]
-                                                 for c in range(cfg.cols)]))]
+                m.d.comb += [acc_w.addr.eq(arg[:12]), acc_w.en.eq(1), acc_w.data.eq(acc_sum)]
                 with m.If(rx_type == PacketType.PSUM_T):
                     m.d.sync += send_one(PacketType.ACK, 0, 0)
             with m.Case(PacketType.WROW):
@@ -366,7 +360,7 @@ class Tile(wiring.Component):
                         with m.Case(op):
                             common = [s["count"].eq(field(instr, name, "count")), s["v"].eq(0),
                                       s["b"].eq(field(instr, name, "b")), s["hdr"].eq(1), s["k"].eq(0),
-                                      s["half"].eq(0), state.eq(TileState.SEND)]
+                                      state.eq(TileState.SEND)]
                             if op == Op.PSUM:
                                 m.d.sync += common + [
                                     s["op"].eq(SendOp.PSUM), s["type"].eq(PacketType.PSUM_T),
@@ -384,8 +378,7 @@ class Tile(wiring.Component):
                                     m.d.sync += [s["bias"].eq(field(instr, name, "bias"))]
                                 else:
                                     m.d.sync += [s["shift"].eq(field(instr, name, "shift")),
-                                                 s["relu"].eq(field(instr, name, "relu")),
-                                                 s["half"].eq(rounding_half(cfg, field(instr, name, "shift")))]
+                                                 s["relu"].eq(field(instr, name, "relu"))]
 
 
 def _lane_mask(left: int, per: int, bits: int) -> int:

@@ -24,7 +24,7 @@ Beats are ``max(64, flit_width)`` bits; a word sits in the low bits.
 import hashlib
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import enum, fifo, wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
@@ -34,9 +34,6 @@ __all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "
 
 CHIP_ID = 0x5243494D            # "RCIM"
 VERSION = 0x0001_0000           # 1.0: register map and framing of this file
-
-
-READ_FIFO_DEPTH = 16        # the read engine's FIFO of m_axis beats
 
 
 class Reg:
@@ -180,8 +177,10 @@ class ChipTop(wiring.Component):
                 m.d.sync += cnt_hi.eq(core.cnt_value[32:])
 
         # --- AXI4-Stream in: framed writes and read requests ------------------------------
-        # a memory with a registered read port (block RAM on an FPGA) and an output register
-        m.submodules.rfifo = rfifo = fifo.SyncFIFOBuffered(width=D + 1, depth=READ_FIFO_DEPTH)
+        # m_axis: one output register, which a read request's header beat, then each word read, fills
+        out, out_valid = Signal(D + 1), Signal()
+        with m.If(out_valid & self.m_axis_tready):
+            m.d.sync += out_valid.eq(0)
         s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
         waddr = Signal(32)
         rd_addr = Signal(32)
@@ -199,7 +198,7 @@ class ChipTop(wiring.Component):
         fire = self.s_axis_tvalid & self.s_axis_tready
         with m.Switch(s_in):
             with m.Case(0):
-                m.d.comb += self.s_axis_tready.eq(~rd_busy & ~inflight & rfifo.w_rdy)
+                m.d.comb += self.s_axis_tready.eq(~rd_busy & ~inflight & ~out_valid)
                 with m.If(fire):
                     m.d.sync += waddr.eq(hdr_addr)
                     with m.Switch(hdr_type):
@@ -209,7 +208,7 @@ class ChipTop(wiring.Component):
                             m.d.sync += s_in.eq(Mux(self.s_axis_tlast, 0, 2))
                         with m.Case(FrameType.READ):
                             # the reply's header first, then the words
-                            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Cat(beat, hdr_count == 0))]
+                            m.d.sync += [out.eq(Cat(beat, hdr_count == 0)), out_valid.eq(1)]
                             m.d.sync += [rd_addr.eq(hdr_addr), rd_left.eq(hdr_count), rd_busy.eq(hdr_count != 0),
                                          s_in.eq(Mux(self.s_axis_tlast, 0, 3))]
                         with m.Default():
@@ -225,10 +224,12 @@ class ChipTop(wiring.Component):
             with m.If(self.s_axis_tlast):
                 m.d.sync += s_in.eq(0)
 
-        # --- read engine: global buffer -> m_axis through a small FIFO --------------------
+        # --- read engine: global buffer -> m_axis ------------------------------------------
+        # One read at a time, issued when the output register is free by the time its word
+        # arrives (the cycle after): a word every two cycles while m_axis takes them.
         issue = Signal()
         m.d.comb += [
-            issue.eq(rd_busy & (rfifo.w_level + inflight < rfifo.depth)),
+            issue.eq(rd_busy & ~inflight & (~out_valid | self.m_axis_tready)),
             core.gbuf_rd_addr.eq(rd_addr),
         ]
         m.d.sync += inflight.eq(issue)
@@ -238,11 +239,10 @@ class ChipTop(wiring.Component):
             with m.If(rd_left == 1):
                 m.d.sync += rd_busy.eq(0)
         with m.If(inflight):
-            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Cat(core.gbuf_rd_data, Const(0, D - W), last_issued))]
+            m.d.sync += [out.eq(Cat(core.gbuf_rd_data, Const(0, D - W), last_issued)), out_valid.eq(1)]
         m.d.comb += [
-            self.m_axis_tvalid.eq(rfifo.r_rdy),
-            self.m_axis_tdata.eq(rfifo.r_data[:D]),
-            self.m_axis_tlast.eq(rfifo.r_data[D]),
-            rfifo.r_en.eq(self.m_axis_tready),
+            self.m_axis_tvalid.eq(out_valid),
+            self.m_axis_tdata.eq(out[:D]),
+            self.m_axis_tlast.eq(out[D]),
         ]
         return m
