@@ -130,8 +130,8 @@ class Controller(wiring.Component):
         m.submodules.gbuf = gbuf = Memory(shape=W, depth=cfg.gbuf_words, init=[])
         imem_r, imem_w = imem.read_port(domain="comb"), imem.write_port()
         gbuf_w = gbuf.write_port()
-        # registered reads (block RAM on an FPGA): the DMA's reads ahead see a write in the same cycle
-        dma_r, host_r = gbuf.read_port(transparent_for=(gbuf_w,)), gbuf.read_port()
+        # registered reads (block RAM on an FPGA)
+        dma_r, host_r = gbuf.read_port(), gbuf.read_port()
         m.d.comb += [host_r.addr.eq(self.gbuf_rd_addr), self.gbuf_rd_data.eq(host_r.data)]
 
         state = Signal(CtrlState)
@@ -241,8 +241,7 @@ class Controller(wiring.Component):
         ]
         # The data word to send next is read one cycle ahead (a registered read): the first while the
         # argument word is offered, each next one in the cycle the one before is taken; a result
-        # word written to its address in that cycle (the port is transparent) or while it waits
-        # (``patch``) replaces it. The words sent are those of a read in the cycle each is offered
+        # word written to its address in that cycle or while it waits (``patch``) replaces it. The words sent are those of a read in the cycle each is offered
         # (the model's), and the memory read leaves the network's input path.
         d_waddr = Signal.like(dma_r.addr)
         patch = Signal(W)
@@ -250,7 +249,8 @@ class Controller(wiring.Component):
         ahead = reads_ahead(node.tx_payload.valid, d_k, node.tx_payload.ready)
         m.d.comb += [dma_r.addr.eq(d_gaddr + d_k), dma_r.en.eq(ahead)]
         with m.If(ahead):
-            m.d.sync += [d_waddr.eq(dma_r.addr), patched.eq(0)]
+            m.d.sync += [d_waddr.eq(dma_r.addr), patch.eq(gbuf_w.data),
+                         patched.eq(gbuf_w.en & (gbuf_w.addr == dma_r.addr))]
         with m.Elif(gbuf_w.en & (gbuf_w.addr == d_waddr)):
             m.d.sync += [patch.eq(gbuf_w.data), patched.eq(1)]
         d_word = Mux(patched, patch, dma_r.data)

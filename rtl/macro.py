@@ -35,6 +35,22 @@ __all__ = ["Macro", "prog_layout", "prog_resp_layout", "x_layout", "y_layout", "
 WRITE_COUNT_BITS = 32
 
 
+def result_bits(cfg: Config) -> int:
+    """Bits of the macro's accumulators: ``acc_bits``, or fewer when every MVM result fits fewer.
+
+    A result is at most ``rows * 2**(xbits-1) * 2**(wbits-1)`` (both operands at their most
+    negative) and above ``-rows * 2**(xbits-1) * (2**(wbits-1))``: it fits ``bit_length + 1``
+    signed bits, and arithmetic modulo a power of two that holds it gives it exactly.
+    """
+    most = cfg.rows << (cfg.xbits + cfg.wbits - 2)
+    return min(cfg.acc_bits, most.bit_length() + 1)
+
+
+def _sext(v, width):
+    """Signed ``v`` sign-extended (or kept) to ``width`` bits."""
+    return v.as_signed() if len(v) == width else Cat(v, v[-1].replicate(width - len(v)))
+
+
 def prog_layout(cfg: Config) -> data.StructLayout:
     """One row write: the row and its ``cols`` signed weights."""
     return data.StructLayout({
@@ -171,11 +187,13 @@ class Macro(wiring.Component):
         last_step = (mode == Mode.COMPUTE) & (step == S - 1)
 
         # Result FIFO and its occupancy (results accepted but not yet taken).
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=cfg.cols * cfg.acc_bits, depth=D)
+        B = result_bits(cfg)        # every MVM result fits: the arithmetic mod 2**B, sign-extended
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=cfg.cols * B, depth=D)
         occ = Signal(range(D + 1))
         m.d.comb += [
             self.y.valid.eq(out_fifo.r_rdy),
-            self.y.payload.eq(out_fifo.r_data),
+            self.y.payload.eq(Cat(*[_sext(out_fifo.r_data[c * B:(c + 1) * B], cfg.acc_bits)
+                                    for c in range(cfg.cols)])),
             out_fifo.r_en.eq(self.y.ready),
         ]
 
@@ -206,7 +224,7 @@ class Macro(wiring.Component):
             acc_first.eq((mode == Mode.COMPUTE) & (step == 0)),
             acc_last.eq(last_step),
         ]
-        acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.cols)]
+        acc = [Signal(signed(B), name=f"acc{c}") for c in range(cfg.cols)]
         new_acc = []
         for c in range(cfg.cols):
             term = 0
@@ -222,13 +240,13 @@ class Macro(wiring.Component):
                     term = term + Mux(acc_first, -(w_plane << q), w_plane << q)
                 else:
                     term = term + (w_plane << q)
-            nxt = Signal(signed(cfg.acc_bits), name=f"acc_next{c}")
+            nxt = Signal(signed(B), name=f"acc_next{c}")
             m.d.comb += nxt.eq(Mux(acc_first, 0, acc[c] << par) + term)
             new_acc.append(nxt)
             with m.If(acc_valid):
                 m.d.sync += acc[c].eq(nxt)
         m.d.comb += [
-            out_fifo.w_data.eq(Cat(new_acc)),
+            out_fifo.w_data.eq(Cat(*new_acc)),
             out_fifo.w_en.eq(acc_valid & acc_last),
         ]
 

@@ -18,6 +18,8 @@ MESH_CONFIGS = {
     "2x2-w64": TINY.replace(name="mesh2x2w64", mesh_x=2, mesh_y=2, flit_width=64),
     "3x4-w32": TINY.replace(name="mesh3x4w32", mesh_x=3, mesh_y=4, flit_width=32),
     "3x4-w64": TINY.replace(name="mesh3x4w64", mesh_x=3, mesh_y=4, flit_width=64),
+    # one-entry router FIFOs (the icebreaker preset's): a flit every other cycle a link
+    "2x2-w32-d1": TINY.replace(name="mesh2x2w32d1", mesh_x=2, mesh_y=2, flit_width=32, noc_fifo_depth=1),
 }
 
 # Chip-core configs beyond the presets: a 3x1 mesh of 12x6 macros with 4-bit weights two input

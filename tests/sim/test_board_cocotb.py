@@ -53,7 +53,7 @@ def check_windows(plan, A, B, got, expected):
 
 
 # (simulator, config, GEMM shape M, K, N): K > ROWS and N > COLS in every case. Besides ``tiny``, the
-# configs of the board presets: ``icebreaker`` (one 4x2 tile, 16-word global buffer: many windows) and
+# configs of the board presets: ``icebreaker`` (one 2x2 tile, 16-word global buffer, one-entry router FIFOs: many windows) and
 # ``ulx3s`` (2x2 tiles of 16x8).
 GEMMS = [("icarus", "tiny", (3, 13, 19)), ("verilator", "tiny", (3, 13, 19)),
          ("icarus", "icebreaker", (2, 7, 9)), ("icarus", "ulx3s", (2, 21, 19))]

@@ -104,8 +104,8 @@ def test_fifo_checker_catches_a_lost_item(tmp_path):
 # ---- router
 
 # (1, 1) uses all five ports; a corner router (where the controller enters and leaves);
-# a deeper FIFO; the default and large presets' FIFO depth (16).
-@pytest.mark.parametrize("x, y, fifo_depth", [(1, 1, 4), (0, 0, 4), (1, 1, 8), (0, 0, 16)])
+# a deeper FIFO; the default and large presets' FIFO depth (16); the icebreaker preset's (1).
+@pytest.mark.parametrize("x, y, fifo_depth", [(1, 1, 4), (0, 0, 4), (1, 1, 8), (0, 0, 16), (0, 0, 1)])
 def test_router_prove(x, y, fifo_depth, tmp_path):
     """k-induction, k = 2, so for all time (and the first 256 flits of every input for (a)):
     no flit lost, duplicated or reordered; outputs keep the stream rules; packets never
