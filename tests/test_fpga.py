@@ -4,7 +4,7 @@ The report parser runs on real nextpnr reports (tests/data: a small design
 placed on each board's FPGA). The end-to-end test runs the whole flow for the
 iCEBreaker with a reduced board core (a counter on the UART pins) in about
 15 s (the first call of each YoWASP tool on a machine adds its compilation);
-the iCEBreaker preset itself is built too (about 90 s: it must fit the UP5K);
+the iCEBreaker preset itself is built too (about 50 s: it must fit the UP5K);
 the ULX3S preset takes 11 minutes or more (docs/fpga.md) and is not built here.
 """
 
@@ -162,7 +162,7 @@ def test_icebreaker_flow_end_to_end_with_a_reduced_core(tmp_path):
 @_needs_tools
 def test_the_icebreaker_preset_fits_the_up5k(tmp_path):
     # The whole chip behind its UART bridge, as `rramcim fpga build --board icebreaker` builds it
-    # (about 90 s): it places and routes with the 12 MHz clock met, a bitstream and the summary.
+    # (about 50 s): it places and routes with the 12 MHz clock met, a bitstream and the summary.
     # The margin is small (docs/fpga.md), so an RTL change that grows the chip fails here.
     s = build("icebreaker", PRESETS["icebreaker"], tmp_path, say=lambda line: None)
     assert s["fits"] and s["timing_met"] and s["fmax_mhz"] > 12.0, s
