@@ -241,8 +241,9 @@ class Controller(wiring.Component):
         ]
         # The data word to send next is read one cycle ahead (a registered read): the first while the
         # argument word is offered, each next one in the cycle the one before is taken; a result
-        # word written to its address in that cycle or while it waits (``patch``) replaces it. The words sent are those of a read in the cycle each is offered
-        # (the model's), and the memory read leaves the network's input path.
+        # word written to its address in that cycle or while it waits (``patch``) replaces it. The
+        # words sent are those of a read in the cycle each is offered (the model's), and the memory
+        # read leaves the network's input path.
         d_waddr = Signal.like(dma_r.addr)
         patch = Signal(W)
         patched = Signal()
@@ -329,7 +330,8 @@ class Controller(wiring.Component):
                     m.d.sync += [state.eq(CtrlState.FETCH), *next_instr]
 
         m.d.comb += self.clearing.eq(take_start & in_idle)
-        pre = pre_counters(m, incs, period=len(counter_indices(cfg)), clear=self.clearing, running=running, take=self.take)
+        pre = pre_counters(m, incs, period=len(counter_indices(cfg)), clear=self.clearing, running=running,
+                           take=self.take)
         m.d.comb += [self.pre[k].eq(p) for k, p in enumerate(pre)]
         return m
 

@@ -4,8 +4,8 @@ A counter's value is the sum of two parts:
 
 * a *pre-counter* in flip-flops next to its events (the controller's, a tile's), as wide
   as ``period`` cycles of its largest increment need (:func:`pre_counters`);
-* a 64-bit *total* in a memory of the :class:`CounterBank`, one word per counter index
-  (docs/isa.md numbering), with a valid bit (clear: every total reads 0).
+* a 64-bit *total* in a memory of the :class:`CounterBank`, one word per counter (a clear
+  marks every total as not written yet: it reads 0 until the round robin first writes it).
 
 While the chip runs, the bank visits one counter per cycle, round robin over all ``period``
 of them: it reads the total, takes the pre-counter (which restarts from that cycle's
@@ -152,15 +152,15 @@ class CounterBank(wiring.Component):
         part = Signal(PRE_BITS)
         taken = Signal()
         valid = Signal()
-        m.d.sync += [sel_q.eq(sel), part.eq(Mux(self.running | used, Array([self.pre[s] for s in range(n)])[sel], 0)),
-                     taken.eq(self.running), valid.eq((~fresh | (sel < f)) & (self.running | used))]
+        used_q = Signal()
+        m.d.sync += [sel_q.eq(sel), part.eq(Array([self.pre[s] for s in range(n)])[sel]),
+                     taken.eq(self.running), valid.eq(~fresh | (sel < f)), used_q.eq(used)]
 
         bypass = Signal()                   # the total read was written in the cycle it was read
         bypass_value = Signal(COUNTER_BITS)
         base = Mux(bypass, bypass_value, Mux(valid, rd.data, 0))
         total = Signal(COUNTER_BITS)
-        m.d.comb += [total.eq(base + part), self.value.eq(total)]
+        m.d.comb += [total.eq(base + part), self.value.eq(Mux(used_q, total, 0))]
         m.d.comb += [wr.addr.eq(sel_q), wr.data.eq(total), wr.en.eq(taken)]
-        m.d.sync += [bypass.eq(taken & (sel_q == sel) & ~self.clear & (self.running | used)),
-                     bypass_value.eq(total)]
+        m.d.sync += [bypass.eq(taken & (sel_q == sel) & ~self.clear), bypass_value.eq(total)]
         return m

@@ -80,8 +80,7 @@ class ShiftClampLane(wiring.Component):
         # no two neighbours differ there
         change = [a[i] ^ a[i + 1] for i in range(A - 1)]
         outside = Signal()
-        m.d.comb += outside.eq(Cat(*[change[i] & (s + (n - 1) <= i) for i in range(A - 1)]).any()
-                               if A - 1 > 0 else 0)
+        m.d.comb += outside.eq(Cat(*[change[i] & (s + (n - 1) <= i) for i in range(A - 1)]).any())
         r = Signal(signed(n + 1))
         m.d.comb += r.eq(q + rb)
         lo, hi = -(1 << (X - 1)), (1 << (X - 1)) - 1
