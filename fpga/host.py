@@ -1,6 +1,6 @@
 """Drive a real board over its serial port: pyserial under the host driver, for ``--backend fpga``.
 
-The host code is the simulation's: :class:`rramcim.sim.driver.HostDriver`
+The host code is the simulation's: :class:`rramcim.sim.host.driver.HostDriver`
 over :class:`rramcim.fpga.protocol.BridgeTransport`, here on a
 :class:`SerialLink` (pyserial; its blocking calls wrapped as coroutines and
 run with ``asyncio.run``). The board must carry a bitstream of the same
@@ -74,12 +74,12 @@ def open_board(port: str | None, baud: int = DEFAULT_BAUD) -> SerialLink:
 
 def run_windows_fpga(cfg: Config, windows, port: str | None, baud: int = DEFAULT_BAUD, progress=None,
                      link=None) -> list[dict]:
-    """Run windows (objects with ``program``, ``gbuf``, ``reads``) on a board; as :func:`rramcim.sim.rtl_backend.run_windows`.
+    """Run windows (objects with ``program``, ``gbuf``, ``reads``) on a board; as :func:`rramcim.sim.backends.rtl.run_windows`.
 
     Every window's chip-wide counters are read (not the per-tile ones: a serial line is slow).
     ``link`` replaces the serial port (tests).
     """
-    from ..sim.driver import DriverError, HostDriver
+    from ..sim.host.driver import DriverError, HostDriver
     own = link is None
     link = link if link is not None else open_board(port, baud)
     transport = BridgeTransport(link, beat_width(cfg))

@@ -3,7 +3,7 @@
 Pure Python (no Amaranth, no cocotb, no pyserial): the bridge's RTL
 (:mod:`rramcim.fpga.bridge`) takes its command and reply codes from here, and
 both host links use :class:`BridgeTransport` — the cocotbext-uart link in
-simulation (:mod:`rramcim.sim.driver`) and the pyserial link for a real board
+simulation (:mod:`rramcim.sim.host.driver`) and the pyserial link for a real board
 (:mod:`rramcim.fpga.host`).
 
 The protocol

@@ -584,7 +584,7 @@ def _tile_of(op):
 
 
 class _Compiler:
-    # tuning, chosen on the cycle-exact model (sim/bench_gemm.py): rows per ldw instruction (the
+    # tuning, chosen on the cycle-exact model (sim/perf/gemm.py): rows per ldw instruction (the
     # controller interleaves the tiles' rows so that each tile programs while the others receive),
     # rows per chunk without partial sums, rows per ldact when K is split over tiles
     PROGRAM_ROWS = 2

@@ -1,7 +1,7 @@
 """Progress display for long simulations.
 
 :class:`Progress` is a ``progress(done, total)`` callback, the kind the
-backends call (:func:`rramcim.sim.jobs.run_net`, :func:`rramcim.sim.rtl_backend.run_windows`).
+backends call (:func:`rramcim.sim.backends.jobs.run_net`, :func:`rramcim.sim.backends.rtl.run_windows`).
 On a terminal it draws a rich progress bar with the elapsed and remaining
 time (it disappears when done); otherwise (a log file, CI) it prints a plain
 line at most every ``every`` seconds, and a last one if it printed any, so

@@ -93,7 +93,7 @@ def test_reproduction_table_by_hand_and_docs_are_generated():
     from pathlib import Path
 
     from rramcim.model import energy as E
-    from rramcim.sim import repro_energy as R
+    from rramcim.sim.perf import energy as R
     rows = R.reproduce()
     chih = rows[0]
     assert chih["cfg"] == dict(rows=256, cols=64, wbits=4, xbits=4, par=1) and chih["vdd"] == 0.72

@@ -147,7 +147,7 @@ def test_digits_demo():
                                                ([19, 40, 3], 5, "tiny")])
 def test_random_networks_on_the_model(sizes, batch, cfg):
     from rramcim.model.config import PRESETS
-    from rramcim.sim.jobs import run_net
+    from rramcim.sim.backends.jobs import run_net
     rng = np.random.default_rng(len(sizes) * 100 + batch)
     net = random_net(rng, sizes)
     X = rng.integers(-128, 128, size=(batch, sizes[0])).astype(np.int8)
@@ -172,8 +172,8 @@ def test_run_writes_plots(tmp_path):
 def test_tile_trace_accounts_for_every_busy_cycle():
     """The timeline's intervals add up to each tile's busy counter."""
     from rramcim.model.config import PRESETS
-    from rramcim.sim.jobs import run_net
-    from rramcim.sim.plots import _intervals
+    from rramcim.sim.backends.jobs import run_net
+    from rramcim.sim.report.plots import _intervals
     cfg = PRESETS["tiny"]
     rng = np.random.default_rng(6)
     net = random_net(rng, [10, 17, 4], [5])

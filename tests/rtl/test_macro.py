@@ -8,8 +8,9 @@ import pytest
 
 from rramcim.model.macro import FaultMap
 from rramcim.rtl.macro import Macro
-from rramcim.sim.amaranth_io import run_amaranth
-from rramcim.sim.macro_bench import CheckError, MacroBench
+from rramcim.sim.benches.amaranth_io import run_amaranth
+from rramcim.sim.benches.io import CheckError
+from rramcim.sim.benches.macro import MacroBench
 from tests.configs import P2W4, P3X6, TINY
 
 CONFIGS = {"tiny": TINY, "p2w4": P2W4, "p3x6": P3X6}

@@ -18,7 +18,7 @@ from rramcim.model.chip import COUNTER_NAMES, ChipState
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
-from rramcim.sim.build import build, lint, run_cocotb
+from rramcim.sim.tools.build import build, lint, run_cocotb
 
 TINY = PRESETS["tiny"]
 SIMS = ["icarus", "verilator"]
@@ -79,7 +79,7 @@ def _run_board_gemm(sim, name, shape, tmp_path):
                         gbuf={str(a): [int(v) for v in ws] for a, ws in w.gbuf.items()},
                         reads=[[int(a), int(n)] for a, n in w.reads]) for w in plan.windows]
         b = build("board", cfg, sim)
-        res = run_cocotb(b, "rramcim.sim.cocotb_board", dict(mode="windows", divisor=SIM_DIVISOR, windows=windows),
+        res = run_cocotb(b, "rramcim.sim.tb.board", dict(mode="windows", divisor=SIM_DIVISOR, windows=windows),
                          tmp_path, waves_on_failure=False)
         assert res.passed, res.describe()
         _RUNS[sim, name] = (A, B, plan, res.summary)
@@ -100,7 +100,7 @@ def test_board_gemm_over_uart(sim, name, shape, tmp_path):
 @pytest.mark.parametrize("sim", SIMS)
 def test_board_protocol(sim, tmp_path):
     b = build("board", TINY, sim)
-    res = run_cocotb(b, "rramcim.sim.cocotb_board", dict(mode="protocol", divisor=SIM_DIVISOR), tmp_path,
+    res = run_cocotb(b, "rramcim.sim.tb.board", dict(mode="protocol", divisor=SIM_DIVISOR), tmp_path,
                      waves_on_failure=False)
     assert res.passed, res.describe()
     assert res.summary["checks"] == 9
@@ -146,7 +146,7 @@ def test_cli_fpga_backend_on_a_simulated_board(tmp_path, capsys):
     port_file = tmp_path / "port"
     result = {}
     sim = threading.Thread(target=lambda: result.update(res=run_cocotb(
-        b, "rramcim.sim.cocotb_board", dict(mode="socket", divisor=SIM_DIVISOR, port_file=str(port_file)),
+        b, "rramcim.sim.tb.board", dict(mode="socket", divisor=SIM_DIVISOR, port_file=str(port_file)),
         tmp_path / "sim", waves_on_failure=False)), daemon=True)
     sim.start()
     t0 = time.time()

@@ -7,7 +7,7 @@ partial sums chained between tiles, requantization at every shift 0..31 with
 ReLU off and on, and dumps of every accumulator and RRAM row (also after a
 soft reset). For every run the bench checks the cycle count, every
 performance counter, the error register and the whole global buffer
-(rramcim/sim/chip_bench.py). Host streams have random idle cycles.
+(rramcim/sim/benches/chip.py). Host streams have random idle cycles.
 """
 
 import numpy as np
@@ -17,11 +17,11 @@ from rramcim.model.config import PRESETS
 from rramcim.model.isa import assemble
 from rramcim.model.macro import FaultMap
 from rramcim.model.progen import ksplit_program, random_program, requant_program
-from rramcim.sim.build import build, lint, run_cocotb
-from rramcim.sim.chip_bench import dump_program
+from rramcim.sim.tools.build import build, lint, run_cocotb
+from rramcim.sim.benches.chip import dump_program
 from tests.configs import CHIP_CONFIGS
 
-TEST_MODULE = "rramcim.sim.cocotb_chip"
+TEST_MODULE = "rramcim.sim.tb.chip"
 TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
 CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default"), ("icarus", "odd3x1"),
          ("icarus", "a16x4")]

@@ -15,7 +15,7 @@ from rramcim.model.chip import COUNTER_NAMES, ChipState
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
-from rramcim.sim.rtl_backend import run_windows
+from rramcim.sim.backends.rtl import run_windows
 
 TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
 
@@ -90,8 +90,8 @@ def test_gemm_chip_axi(sim, name, full):
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 def test_axi_interface_checks(sim, tmp_path):
     """ID and config check, framing errors, empty reads, error registers and irq, soft reset, counters."""
-    from rramcim.sim.build import build, run_cocotb
+    from rramcim.sim.tools.build import build, run_cocotb
     b = build("chip", TINY, sim)
-    res = run_cocotb(b, "rramcim.sim.cocotb_top_checks", dict(pause=0.3, seed=2), tmp_path)
+    res = run_cocotb(b, "rramcim.sim.tb.top_checks", dict(pause=0.3, seed=2), tmp_path)
     assert res.passed, res.describe()
     assert res.summary["checks"] == 9

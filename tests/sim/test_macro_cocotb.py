@@ -1,7 +1,7 @@
 """The generated Verilog of the macro on Icarus and Verilator, against the golden model.
 
 Each case builds (once, cached by config and source hash) and runs the cocotb
-bench of rramcim.sim.cocotb_macro: random row writes and MVMs (extremes
+bench of rramcim.sim.tb.macro: random row writes and MVMs (extremes
 included) with random idle and backpressure on every stream, two phases
 separated by a reset (RRAM must survive it), stuck-at cells from a fault map,
 and every value, response and cycle compared with the model.
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from rramcim.model.macro import FaultMap
-from rramcim.sim.build import build, lint, run_cocotb
+from rramcim.sim.tools.build import build, lint, run_cocotb
 from tests.configs import COCOTB_CONFIGS
 
-TEST_MODULE = "rramcim.sim.cocotb_macro"
+TEST_MODULE = "rramcim.sim.tb.macro"
 CASES = [(sim, name) for sim in ("icarus", "verilator") for name in COCOTB_CONFIGS]
 
 

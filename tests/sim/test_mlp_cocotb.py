@@ -1,11 +1,11 @@
 """MLPs on the whole chip's Verilog through its AXI ports: outputs equal to the contract's reference,
-every window's cycles equal to the model's (sim/jobs.py checks them)."""
+every window's cycles equal to the model's (sim/backends/jobs.py checks them)."""
 
 import numpy as np
 import pytest
 
 from rramcim.model.config import PRESETS
-from rramcim.sim.jobs import run_net
+from rramcim.sim.backends.jobs import run_net
 from tests.test_run import _plain_reference, random_net
 
 CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default")]

@@ -10,10 +10,10 @@ delivered at the cycles the model predicts.
 
 import pytest
 
-from rramcim.sim.build import build, lint, run_cocotb
+from rramcim.sim.tools.build import build, lint, run_cocotb
 from tests.configs import MESH_CONFIGS
 
-TEST_MODULE = "rramcim.sim.cocotb_noc"
+TEST_MODULE = "rramcim.sim.tb.noc"
 CASES = [(sim, name) for sim in ("icarus", "verilator") for name in MESH_CONFIGS]
 # thousands of packets per mesh
 PACKETS_PER_NODE = {"2x2": 500, "3x4": 200}

@@ -1,6 +1,6 @@
 """Formal proofs of the NoC stream FIFO and router (SymbiYosys, z3), from pytest.
 
-Specs and properties: :mod:`rramcim.sim.formal_props`. Each test states its
+Specs and properties: :mod:`tests.rtl.noc.formal_props`. Each test states its
 mode (k-induction, bounded check, cover) and depth. Each proof takes well
 under a minute on a 2-core machine (``BUDGET`` is a time-out, not a speed
 test), except the deep bounded check of the
@@ -27,8 +27,8 @@ from rramcim.model.config import PRESETS
 from rramcim.rtl.noc.fifo import StreamFIFO
 from rramcim.rtl.noc.flit import Port
 from rramcim.rtl.noc.router import Router
-from rramcim.sim.formal import failed_properties, run_formal
-from rramcim.sim.formal_props import FIFOSpec, RouterSpec
+from rramcim.sim.tools.formal import failed_properties, run_formal
+from tests.rtl.noc.formal_props import FIFOSpec, RouterSpec
 
 BUDGET = 300         # seconds a proof may take before it counts as failed (about 30 s alone on 2 cores)
 CFG = PRESETS["tiny"].replace(mesh_x=3, mesh_y=3)   # router (1, 1) uses all five ports

@@ -6,9 +6,9 @@ The same bench runs on the generated Verilog under cocotb in tests/sim.
 import pytest
 
 from rramcim.rtl.noc.mesh import Mesh
-from rramcim.sim.amaranth_io import run_amaranth
-from rramcim.sim.macro_bench import CheckError
-from rramcim.sim.noc_bench import MeshBench
+from rramcim.sim.benches.amaranth_io import run_amaranth
+from rramcim.sim.benches.io import CheckError
+from rramcim.sim.benches.noc import MeshBench
 from tests.configs import MESH_CONFIGS
 
 

@@ -86,7 +86,7 @@ def plot_energy(energy: dict, outdir) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from ..model.energy import BASELINE_COMPONENTS, COMPONENTS, MOVEMENT
+    from ...model.energy import BASELINE_COMPONENTS, COMPONENTS, MOVEMENT
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     per, unit = energy["per"], "nJ"

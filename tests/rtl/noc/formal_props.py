@@ -26,8 +26,8 @@ from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module,
                           Mux, Shape, Signal, Value)
 
-from .formal import internal_signals
-from ..rtl.noc.flit import Port
+from rramcim.sim.tools.formal import internal_signals
+from rramcim.rtl.noc.flit import Port
 
 __all__ = ["FIFOSpec", "RouterSpec", "xy_route"]
 

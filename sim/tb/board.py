@@ -2,13 +2,13 @@
 
 cocotbext-uart's source and sink sit on ``uart_rx``/``uart_tx`` at the
 core's divisor (``divisor`` clocks per bit); the host driver
-(:class:`rramcim.sim.driver.HostDriver`) talks to the chip through the
+(:class:`rramcim.sim.host.driver.HostDriver`) talks to the chip through the
 bridge with :class:`rramcim.fpga.protocol.BridgeTransport`, the same code a
 real board runs over pyserial.
 
-Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config,
+Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config,
 ``divisor``, ``mode`` and, for ``mode == "windows"``, ``windows`` as for
-:mod:`rramcim.sim.cocotb_top`. Modes:
+:mod:`rramcim.sim.tb.top`. Modes:
 
 * ``windows``: identification, then each window (load, start, wait, error,
   the chip-wide counters, reads); the summary holds them per window for the
@@ -32,13 +32,13 @@ import time
 import cocotb
 from cocotb.triggers import ClockCycles, Timer
 
-from ..fpga.protocol import (BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, BridgeTransport, Cmd, Flag, ProtocolError,
+from ...fpga.protocol import (BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, BridgeTransport, Cmd, Flag, ProtocolError,
                              beat_bytes, encode_stream_read, timeout_cycles)
-from ..rtl.top import FrameType, Reg, beat_width
-from .cocotb_common import config, params, run_bench
-from .driver import HostDriver
-from .macro_bench import CheckError
-from .transport import UartSimLink
+from ...rtl.top import FrameType, Reg, beat_width
+from .common import config, params, run_bench
+from ..host.driver import HostDriver
+from ..benches.io import CheckError
+from ..host.transport import UartSimLink
 
 CLOCK_PERIOD_NS = 10        # run_bench's clock
 

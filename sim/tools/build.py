@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import os
 import shutil
@@ -27,14 +28,14 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..model.config import Config
-from ..model.macro import FaultMap
+from ...model.config import Config
+from ...model.macro import FaultMap
 
 __all__ = ["setup_tools", "cache_root", "build", "Build", "run_cocotb", "CocotbResult",
            "SIMULATORS", "waivers_file", "lint", "ToolError"]
 
 SIMULATORS = ("icarus", "verilator")
-_PKG_ROOT = Path(__file__).resolve().parent.parent
+_PKG_ROOT = Path(__file__).resolve().parent.parent.parent     # the folder of rtl/, model/, sim/, fpga/
 
 
 class ToolError(RuntimeError):
@@ -68,13 +69,28 @@ def cache_root() -> Path:
     return Path(os.environ.get("RRAMCIM_CACHE", Path.home() / ".cache" / "rramcim"))
 
 
+def _model_sources(rtl_files) -> list:
+    """The model modules the RTL imports, and the model modules they import (their encodings and
+    formats shape the Verilog)."""
+    todo = {m for p in rtl_files for m in re.findall(r"^\s*from \.+model\.(\w+) import", p.read_text(), flags=re.M)}
+    seen: set = set()
+    while todo:
+        name = todo.pop()
+        path = _PKG_ROOT / "model" / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        todo |= set(re.findall(r"^from \.(\w+) import", path.read_text(), flags=re.M))
+    return [_PKG_ROOT / "model" / f"{n}.py" for n in sorted(seen)]
+
+
 def source_hash() -> str:
     """Hash of every source file that shapes generated Verilog or a simulator build."""
     h = hashlib.sha256()
     # What generated Verilog depends on: the RTL, the model modules it imports
     # (config, fault map, NoC formats), and this file (the build flags).
     files = sorted((_PKG_ROOT / "rtl").rglob("*.py"))
-    files += [_PKG_ROOT / "model" / f for f in ("config.py", "macro.py", "noc.py")]
+    files += _model_sources(files)
     files.append(Path(__file__).resolve())
     for p in files:
         if "__pycache__" not in p.parts:
@@ -103,8 +119,10 @@ def _block_sources_hash(block) -> str:
     if block != "board":
         return ""
     h = hashlib.sha256()
-    for f in ("uart.py", "bridge.py", "board_core.py", "protocol.py"):
-        h.update((_PKG_ROOT / "fpga" / f).read_bytes())
+    for p in sorted((_PKG_ROOT / "fpga").glob("*.py")):
+        if p.name not in ("build.py", "host.py"):       # the flow and the serial host shape no Verilog
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -121,7 +139,7 @@ def _key(block, cfg, faults, simulator, waves) -> str:
 def build(block: str, cfg: Config, simulator: str, faults: FaultMap | None = None,
           waves: bool = False, log=None) -> Build:
     """Generate and build ``block`` for ``cfg`` on ``simulator``; cached and locked."""
-    from ..rtl.verilog import block_verilog
+    from ...rtl.verilog import block_verilog
     if simulator not in SIMULATORS:
         raise ToolError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
     if simulator == "icarus" and shutil.which("iverilog") is None:

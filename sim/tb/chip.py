@@ -1,7 +1,7 @@
 """cocotb test of the chip core's generated Verilog against the cycle-exact chip model.
 
-Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, the fault map of the
-last tile (``faults``), ``runs`` (see :class:`~rramcim.sim.chip_bench.ChipBench`),
+Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config, the fault map of the
+last tile (``faults``), ``runs`` (see :class:`~rramcim.sim.benches.chip.ChipBench`),
 ``seed``, ``idle`` and an optional deliberate ``model_bug``.
 """
 
@@ -9,9 +9,9 @@ import cocotb
 from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from ..model.macro import FaultMap
-from .chip_bench import ChipBench
-from .cocotb_common import config, params, run_bench
+from ...model.macro import FaultMap
+from ..benches.chip import ChipBench
+from .common import config, params, run_bench
 
 PERIOD_NS = 10
 

@@ -1,6 +1,6 @@
 """cocotb test of the mesh network's generated Verilog against the cycle-exact model.
 
-Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, ``seed``,
+Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config, ``seed``,
 ``packets_per_node``, ``max_len`` (flits), ``stall``, ``inject_idle``, an
 optional deliberate ``model_bug``, and ``traffic`` (a dict of
 :func:`rramcim.model.noc_traffic.generate` arguments: open-loop traffic of a
@@ -9,8 +9,8 @@ named pattern, which then replaces ``packets_per_node`` and ``max_len``).
 
 import cocotb
 
-from .cocotb_common import config, params, run_bench
-from .noc_bench import MeshBench, node_port
+from .common import config, params, run_bench
+from ..benches.noc import MeshBench, node_port
 
 
 @cocotb.test()

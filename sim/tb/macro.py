@@ -1,15 +1,15 @@
 """cocotb test of the CIM macro's generated Verilog against the golden model.
 
-Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config, the fault map the
+Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config, the fault map the
 Verilog was built with, ``seed``, ``n_mvm``, ``n_prog``, ``stall``,
 ``phases`` and an optional deliberate ``model_bug``.
 """
 
 import cocotb
 
-from ..model.macro import FaultMap
-from .cocotb_common import config, params, run_bench
-from .macro_bench import MacroBench
+from ...model.macro import FaultMap
+from .common import config, params, run_bench
+from ..benches.macro import MacroBench
 
 
 @cocotb.test()

@@ -1,10 +1,10 @@
-"""Run a simulator-independent bench (:class:`~rramcim.sim.macro_bench.SimIO`) on Amaranth's simulator."""
+"""Run a simulator-independent bench (:class:`~rramcim.sim.benches.io.SimIO`) on Amaranth's simulator."""
 
 from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from .macro_bench import SimIO
+from .io import SimIO
 
 __all__ = ["AmaranthIO", "run_amaranth"]
 

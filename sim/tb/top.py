@@ -1,6 +1,6 @@
 """cocotb test of the whole chip (rtl/top.py) driven only through its AXI ports by the host driver.
 
-Parameters (JSON, see :func:`rramcim.sim.cocotb_common.params`): the config,
+Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config,
 ``windows`` (each ``program`` words, ``gbuf`` {address: [words]}, ``reads``
 [[address, n], ...]), ``pause`` (probability of a pause cycle on every AXI
 channel) and ``seed``. The summary holds, per window, the cycles, error,
@@ -9,8 +9,8 @@ counters and the words read, for the caller to check against the model.
 
 import cocotb
 
-from .cocotb_common import config, params, run_bench
-from .driver import AXI_IDLE_INPUTS, HostDriver
+from .common import config, params, run_bench
+from ..host.driver import AXI_IDLE_INPUTS, HostDriver
 
 
 @cocotb.test()

@@ -1,8 +1,8 @@
-"""Run a simulator-independent bench (:class:`~rramcim.sim.macro_bench.SimIO`) under cocotb."""
+"""Run a simulator-independent bench (:class:`~rramcim.sim.benches.io.SimIO`) under cocotb."""
 
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from .macro_bench import SimIO
+from .io import SimIO
 
 __all__ = ["CocotbIO"]
 

@@ -9,12 +9,12 @@ an empty read), the error registers and the ``irq`` line, soft reset from
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from ..model.chip import ErrorCode
-from ..model.isa import assemble
-from ..rtl.top import FrameType, Reg
-from .cocotb_common import config, params, run_bench
-from .driver import AXI_IDLE_INPUTS, DriverError, HostDriver
-from .macro_bench import CheckError
+from ...model.chip import ErrorCode
+from ...model.isa import assemble
+from ...rtl.top import FrameType, Reg
+from .common import config, params, run_bench
+from ..host.driver import AXI_IDLE_INPUTS, DriverError, HostDriver
+from ..benches.io import CheckError
 
 
 def _expect(cond, what):

@@ -3,7 +3,7 @@
 Used by ``rramcim gemm --backend verilator|icarus`` and by the chip tests:
 :func:`run_windows` builds (or reuses, from the shared cache) the simulator
 model of the whole chip for the config and runs the host driver
-(:mod:`rramcim.sim.driver`) on it.
+(:mod:`rramcim.sim.host.driver`) on it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..model.config import Config
-from .build import build, run_cocotb
+from ...model.config import Config
+from ..tools.build import build, run_cocotb
 
 __all__ = ["run_windows", "RtlError"]
 
@@ -37,7 +37,7 @@ def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float
         for w, c in zip(ws, expect_cycles):
             w["expect_cycles"] = int(c)
     test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-chip-{simulator}-"))
-    res = run_cocotb(b, "rramcim.sim.cocotb_top", dict(windows=ws, pause=pause, seed=seed), test_dir,
+    res = run_cocotb(b, "rramcim.sim.tb.top", dict(windows=ws, pause=pause, seed=seed), test_dir,
                      progress=progress)
     if not res.passed:
         raise RtlError(f"{simulator} run of the chip failed: {res.describe()}")

@@ -6,7 +6,7 @@ data and type) and the stall patterns of every node's four streams (idle on
 ``tx_header``/``tx_payload``, backpressure on ``rx_header``/``rx_payload``).
 The cycle-exact :class:`~rramcim.model.noc.MeshModel` predicts every delivery
 from the same stimulus before the simulation starts. The bench drives the
-mesh through a :class:`~rramcim.sim.macro_bench.SimIO` and checks that every
+mesh through a :class:`~rramcim.sim.benches.io.SimIO` and checks that every
 packet arrives exactly once, intact, in order per source-destination pair, at
 the cycle the model predicts.
 """
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.config import Config
-from ..model.macro import StallPattern, StreamSource
-from ..model.noc import CTRL, MeshModel, NodeStalls, Packet, header_source, mesh_nodes, unpack_header
-from .macro_bench import CheckError, SimIO
+from ...model.config import Config
+from ...model.macro import StallPattern, StreamSource
+from ...model.noc import CTRL, MeshModel, NodeStalls, Packet, header_source, mesh_nodes, unpack_header
+from .io import CheckError, SimIO
 
 __all__ = ["MeshBench", "node_port"]
 
@@ -54,7 +54,7 @@ class MeshBench:
         self.packets = {}
         if self.traffic is not None:
             # Open-loop traffic of a named pattern (benchmarks): packets carry release cycles.
-            from ..model.noc_traffic import generate
+            from ...model.noc_traffic import generate
             self.packets = generate(cfg, seed=self.seed, **self.traffic)
         for n in (self.nodes if self.traffic is None else []):
             pk = []

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, ChipState
-from ..model.chip_cycle import ChipCycleModel
-from ..model.config import Config
-from ..model.isa import assemble
-from ..model.macro import FaultMap
-from ..rtl.chip import counter_count
-from ..rtl.verilog import chip_faults
-from .macro_bench import CheckError
+from ...model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, ChipState
+from ...model.chip_cycle import ChipCycleModel
+from ...model.config import Config
+from ...model.isa import assemble
+from ...model.macro import FaultMap
+from ...rtl.chip import counter_count
+from ...rtl.verilog import chip_faults
+from .io import CheckError
 
 __all__ = ["ChipBench", "dump_program", "decode_error", "counter_label"]
 

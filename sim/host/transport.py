@@ -1,4 +1,4 @@
-"""Transports of the host driver (:class:`rramcim.sim.driver.HostDriver`): how its register and stream
+"""Transports of the host driver (:class:`rramcim.sim.host.driver.HostDriver`): how its register and stream
 accesses reach the chip.
 
 A transport has four coroutines, and the driver uses nothing else:

@@ -1,7 +1,7 @@
 """What every rramcim cocotb test does: parameters in, clock and reset, progress and results out.
 
 Parameters arrive as JSON in the file ``RRAMCIM_PARAMS_FILE`` names, or in
-``RRAMCIM_PARAMS`` (see :func:`rramcim.sim.build.run_cocotb`).
+``RRAMCIM_PARAMS`` (see :func:`rramcim.sim.tools.build.run_cocotb`).
 A test writes its measured figures to ``summary_file``, its progress
 (``done total``) to ``progress_file`` and its first mismatch to ``failure_file``.
 """
@@ -12,9 +12,9 @@ import time
 
 from cocotb.clock import Clock
 
-from ..model.config import Config
-from .cocotb_io import CocotbIO
-from .driver import CLOCK_PERIOD_NS
+from ...model.config import Config
+from ..benches.cocotb_io import CocotbIO
+from ..host.driver import CLOCK_PERIOD_NS
 
 __all__ = ["params", "config", "run_bench"]
 

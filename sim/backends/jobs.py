@@ -2,7 +2,7 @@
 
 The CLI (``rramcim gemm``, ``rramcim run``) and the benchmarks call these.
 RTL backends (``verilator``, ``icarus``) run the plan's windows through the
-chip's AXI ports (:mod:`rramcim.sim.rtl_backend`) and are checked against
+chip's AXI ports (:mod:`rramcim.sim.backends.rtl`) and are checked against
 the model window by window: the same cycles and the same results, or a
 :class:`JobError`. The ``fpga`` backend runs them on a board through its
 serial port (``port``, ``baud``; :mod:`rramcim.fpga.host`), checked the same
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.compiler import compile_gemm, run_plan_model
-from ..model.config import Config
+from ...model.compiler import compile_gemm, run_plan_model
+from ...model.config import Config
 
 __all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
 
@@ -42,14 +42,14 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     if backend not in BACKENDS:
         raise JobError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if backend == "fpga":
-        from ..fpga.host import FpgaError, run_windows_fpga
-        from ..fpga.protocol import DEFAULT_BAUD
+        from ...fpga.host import FpgaError, run_windows_fpga
+        from ...fpga.protocol import DEFAULT_BAUD
         try:
             out = run_windows_fpga(plan.cfg, plan.windows, port, baud or DEFAULT_BAUD, progress=progress)
         except FpgaError as e:
             raise JobError(str(e)) from None
     else:
-        from .rtl_backend import RtlError, run_windows
+        from .rtl import RtlError, run_windows
         try:
             out = run_windows(plan.cfg, plan.windows, backend, progress=progress, log=log)
         except RtlError as e:

@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model.config import Config
-from ..model.macro import (FaultMap, MacroCycleModel, MacroState, StallPattern, StreamSource,
+from ...model.config import Config
+from ...model.macro import (FaultMap, MacroCycleModel, MacroState, StallPattern, StreamSource,
                            wrap_signed)
+from .io import CheckError, SimIO
 
-__all__ = ["MacroBench", "SimIO", "CheckError", "pack", "unpack"]
-
-
-class CheckError(AssertionError):
-    """The design disagreed with the golden model."""
+__all__ = ["MacroBench", "pack", "unpack"]
 
 
 def pack(values, width: int) -> int:
@@ -40,27 +37,6 @@ def unpack(word: int, width: int, count: int) -> np.ndarray:
     """One integer -> ``count`` signed ``width``-bit integers."""
     vals = [(word >> (i * width)) & ((1 << width) - 1) for i in range(count)]
     return np.array([wrap_signed(v, width) for v in vals], dtype=np.int64)
-
-
-class SimIO:
-    """What a bench needs from a simulator; subclassed for cocotb and Amaranth."""
-
-    def set(self, name: str, value: int):
-        raise NotImplementedError
-
-    def get(self, name: str) -> int:
-        raise NotImplementedError
-
-    async def settle(self):
-        """Wait until outputs reflect this cycle's inputs (read-only phase)."""
-
-    async def tick(self):
-        """Advance to the next cycle."""
-        raise NotImplementedError
-
-    async def reset(self):
-        """Pulse the synchronous reset for a cycle."""
-        raise NotImplementedError
 
 
 def _random_values(rng, bits, shape, extreme_p=0.15):

@@ -1,7 +1,7 @@
 """The host driver of the chip: program, load, start, wait, read back, check errors, over AXI only.
 
 It reaches the chip's AXI4-Lite and AXI4-Stream ports (rtl/top.py,
-docs/architecture.md) through a transport (:mod:`rramcim.sim.transport`):
+docs/architecture.md) through a transport (:mod:`rramcim.sim.host.transport`):
 by default cocotbext-axi's bus models on the chip's ports, under cocotb on
 Icarus or Verilator; or the UART bridge of the FPGA board core, in
 simulation (cocotbext-uart) or on a real board (pyserial, run with
@@ -12,9 +12,9 @@ board tests and the CLI's RTL and FPGA backends
 
 from __future__ import annotations
 
-from ..model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_index
-from ..model.config import Config
-from ..rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
+from ...model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_index
+from ...model.config import Config
+from ...rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
 from .transport import AxiTransport, window_pause
 
 CLOCK_PERIOD_NS = 10     # the test benches' clock
@@ -41,7 +41,7 @@ class HostDriver:
         Probability of a pause cycle on every AXI channel (pause generators, 0 for none; AXI only).
     seed : int
     transport : object or None
-        A transport (:mod:`rramcim.sim.transport`); default :class:`~rramcim.sim.transport.AxiTransport`
+        A transport (:mod:`rramcim.sim.host.transport`); default :class:`~rramcim.sim.host.transport.AxiTransport`
         on ``dut``.
     """
 

@@ -1,0 +1,1 @@
+"""Plots and report writers (matplotlib, PNG)."""
