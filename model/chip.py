@@ -61,37 +61,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
+from .encoding import (COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ErrorCode,
+                       PacketType, counter_index, pack_vector, unpack_vector)
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
 __all__ = ["PacketType", "ErrorCode", "ChipError", "ChipState", "TileState", "pack_vector",
            "unpack_vector", "post_process", "check_instr", "FunctionalChip", "vector_words",
            "COUNTER_NAMES", "TILE_COUNTER_NAMES", "counter_index", "LOAD_PACKET"]
-
-
-class PacketType:
-    ACT = 1
-    WROW = 2
-    BIAS = 3
-    PSUM = 4
-    CMD = 5
-    PSUM_T = 6
-    RESULT = 8
-    ACK = 9
-    ERR = 10
-
-
-class ErrorCode:
-    NONE = 0
-    ILLEGAL_OPCODE = 1      # not an opcode, or a field the instruction does not use is not zero
-    BAD_TILE = 2            # a tile (or psum destination) outside the mesh, or a psum to its own tile
-    BAD_GBUF = 3            # a global-buffer range past the end
-    BAD_TILE_ADDR = 4       # count 0, or slots / rows past the end of the tile's buffers
-    IMEM_OVERFLOW = 5       # the program ran past the end of the instruction memory (or was loaded past it)
-    RRAM_VERIFY = 6         # a row failed write-verify after rram_max_attempts pulses
-
-    NAMES = {0: "none", 1: "illegal opcode", 2: "tile outside the mesh", 3: "global-buffer address out of range",
-             4: "tile address out of range", 5: "instruction-memory overflow", 6: "RRAM verify failure"}
 
 
 @dataclass
@@ -108,52 +85,6 @@ class ChipError:
         if self.code == ErrorCode.RRAM_VERIFY:
             s += f", tile {self.tile} row {self.row}"
         return s
-
-
-# Performance counters: index -> name. Chip-wide first, then per tile at
-# TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + k (tile = y * mesh_x + x).
-COUNTER_NAMES = ["cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits",
-                 "gbuf_write_bits", "ctrl_tx_stall", "barrier_wait"]
-TILE_COUNTER_NAMES = ["busy", "macs", "mvms", "ibuf_write_bits", "ibuf_read_bits", "acc_read_bits",
-                      "acc_write_bits", "rram_pulses", "rram_verify_reads", "tx_stall", "macro_stall"]
-TILE_COUNTER_BASE = 16
-TILE_COUNTER_STRIDE = 16
-
-
-def counter_index(name: str, tile: int | None = None) -> int:
-    if tile is None:
-        return COUNTER_NAMES.index(name)
-    return TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + TILE_COUNTER_NAMES.index(name)
-
-
-def pack_vector(values, bits: int, width: int) -> list[int]:
-    """``values`` (signed) as words of ``width`` bits, ``width // bits`` per word."""
-    per = width // bits
-    mask = (1 << bits) - 1
-    vals = [int(v) & mask for v in values]
-    words = []
-    for i in range(0, len(vals), per):
-        w = 0
-        for k, v in enumerate(vals[i:i + per]):
-            w |= v << (k * bits)
-        words.append(w)
-    return words
-
-
-def unpack_vector(words, n: int, bits: int, width: int) -> np.ndarray:
-    """The ``n`` signed elements packed in ``words``."""
-    per = width // bits
-    nw = -(-n // per)
-    if width <= 64 and bits <= 32 and len(words) >= nw:
-        u = ((np.array([int(w) for w in words[:nw]], dtype=np.uint64)[:, None]
-              >> (np.arange(per, dtype=np.uint64) * np.uint64(bits))) & np.uint64((1 << bits) - 1))
-        u = u.reshape(-1)[:n].astype(np.int64)
-        return np.where(u >> (bits - 1) != 0, u - (1 << bits), u)
-    out = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        v = (int(words[i // per]) >> ((i % per) * bits)) & ((1 << bits) - 1)
-        out[i] = v - (1 << bits) if v >> (bits - 1) else v
-    return out
 
 
 def vector_words(cfg: Config, ptype: int) -> int:

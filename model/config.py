@@ -17,6 +17,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .encoding import SLOT_BITS, header_bits
+
 __all__ = ["Config", "ConfigError", "PRESETS", "load_config"]
 
 
@@ -117,12 +119,10 @@ class Config:
             raise ConfigError(f"par: must divide xbits={self.xbits}, not {self.par}")
         if not 8 <= self.acc_bits <= 64:
             raise ConfigError(f"acc_bits: must be between 8 and 64, not {self.acc_bits}")
-        if self.rows > 4096 or self.cols > 4096:
-            field = "rows" if self.rows > 4096 else "cols"
-            raise ConfigError(f"{field}: at most 4096, not {getattr(self, field)}")
-        xb = max(1, (self.mesh_x - 1).bit_length())
-        yb = max(1, (self.mesh_y - 1).bit_length())
-        header = 2 * (xb + yb + 1) + 4 + 8      # dest, src (x, y, ctrl), type, length (model/noc.py)
+        if self.rows > 1 << SLOT_BITS or self.cols > 1 << SLOT_BITS:      # a row in an argument word
+            field = "rows" if self.rows > 1 << SLOT_BITS else "cols"
+            raise ConfigError(f"{field}: at most {1 << SLOT_BITS}, not {getattr(self, field)}")
+        header = header_bits(self)              # dest, src (x, y, ctrl), type, length (model/encoding.py)
         if self.flit_width < header:
             raise ConfigError(f"flit_width: a {self.mesh_x}x{self.mesh_y} mesh needs at least {header} bits "
                               f"for a packet header, not {self.flit_width}")
@@ -157,6 +157,11 @@ class Config:
     def row_bits(self) -> int:
         """Width of a crossbar row address (at least 1)."""
         return max(1, _ceil_log2(self.rows))
+
+    @property
+    def attempt_bits(self) -> int:
+        """Width of a write-verify attempt count (0..rram_max_attempts)."""
+        return (self.rram_max_attempts).bit_length()
 
     @property
     def popcount_bits(self) -> int:

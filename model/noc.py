@@ -40,41 +40,18 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .config import Config
+from .encoding import (CTRL, HEADER_TYPE_BITS, LENGTH_BITS, coord_bits, coord_size, header_bits, pack_header,
+                       unpack_header)
 from .macro import StallPattern, StreamSource
 
 __all__ = ["HEADER_TYPE_BITS", "LENGTH_BITS", "N", "E", "S", "W", "L", "PORT_NAMES", "CTRL",
            "coord_bits", "coord_size", "header_bits", "mesh_nodes", "MeshCore", "TxHeader", "xy_route", "Packet", "pack_header", "unpack_header", "MeshModel",
            "Delivery", "NodeStalls", "hop_count", "zero_load_latency", "header_source"]
 
-HEADER_TYPE_BITS = 4
-LENGTH_BITS = 8
 N, E, S, W, L = range(5)
 PORT_NAMES = "NESWL"
 _OPP = {N: S, S: N, E: W, W: E}
 _STEP = {N: (0, -1), S: (0, 1), E: (1, 0), W: (-1, 0)}
-
-
-CTRL = "ctrl"
-"""The controller's node. It sits off the mesh at router (0, 0): it sends into
-that router's west input and receives from its north output, so that a packet
-to or from it still follows XY order (it is addressed as if at ``(0, -1)``
-and sends as if from ``(-1, 0)``). In headers and flits it is
-``x = y = 0, ctrl = 1``."""
-
-
-def coord_bits(cfg: Config) -> tuple[int, int]:
-    """Bits of an x and a y coordinate."""
-    return max(1, (cfg.mesh_x - 1).bit_length()), max(1, (cfg.mesh_y - 1).bit_length())
-
-
-def coord_size(cfg: Config) -> int:
-    """Bits of a node address: x, y and the controller flag."""
-    xb, yb = coord_bits(cfg)
-    return xb + yb + 1
-
-
-def header_bits(cfg: Config) -> int:
-    return 2 * coord_size(cfg) + HEADER_TYPE_BITS + LENGTH_BITS
 
 
 def mesh_nodes(cfg: Config) -> list:
@@ -118,39 +95,6 @@ def zero_load_latency(src, dest, length: int, link_cuts: int = 0) -> tuple[int, 
     h = hop_count(src, dest)
     head = h + 1 + h * link_cuts
     return head, head + length
-
-
-def _addr_fields(n):
-    return (0, 0, 1) if n == CTRL else (int(n[0]), int(n[1]), 0)
-
-
-def pack_header(cfg: Config, dest, src, ptype: int, length: int) -> int:
-    xb, yb = coord_bits(cfg)
-    if not 0 <= length < (1 << LENGTH_BITS):
-        raise ValueError(f"packet length {length} outside 0..{(1 << LENGTH_BITS) - 1}")
-    if not 0 <= ptype < (1 << HEADER_TYPE_BITS):
-        raise ValueError(f"packet type {ptype} outside 0..{(1 << HEADER_TYPE_BITS) - 1}")
-    dxs, srcs = _addr_fields(dest), _addr_fields(src)
-    fields = [(dxs[0], xb), (dxs[1], yb), (dxs[2], 1), (srcs[0], xb), (srcs[1], yb), (srcs[2], 1),
-              (ptype, HEADER_TYPE_BITS), (length, LENGTH_BITS)]
-    word, pos = 0, 0
-    for v, w in fields:
-        word |= (int(v) & ((1 << w) - 1)) << pos
-        pos += w
-    return word
-
-
-def unpack_header(cfg: Config, word: int) -> dict:
-    """The header's fields; ``dest`` and ``src`` are nodes (``(x, y)`` or :data:`CTRL`)."""
-    xb, yb = coord_bits(cfg)
-    out, pos = {}, 0
-    for name, w in (("dest_x", xb), ("dest_y", yb), ("dest_ctrl", 1), ("src_x", xb), ("src_y", yb),
-                    ("src_ctrl", 1), ("type", HEADER_TYPE_BITS), ("length", LENGTH_BITS)):
-        out[name] = (word >> pos) & ((1 << w) - 1)
-        pos += w
-    out["dest"] = CTRL if out["dest_ctrl"] else (out["dest_x"], out["dest_y"])
-    out["src"] = CTRL if out["src_ctrl"] else (out["src_x"], out["src_y"])
-    return out
 
 
 @dataclass

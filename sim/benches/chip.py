@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, ChipState
+from ...model.chip import ChipError, ChipState
 from ...model.chip_cycle import ChipCycleModel
 from ...model.config import Config
+from ...model.encoding import (ERROR_FIELDS, counter_name, gbuf_write_fields, imem_write_fields, pack_fields,
+                               unpack_fields)
 from ...model.isa import assemble
 from ...model.macro import FaultMap
 from ...rtl.chip import counter_count
@@ -34,17 +36,19 @@ __all__ = ["ChipBench", "dump_program", "decode_error", "counter_label"]
 
 
 def decode_error(v: int) -> tuple[int, int, tuple[int, int], int]:
-    """The ``error`` port (rtl/controller.py ``error_layout``) as (code, pc, (x, y), row)."""
-    return v & 7, (v >> 3) & 0x1FFFF, ((v >> 20) & 0xF, (v >> 24) & 0xF), (v >> 28) & 0xFFF
+    """The ``error`` port (:data:`~rramcim.model.encoding.ERROR_FIELDS`) as (code, pc, (x, y), row)."""
+    f = unpack_fields(ERROR_FIELDS, v)
+    return f["code"], f["pc"], (f["x"], f["y"]), f["row"]
 
 
 def counter_label(cfg: Config, i: int) -> str:
-    if i < len(COUNTER_NAMES):
-        return COUNTER_NAMES[i]
-    t, k = divmod(i - 16, 16)
-    if i >= 16 and k < len(TILE_COUNTER_NAMES):
-        return f"tile {t % cfg.mesh_x},{t // cfg.mesh_x} {TILE_COUNTER_NAMES[k]}"
-    return f"unused counter {i}"
+    name = counter_name(i)
+    if name is None:
+        return f"unused counter {i}"
+    if "@" not in name:
+        return name
+    what, t = name.split("@")
+    return f"tile {int(t) % cfg.mesh_x},{int(t) // cfg.mesh_x} {what}"
 
 
 def dump_program(cfg: Config, gaddr: int = 0) -> tuple[list[int], int]:
@@ -172,13 +176,14 @@ class ChipBench:
         return summary
 
     async def _write(self, io, port, items):
+        fields = {"imem_wr": imem_write_fields(), "gbuf_wr": gbuf_write_fields(self.cfg)}
         k = 0
         while k < len(items):
             valid = self.rng.random() >= self.idle
             io.set(f"{port}__valid", valid)
             if valid:
                 a, w = items[k]
-                io.set(f"{port}__payload", a | (w << (17 if port == "imem_wr" else 21)))
+                io.set(f"{port}__payload", pack_fields(fields[port], addr=a, data=w))
             await io.settle()
             if valid and io.get(f"{port}__ready"):
                 k += 1

@@ -20,23 +20,11 @@ import numpy as np
 from ...model.config import Config
 from ...model.macro import (FaultMap, MacroCycleModel, MacroState, StallPattern, StreamSource,
                            wrap_signed)
+from ...model.encoding import (macro_prog_fields, macro_resp_fields, pack_fields, pack_lanes, unpack_fields,
+                               unpack_lanes)
 from .io import CheckError, SimIO
 
-__all__ = ["MacroBench", "pack", "unpack"]
-
-
-def pack(values, width: int) -> int:
-    """Signed or unsigned integers -> one integer, element 0 in the low bits."""
-    out, mask = 0, (1 << width) - 1
-    for i, v in enumerate(values):
-        out |= (int(v) & mask) << (i * width)
-    return out
-
-
-def unpack(word: int, width: int, count: int) -> np.ndarray:
-    """One integer -> ``count`` signed ``width``-bit integers."""
-    vals = [(word >> (i * width)) & ((1 << width) - 1) for i in range(count)]
-    return np.array([wrap_signed(v, width) for v in vals], dtype=np.int64)
+__all__ = ["MacroBench"]
 
 
 def _random_values(rng, bits, shape, extreme_p=0.15):
@@ -168,10 +156,11 @@ class MacroBench:
             x = x_src.offer(t)
             io.set("prog__valid", p is not None)
             if p is not None:
-                io.set("prog__payload", int(p[0]) | (pack(p[1], wb) << cfg.row_bits))
+                io.set("prog__payload", pack_fields(macro_prog_fields(cfg), row=int(p[0]),
+                                                    weights=pack_lanes(p[1], wb)))
             io.set("x__valid", x is not None)
             if x is not None:
-                io.set("x__payload", pack(x, cfg.xbits))
+                io.set("x__payload", pack_lanes(x, cfg.xbits))
             y_ready = not y_stall.paused(t)
             r_ready = not r_stall.paused(t)
             io.set("y__ready", y_ready)
@@ -187,7 +176,7 @@ class MacroBench:
                 i = len(mvms)
                 if i >= n_mvm:
                     raise CheckError(f"cycle {t}: unexpected result #{i} on y")
-                y = unpack(io.get("y__payload"), cfg.acc_bits, cfg.cols)
+                y = unpack_lanes(io.get("y__payload"), cfg.acc_bits, cfg.cols)
                 mvms.append((i, x_accepts[i] if i < len(x_accepts) else None, t, y))
                 if progress:
                     progress(len(mvms), n_mvm)
@@ -214,12 +203,9 @@ class MacroBench:
                 raise CheckError(
                     f"phase {ph} MVM #{i}: cycles mismatch: RTL took it at {acc} and answered at {out}; "
                     f"model {ev.accept_cycle} and {ev.out_cycle}")
-        rb, ab = cfg.row_bits, self._attempt_bits()
         for (i, acc, resp, word), ev in zip(got["progs"], exp_progs):
-            row = word & ((1 << rb) - 1)
-            attempts = (word >> rb) & ((1 << ab) - 1)
-            ok = (word >> (rb + ab)) & 1
-            mask = word >> (rb + ab + 1)
+            f = unpack_fields(macro_resp_fields(cfg), word)
+            row, attempts, ok, mask = f["row"], f["attempts"], f["ok"], f["fail_mask"]
             r = ev.result
             if (row, attempts, bool(ok), mask) != (r.row, r.attempts, r.ok, r.fail_mask):
                 raise CheckError(
@@ -230,9 +216,6 @@ class MacroBench:
                 raise CheckError(
                     f"phase {ph} row write #{i}: cycles mismatch: RTL {acc}->{resp}, "
                     f"model {ev.accept_cycle}->{ev.resp_cycle}")
-
-    def _attempt_bits(self):
-        return max(1, (self.cfg.rram_max_attempts).bit_length())
 
     async def _check_status(self, io, ph, exp):
         counts, failures = exp[3], exp[4]

@@ -12,8 +12,10 @@ board tests and the CLI's RTL and FPGA backends
 
 from __future__ import annotations
 
-from ...model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipError, counter_index
+from ...model.chip import ChipError
 from ...model.config import Config
+from ...model.encoding import (COUNTER_NAMES, ERR_TILE_REG, FRAME_HEADER, TILE_COUNTER_NAMES, counter_index,
+                               pack_fields, unpack_fields)
 from ...rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
 from .transport import AxiTransport, window_pause
 
@@ -96,11 +98,12 @@ class HostDriver:
             return None
         pc = await self.read(Reg.ERR_PC)
         tile = await self.read(Reg.ERR_TILE)
-        return ChipError(code, pc, (tile & 0xF, tile >> 4 & 0xF), tile >> 16 & 0xFFF)
+        t = unpack_fields(ERR_TILE_REG, tile)
+        return ChipError(code, pc, (t["x"], t["y"]), t["row"])
 
     # --- streams ---------------------------------------------------------------------
     def _header(self, ftype: int, addr: int, count: int = 0) -> int:
-        return int(getattr(ftype, "value", ftype)) | (count & 0xFFFFFF) << 8 | addr << 32
+        return pack_fields(FRAME_HEADER, type=int(getattr(ftype, "value", ftype)), count=count, addr=addr)
 
     async def _send(self, beats):
         await self.io.stream_write(beats)

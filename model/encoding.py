@@ -1,0 +1,290 @@
+"""Every encoding that the RTL, the models and the benches share: one home, like FlooNoC's ``floo_pkg``.
+
+The RTL builds its Amaranth layouts from these definitions (a field list becomes a
+``data.StructLayout`` of the same names and widths), the models encode and decode with
+them, and the benches decode what they read from a port by field name
+(:func:`unpack_fields`), never by literal shifts. Widths that depend on the chip come
+from the config (:func:`coord_bits`, :func:`header_bits`).
+
+Field lists
+-----------
+A *field list* is a tuple of ``(name, width)`` pairs, least significant first, as an
+Amaranth ``StructLayout`` orders its members. A name starting with ``_`` is padding
+(zero when packed, ignored when unpacked).
+
+================  =================================================================
+``HEADER``        a packet's header word (per config: :func:`header_fields`)
+``ERROR_FIELDS``  the controller's error register (the core's ``error`` port)
+``ERR_ARG``       the argument word of an ``ERR`` packet (a row that failed verify)
+``WROW_ARG``      the argument word of a ``WROW`` packet (row, and the ``ldw``'s address)
+``SLOT_ARG``      the argument word of ``ACT``, ``PSUM``, ``PSUM_T`` (the slot)
+``RESULT_ARG``    the argument word of a ``RESULT`` packet (global-buffer address)
+``ERR_TILE_REG``  the host register ``ERR_TILE`` (rtl/top.py)
+``FRAME_HEADER``  the header beat of a frame on the chip's AXI4-Stream input
+``imem_write_fields``, ``gbuf_write_fields``  the core's host write ports
+================  =================================================================
+
+Packet types, error codes and the performance-counter map are below; vectors are packed
+by :func:`pack_vector` (docs/isa.md, "Vectors in words").
+
+Pure Python and numpy, and no other model module: :mod:`rramcim.model.config` uses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PacketType", "ErrorCode", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
+           "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
+           "GADDR_BITS", "IMEM_ADDR_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
+           "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER", "imem_write_fields",
+           "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width", "field_lsb", "pack_fields", "unpack_fields",
+           "COUNTER_NAMES", "TILE_COUNTER_NAMES", "TILE_COUNTER_BASE", "TILE_COUNTER_STRIDE",
+           "counter_index", "counter_name", "pack_vector", "unpack_vector", "pack_lanes", "unpack_lanes"]
+
+
+# --- field lists ---------------------------------------------------------------------------------
+
+def fields_width(fields) -> int:
+    """The bits a field list spans."""
+    return sum(w for _, w in fields)
+
+
+def field_lsb(fields, name: str) -> int:
+    """The position of field ``name``'s least significant bit."""
+    pos = 0
+    for n, w in fields:
+        if n == name:
+            return pos
+        pos += w
+    raise KeyError(name)
+
+
+def pack_fields(fields, **values) -> int:
+    """The word holding ``values`` (missing fields are 0); a value that does not fit raises ValueError."""
+    unknown = set(values) - {n for n, _ in fields}
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    word, pos = 0, 0
+    for name, w in fields:
+        v = int(values.get(name, 0))
+        if not 0 <= v < (1 << w):
+            raise ValueError(f"{name} = {v} does not fit {w} bits")
+        word |= v << pos
+        pos += w
+    return word
+
+
+def unpack_fields(fields, word: int) -> dict:
+    """``{name: value}`` of every field that is not padding."""
+    out, pos = {}, 0
+    for name, w in fields:
+        if not name.startswith("_"):
+            out[name] = (int(word) >> pos) & ((1 << w) - 1)
+        pos += w
+    return out
+
+
+# --- packets ---------------------------------------------------------------------------------------
+
+class PacketType:
+    """The header's ``type`` field (docs/isa.md, "Packets")."""
+
+    ACT = 1
+    WROW = 2
+    BIAS = 3
+    PSUM = 4
+    CMD = 5
+    PSUM_T = 6
+    RESULT = 8
+    ACK = 9
+    ERR = 10
+
+
+HEADER_TYPE_BITS = 4
+LENGTH_BITS = 8                 # payload words, 0..255
+
+CTRL = "ctrl"
+"""The controller's node. It sits off the mesh at router (0, 0): it sends into
+that router's west input and receives from its north output, so that a packet
+to or from it still follows XY order (it is addressed as if at ``(0, -1)``
+and sends as if from ``(-1, 0)``). In headers and flits it is
+``x = y = 0, ctrl = 1``."""
+
+
+def coord_bits(cfg) -> tuple[int, int]:
+    """Bits of an x and a y coordinate (at least 1 each)."""
+    return max(1, (cfg.mesh_x - 1).bit_length()), max(1, (cfg.mesh_y - 1).bit_length())
+
+
+def coord_size(cfg) -> int:
+    """Bits of a node address: x, y and the controller flag."""
+    xb, yb = coord_bits(cfg)
+    return xb + yb + 1
+
+
+def header_fields(cfg) -> tuple:
+    """The header word: destination and source (x, y, ctrl each), type, payload length."""
+    xb, yb = coord_bits(cfg)
+    return (("dest_x", xb), ("dest_y", yb), ("dest_ctrl", 1), ("src_x", xb), ("src_y", yb),
+            ("src_ctrl", 1), ("type", HEADER_TYPE_BITS), ("length", LENGTH_BITS))
+
+
+def header_bits(cfg) -> int:
+    return fields_width(header_fields(cfg))
+
+
+def _addr(n) -> tuple[int, int, int]:
+    return (0, 0, 1) if n == CTRL else (int(n[0]), int(n[1]), 0)
+
+
+def pack_header(cfg, dest, src, ptype: int, length: int) -> int:
+    """A header word; ``dest`` and ``src`` are nodes (``(x, y)`` or :data:`CTRL`)."""
+    if not 0 <= length < (1 << LENGTH_BITS):
+        raise ValueError(f"packet length {length} outside 0..{(1 << LENGTH_BITS) - 1}")
+    if not 0 <= ptype < (1 << HEADER_TYPE_BITS):
+        raise ValueError(f"packet type {ptype} outside 0..{(1 << HEADER_TYPE_BITS) - 1}")
+    (dx, dy, dc), (sx, sy, sc) = _addr(dest), _addr(src)
+    xb, yb = coord_bits(cfg)
+    mx, my = (1 << xb) - 1, (1 << yb) - 1      # coordinates wrap to their fields, as in the RTL
+    return pack_fields(header_fields(cfg), dest_x=dx & mx, dest_y=dy & my, dest_ctrl=dc,
+                       src_x=sx & mx, src_y=sy & my, src_ctrl=sc, type=ptype, length=length)
+
+
+def unpack_header(cfg, word: int) -> dict:
+    """The header's fields, and ``dest`` and ``src`` as nodes (``(x, y)`` or :data:`CTRL`)."""
+    out = unpack_fields(header_fields(cfg), word)
+    out["dest"] = CTRL if out["dest_ctrl"] else (out["dest_x"], out["dest_y"])
+    out["src"] = CTRL if out["src_ctrl"] else (out["src_x"], out["src_y"])
+    return out
+
+
+# --- argument words, the error register, host write ports ------------------------------------------
+
+GADDR_BITS = 20                 # a global-buffer word address (the ISA's gaddr field)
+IMEM_ADDR_BITS = 17             # one more than the largest imem needs: a write past the end has an address
+ERROR_PC_BITS = 17              # an overflow reports pc = imem_depth, up to 65536
+SLOT_BITS = 12                  # an input-buffer or accumulator slot, or an RRAM row, in an argument word
+
+SLOT_ARG = (("slot", SLOT_BITS),)
+WROW_ARG = (("row", SLOT_BITS), ("_pad", 16 - SLOT_BITS), ("pc", 16))
+ERR_ARG = (("pc", 16), ("row", SLOT_BITS))
+RESULT_ARG = (("gaddr", GADDR_BITS),)
+
+
+class ErrorCode:
+    NONE = 0
+    ILLEGAL_OPCODE = 1      # not an opcode, or a field the instruction does not use is not zero
+    BAD_TILE = 2            # a tile (or psum destination) outside the mesh, or a psum to its own tile
+    BAD_GBUF = 3            # a global-buffer range past the end
+    BAD_TILE_ADDR = 4       # count 0, or slots / rows past the end of the tile's buffers
+    IMEM_OVERFLOW = 5       # the program ran past the end of the instruction memory (or was loaded past it)
+    RRAM_VERIFY = 6         # a row failed write-verify after rram_max_attempts pulses
+
+    NAMES = {0: "none", 1: "illegal opcode", 2: "tile outside the mesh", 3: "global-buffer address out of range",
+             4: "tile address out of range", 5: "instruction-memory overflow", 6: "RRAM verify failure"}
+
+
+ERROR_CODE_BITS = 3
+# the error register: code, instruction address, and for RRAM errors the tile and the row
+ERROR_FIELDS = (("code", ERROR_CODE_BITS), ("pc", ERROR_PC_BITS), ("x", 4), ("y", 4), ("row", SLOT_BITS))
+# the host's view of the tile and row of an RRAM error (rtl/top.py Reg.ERR_TILE)
+ERR_TILE_REG = (("x", 4), ("y", 4), ("_pad", 8), ("row", SLOT_BITS))
+
+
+# the header beat of a frame on the AXI4-Stream input (rtl/top.py FrameType: 1 imem, 2 gbuf, 3 read)
+FRAME_HEADER = (("type", 8), ("count", 24), ("addr", 32))
+
+
+def imem_write_fields() -> tuple:
+    """The core's ``imem_wr`` payload: address, then a 64-bit instruction."""
+    return (("addr", IMEM_ADDR_BITS), ("data", 64))
+
+
+def gbuf_write_fields(cfg) -> tuple:
+    """The core's ``gbuf_wr`` payload: address (one bit more: a write past the end is seen), then a word."""
+    return (("addr", GADDR_BITS + 1), ("data", cfg.flit_width))
+
+
+def macro_prog_fields(cfg) -> tuple:
+    """The macro's ``prog`` payload: the row, then ``cols`` weights of ``wbits`` (``weights``, packed
+    as by :func:`pack_lanes`)."""
+    return (("row", cfg.row_bits), ("weights", cfg.cols * cfg.wbits))
+
+
+def macro_resp_fields(cfg) -> tuple:
+    """The macro's ``prog_resp`` payload: the row, write-verify pulses used, success, and the
+    cells that still read wrong."""
+    return (("row", cfg.row_bits), ("attempts", cfg.attempt_bits), ("ok", 1), ("fail_mask", cfg.cells_per_row))
+
+
+# --- performance counters --------------------------------------------------------------------------
+
+# index -> name: chip-wide first, then per tile at TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + k
+# (tile = y * mesh_x + x)
+COUNTER_NAMES = ["cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits",
+                 "gbuf_write_bits", "ctrl_tx_stall", "barrier_wait"]
+TILE_COUNTER_NAMES = ["busy", "macs", "mvms", "ibuf_write_bits", "ibuf_read_bits", "acc_read_bits",
+                      "acc_write_bits", "rram_pulses", "rram_verify_reads", "tx_stall", "macro_stall"]
+TILE_COUNTER_BASE = 16
+TILE_COUNTER_STRIDE = 16
+
+
+def counter_index(name: str, tile: int | None = None) -> int:
+    if tile is None:
+        return COUNTER_NAMES.index(name)
+    return TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + TILE_COUNTER_NAMES.index(name)
+
+
+def counter_name(index: int) -> str | None:
+    """``name`` or ``name@tile`` of a counter index, None for an unused index."""
+    if index < TILE_COUNTER_BASE:
+        return COUNTER_NAMES[index] if index < len(COUNTER_NAMES) else None
+    t, k = divmod(index - TILE_COUNTER_BASE, TILE_COUNTER_STRIDE)
+    return f"{TILE_COUNTER_NAMES[k]}@{t}" if k < len(TILE_COUNTER_NAMES) else None
+
+
+# --- vectors ---------------------------------------------------------------------------------------
+
+def pack_vector(values, bits: int, width: int) -> list[int]:
+    """``values`` (signed) as words of ``width`` bits, ``width // bits`` per word, element 0 lowest."""
+    per = width // bits
+    mask = (1 << bits) - 1
+    vals = [int(v) & mask for v in values]
+    words = []
+    for i in range(0, len(vals), per):
+        w = 0
+        for k, v in enumerate(vals[i:i + per]):
+            w |= v << (k * bits)
+        words.append(w)
+    return words
+
+
+def unpack_vector(words, n: int, bits: int, width: int) -> np.ndarray:
+    """The ``n`` signed elements packed in ``words``."""
+    per = width // bits
+    nw = -(-n // per)
+    if width <= 64 and bits <= 32 and len(words) >= nw:
+        u = ((np.array([int(w) for w in words[:nw]], dtype=np.uint64)[:, None]
+              >> (np.arange(per, dtype=np.uint64) * np.uint64(bits))) & np.uint64((1 << bits) - 1))
+        u = u.reshape(-1)[:n].astype(np.int64)
+        return np.where(u >> (bits - 1) != 0, u - (1 << bits), u)
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        v = (int(words[i // per]) >> ((i % per) * bits)) & ((1 << bits) - 1)
+        out[i] = v - (1 << bits) if v >> (bits - 1) else v
+    return out
+
+
+def pack_lanes(values, bits: int) -> int:
+    """``values`` (signed or unsigned) as one integer of ``bits``-wide lanes, element 0 lowest
+    (a port of an array layout, such as the macro's ``x`` and ``y``)."""
+    out, mask = 0, (1 << bits) - 1
+    for i, v in enumerate(values):
+        out |= (int(v) & mask) << (i * bits)
+    return out
+
+
+def unpack_lanes(word: int, bits: int, count: int) -> np.ndarray:
+    """``count`` signed ``bits``-wide lanes of one integer."""
+    return unpack_vector([word], count, bits, bits * count)
