@@ -1,4 +1,4 @@
-"""cocotb tests of the FPGA board core (rramcim/fpga/board_core.py) driven only through its UART pins.
+"""cocotb tests of the FPGA board core (fpga/board_core.py) driven only through its UART pins.
 
 cocotbext-uart's source and sink sit on ``uart_rx``/``uart_tx`` at the
 core's divisor (``divisor`` clocks per bit); the host driver

@@ -7,7 +7,7 @@ partial sums chained between tiles, requantization at every shift 0..31 with
 ReLU off and on, and dumps of every accumulator and RRAM row (also after a
 soft reset). For every run the bench checks the cycle count, every
 performance counter, the error register and the whole global buffer
-(rramcim/sim/benches/chip.py). Host streams have random idle cycles.
+(sim/benches/chip.py). Host streams have random idle cycles.
 """
 
 import numpy as np

@@ -1,0 +1,160 @@
+"""The house rules of docs/architecture.md ("The map of the house"), checked on the tree.
+
+Sizes (no module outside tests/ over 700 lines, no function over 120), at most 10 modules at the
+top of sim/, imports that only go downward, every package in pyproject.toml's list, and every
+repository path named in the docs, the README and the sources exists.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"rtl": "rramcim.rtl", "model": "rramcim.model", "sim": "rramcim.sim", "fpga": "rramcim.fpga",
+           "rramcim": "rramcim"}
+MAX_MODULE, MAX_FUNCTION, MAX_SIM_TOP = 700, 120, 10
+
+
+def _sources():
+    for folder in FOLDERS:
+        for p in sorted((ROOT / folder).rglob("*.py")):
+            if "__pycache__" not in p.parts:
+                yield p
+
+
+def _module_name(p: Path) -> str:
+    rel = p.relative_to(ROOT)
+    parts = list(rel.with_suffix("").parts)
+    name = FOLDERS[parts[0]].split(".") + parts[1:]
+    return ".".join(name[:-1] if name[-1] == "__init__" else name)
+
+
+def _imports(p: Path) -> set[str]:
+    """Every module ``p`` imports (relative imports resolved), at any depth in the file."""
+    me = _module_name(p)
+    package = me if p.name == "__init__.py" else me.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(p.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def check_sizes(files) -> list[str]:
+    bad = []
+    for p in files:
+        text = p.read_text()
+        if text.count("\n") > MAX_MODULE:
+            bad.append(f"{p.relative_to(ROOT)}: {text.count(chr(10))} lines (at most {MAX_MODULE})")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION:
+                    bad.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name}: {n} lines (at most {MAX_FUNCTION})")
+    return bad
+
+
+# what a room may not import (a prefix match on the imported module)
+FORBIDDEN = {
+    "rramcim.model": ("rramcim.rtl", "rramcim.sim", "rramcim.fpga", "rramcim.cli", "rramcim.commands", "amaranth",
+                      "cocotb"),
+    "rramcim.rtl": ("rramcim.sim", "rramcim.fpga", "rramcim.cli", "rramcim.commands", "cocotb"),
+    "rramcim.sim.host": ("rramcim.sim.backends", "rramcim.sim.benches", "rramcim.sim.tb", "rramcim.sim.tools",
+                         "rramcim.sim.perf", "rramcim.sim.report", "rramcim.fpga", "rramcim.cli", "rramcim.commands"),
+    "rramcim.sim": ("rramcim.cli", "rramcim.commands"),
+    "rramcim.fpga": ("rramcim.cli", "rramcim.commands", "rramcim.sim.backends", "rramcim.sim.benches",
+                     "rramcim.sim.tb", "rramcim.sim.perf", "rramcim.sim.report"),
+}
+
+
+def check_imports(files) -> list[str]:
+    bad = []
+    for p in files:
+        me = _module_name(p)
+        rules = [(room, ban) for room, bans in FORBIDDEN.items() if me == room or me.startswith(room + ".")
+                 for ban in bans]
+        mods = sorted(_imports(p))
+        for room, ban in rules:
+            hit = next((mod for mod in mods if mod == ban or mod.startswith(ban + ".")), None)
+            if hit:
+                bad.append(f"{p.relative_to(ROOT)} imports {hit} ({room} may not import {ban})")
+    return bad
+
+
+PATH_RE = re.compile(r"(?<![\w./-])((?:rtl|model|sim|fpga|rramcim|tests|docs)/[\w./-]*\w)")
+
+
+def check_paths(files) -> list[str]:
+    """Repository paths (``rtl/...``, ``docs/x.md``, ...) named in ``files`` that do not exist."""
+    bad = []
+    for p in files:
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            for m in PATH_RE.finditer(line):
+                path = m.group(1).rstrip(".")
+                if "*" in path or "{" in path:
+                    continue
+                if not (ROOT / path).exists():
+                    bad.append(f"{p.relative_to(ROOT)}:{n}: {path}")
+    return bad
+
+
+def test_no_module_or_function_too_long():
+    assert check_sizes(_sources()) == []
+
+
+def test_at_most_ten_modules_at_the_top_of_sim():
+    top = sorted(p.name for p in (ROOT / "sim").glob("*.py"))
+    assert len(top) <= MAX_SIM_TOP, top
+
+
+def test_imports_only_go_downward():
+    assert check_imports(_sources()) == []
+
+
+def test_every_package_is_listed_in_pyproject():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    found = {_module_name(p) for p in _sources() if p.name == "__init__.py"}
+    assert found - listed == set(), "add them to [tool.setuptools] packages"
+
+
+def test_every_path_named_in_docs_and_sources_exists():
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *_sources(),
+             *(p for p in sorted((ROOT / "tests").rglob("*.py")) if p.name != "test_house.py")]
+    assert check_paths(files) == []
+
+
+def test_the_checks_can_fail(tmp_path):
+    """Each checker reports a planted violation."""
+    global ROOT
+    root = ROOT
+    try:
+        ROOT = tmp_path
+        (tmp_path / "model").mkdir()
+        (tmp_path / "docs").mkdir()
+        long = tmp_path / "model" / "long.py"
+        long.write_text("import amaranth\nfrom ..sim.tools import build\n\ndef f():\n" + "    x = 1\n" * 130)
+        doc = tmp_path / "docs" / "a.md"
+        doc.write_text("see `sim/nowhere.py` and docs/a.md\n")
+        assert [s.split(":")[0] for s in check_sizes([long])] == ["model/long.py"]
+        assert len(check_imports([long])) == 2
+        assert check_paths([doc]) == ["docs/a.md:1: sim/nowhere.py"]
+    finally:
+        ROOT = root
+
+
+if __name__ == "__main__":
+    pytest.main([__file__])
