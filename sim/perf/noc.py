@@ -301,7 +301,7 @@ def _summary_json(results: dict) -> dict:
             for pat, pts in results.items()}
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rramcim.sim.bench_noc", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patterns", nargs="+", choices=PATTERNS, default=list(PATTERNS), metavar="P",
@@ -316,29 +316,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer rates and cycles")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2, help="points simulated at once (default 2)")
-    args = ap.parse_args(argv)
-    cycles = args.cycles or (QUICK_CYCLES if args.quick else DEFAULT_CYCLES)
-    if cycles < 8:
-        ap.error("--cycles must be at least 8")
-    if args.jobs < 1:
-        ap.error("--jobs must be at least 1")
-    if args.rates and not all(0 < r <= 1 for r in args.rates):
-        ap.error("--rates must lie in (0, 1] flits/node/cycle")
-    cfg = MESH4X4
-    sweep = {p: sorted(set(args.rates)) if args.rates else (QUICK_RATES if args.quick else DEFAULT_RATES)[p]
-             for p in args.patterns}
-    started = time.time()
-    lock = threading.Lock()
+    return ap
 
-    def report(text):
-        with lock:
-            print(text, flush=True)
 
-    rtl_build = None
-    if args.backend == "verilator":
-        from ..tools.build import build
-        report(f"building the {cfg.mesh_x}x{cfg.mesh_y} mesh for Verilator (cached after the first time) ...")
-        rtl_build = build("mesh", cfg, "verilator", log=report)
+def _sweep(args, cfg, sweep, cycles, rtl_build, report, started) -> tuple[dict, list]:
+    """Every point of ``sweep`` ({pattern: [rates]}), ``args.jobs`` at once: ({pattern: [points]}, failures)."""
     jobs = [(pat, r) for pat, rates in sweep.items() for r in rates]
     report(f"{len(jobs)} points, {cycles} cycles of injection each, seed {args.seed}, backend {args.backend}, "
            f"{args.jobs} at once")
@@ -358,16 +340,10 @@ def main(argv=None):
             if p.rtl_error:
                 failures.append(p)
                 report(f"!!! {pat} rate {r:g}: RTL AND MODEL DISAGREE: {p.rtl_error}")
-    results = {pat: [pts[r] for r in sorted(pts)] for pat, pts in results.items()}
+    return {pat: [pts[r] for r in sorted(pts)] for pat, pts in results.items()}, failures
 
-    for pat, points in results.items():
-        print_table(pat, points)
-    which = ["model"] + (["rtl"] if args.backend == "verilator" else [])
-    print("\nlatency in cycles (tail delivered - released + 1), accepted in flits/node/cycle; "
-          f"both over packets released or delivered in cycles [{cycles // 4}, {cycles}); past saturation "
-          "sources queue without bound, so latency there grows with --cycles")
 
-    # zero load
+def _print_zero_load(results: dict, which: list) -> None:
     print("\nzero-load header latency (header delivered - released) at the lowest rate, vs hops + 1:")
     per_hop_ok = True
     for pat, points in results.items():
@@ -391,41 +367,83 @@ def main(argv=None):
           f"cycles{'' if per_hop_ok else ' -- NOT for every hop count'}; the excess over the bound in the "
           "averages is contention from the other traffic)")
 
-    verdict_sat = None
-    if "uniform" in results:
-        bound = bisection_bound(cfg)
-        print(f"\nuniform random saturation vs the bisection bound 4/k = {bound:g} flits/node/cycle (k = 4):")
-        for w in which:
-            s = saturation(results["uniform"], w)
-            if not s:
-                print(f"  {w}: no result")
-                verdict_sat = False
-                continue
-            frac = s["peak"] / bound
-            knee = (f"latency first exceeds {LATENCY_KNEE:g}x zero-load ({s['zero_load']:.1f} cycles) at offered "
-                    f"{s['knee_rate']:g}" + (f", accepted {s['before_knee'][1]:.3f} at offered {s['before_knee'][0]:g} "
-                                             f"just below" if s["before_knee"] else "")
-                    if s["knee_rate"] is not None else f"latency stays below {LATENCY_KNEE:g}x zero-load")
-            print(f"  {w:<5}: peak accepted {s['peak']:.3f} flits/node/cycle (at offered {s['peak_rate']:g}) = "
-                  f"{100 * frac:.1f}% of the bound; {knee}")
-            ok = frac >= SATURATION_TARGET
-            verdict_sat = ok if verdict_sat is None else verdict_sat and ok
-        top = max(p.rate for p in results["uniform"])
-        if top < 0.8:
-            print(f"  (the sweep stops at offered {top:g}: the peak may lie beyond it)")
-        print(f"  target: saturation >= {100 * SATURATION_TARGET:.0f}% of the bisection bound: "
-              f"{'MET' if verdict_sat else 'MISSED'}")
 
+def _print_saturation(cfg, points: list, which: list) -> None:
+    bound = bisection_bound(cfg)
+    print(f"\nuniform random saturation vs the bisection bound 4/k = {bound:g} flits/node/cycle (k = 4):")
+    verdict_sat = None
+    for w in which:
+        s = saturation(points, w)
+        if not s:
+            print(f"  {w}: no result")
+            verdict_sat = False
+            continue
+        frac = s["peak"] / bound
+        knee = (f"latency first exceeds {LATENCY_KNEE:g}x zero-load ({s['zero_load']:.1f} cycles) at offered "
+                f"{s['knee_rate']:g}" + (f", accepted {s['before_knee'][1]:.3f} at offered {s['before_knee'][0]:g} "
+                                         f"just below" if s["before_knee"] else "")
+                if s["knee_rate"] is not None else f"latency stays below {LATENCY_KNEE:g}x zero-load")
+        print(f"  {w:<5}: peak accepted {s['peak']:.3f} flits/node/cycle (at offered {s['peak_rate']:g}) = "
+              f"{100 * frac:.1f}% of the bound; {knee}")
+        ok = frac >= SATURATION_TARGET
+        verdict_sat = ok if verdict_sat is None else verdict_sat and ok
+    top = max(p.rate for p in points)
+    if top < 0.8:
+        print(f"  (the sweep stops at offered {top:g}: the peak may lie beyond it)")
+    print(f"  target: saturation >= {100 * SATURATION_TARGET:.0f}% of the bisection bound: "
+          f"{'MET' if verdict_sat else 'MISSED'}")
+
+
+def _print_agreement(results: dict, failures: list) -> None:
+    total = sum(len(v) for v in results.values())
+    if failures:
+        print(f"\n!!! RTL AND MODEL DISAGREE at {len(failures)} of {total} points:")
+        for p in failures:
+            print(f"!!!   {p.pattern} rate {p.rate:g}: {p.rtl_error}")
+    else:
+        n = sum(p.packets for v in results.values() for p in v)
+        print(f"\nRTL = model: every one of {n} packets at {total} points delivered at the same header "
+              f"and tail cycle on Verilator as in the model")
+
+
+def main(argv=None):
+    ap = _parser()
+    args = ap.parse_args(argv)
+    cycles = args.cycles or (QUICK_CYCLES if args.quick else DEFAULT_CYCLES)
+    if cycles < 8:
+        ap.error("--cycles must be at least 8")
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
+    if args.rates and not all(0 < r <= 1 for r in args.rates):
+        ap.error("--rates must lie in (0, 1] flits/node/cycle")
+    cfg = MESH4X4
+    sweep = {p: sorted(set(args.rates)) if args.rates else (QUICK_RATES if args.quick else DEFAULT_RATES)[p]
+             for p in args.patterns}
+    started = time.time()
+    lock = threading.Lock()
+
+    def report(text):
+        with lock:
+            print(text, flush=True)
+
+    rtl_build = None
     if args.backend == "verilator":
-        total = sum(len(v) for v in results.values())
-        if failures:
-            print(f"\n!!! RTL AND MODEL DISAGREE at {len(failures)} of {total} points:")
-            for p in failures:
-                print(f"!!!   {p.pattern} rate {p.rate:g}: {p.rtl_error}")
-        else:
-            n = sum(p.packets for v in results.values() for p in v)
-            print(f"\nRTL = model: every one of {n} packets at {total} points delivered at the same header "
-                  f"and tail cycle on Verilator as in the model")
+        from ..tools.build import build
+        report(f"building the {cfg.mesh_x}x{cfg.mesh_y} mesh for Verilator (cached after the first time) ...")
+        rtl_build = build("mesh", cfg, "verilator", log=report)
+    results, failures = _sweep(args, cfg, sweep, cycles, rtl_build, report, started)
+
+    for pat, points in results.items():
+        print_table(pat, points)
+    which = ["model"] + (["rtl"] if args.backend == "verilator" else [])
+    print("\nlatency in cycles (tail delivered - released + 1), accepted in flits/node/cycle; "
+          f"both over packets released or delivered in cycles [{cycles // 4}, {cycles}); past saturation "
+          "sources queue without bound, so latency there grows with --cycles")
+    _print_zero_load(results, which)
+    if "uniform" in results:
+        _print_saturation(cfg, results["uniform"], which)
+    if args.backend == "verilator":
+        _print_agreement(results, failures)
     if args.plot:
         for path in plot(results, args.plot):
             print(f"plot: {path}")
