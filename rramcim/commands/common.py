@@ -1,0 +1,215 @@
+"""What several commands share: the one-line error, config and fault parsing, options added to several
+subcommands, atomic output writing, progress displays and the energy summary of ``run`` and ``gemm``.
+
+Heavy modules (numpy, the model, sim/) are imported inside the functions that use them, so that
+``rramcim --help`` and argument errors stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+class CliError(Exception):
+    """An error reported to the user in one line."""
+
+
+# -- options added to several subcommands -------------------------------------------------------------------
+
+def add_config_option(sp):
+    """``--config NAME|FILE`` (default: the 'default' preset)."""
+    sp.add_argument("--config", default="default", metavar="NAME|FILE",
+                    help="preset (tiny, default, large) or .toml/.json file (default: %(default)s)")
+
+
+def add_backend_options(sp, what):
+    """``--backend``, ``--port``, ``--baud`` and ``--report`` (``what`` says what the report holds)."""
+    from ..fpga.protocol import DEFAULT_BAUD
+    sp.add_argument("--backend", choices=["model", "verilator", "icarus", "fpga"], default="model",
+                    help="the cycle-exact model, the RTL on a simulator, or a board over its UART "
+                         "(fpga, with --port) (default: %(default)s)")
+    sp.add_argument("--port", metavar="DEVICE", help="--backend fpga: the board's serial port "
+                                                     "(e.g. /dev/ttyUSB0; any pyserial URL)")
+    sp.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                    help="--backend fpga: line rate of the board's UART (default: %(default)s)")
+    sp.add_argument("--report", metavar="R.json", help=f"write {what} as JSON")
+
+
+def add_node_option(sp):
+    """``--node``: the technology row of the energy model, checked by :func:`check_node`."""
+    from ..model.energy import DEFAULT_NODE, NODES
+    # checked in the command (one-line error), not by argparse choices (usage + error: two lines)
+    sp.add_argument("--node", default=DEFAULT_NODE, metavar="NODE",
+                    help=f"technology row of the energy model: {', '.join(NODES)} (default: %(default)s)")
+
+
+def add_stuck_option(sp, help):
+    """``--stuck ROW,CELL,VALUE`` (repeatable), parsed by :func:`faults`."""
+    sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE", help=help)
+
+
+# -- checks made before any work ------------------------------------------------------------------------------
+
+def config(spec):
+    """The :class:`rramcim.model.config.Config` named by a preset or file (``ConfigError`` if bad)."""
+    from ..model.config import load_config
+    return load_config(spec)
+
+
+def faults(cfg, items):
+    """The ``--stuck`` items as a :class:`rramcim.model.macro.FaultMap` for ``cfg``."""
+    from ..model.macro import FaultMap
+    parsed = []
+    for it in items or []:
+        parts = it.split(",")
+        if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+            raise CliError(f"--stuck {it!r}: expected ROW,CELL,VALUE (three integers)")
+        parsed.append(tuple(int(p) for p in parts))
+    try:
+        return FaultMap.from_list(cfg, parsed)
+    except ValueError as e:
+        raise CliError(f"--stuck: {e}") from None
+
+
+def check_int8_config(cfg):
+    """``gemm`` and ``run`` take int8 operands and give int32 results."""
+    for f in ("wbits", "xbits"):
+        if getattr(cfg, f) < 8:
+            raise CliError(f"{f}: gemm and run take int8 operands; config '{cfg.name}' has {f}={getattr(cfg, f)}")
+    if cfg.acc_bits < 32:
+        raise CliError(f"acc_bits: int32 results need acc_bits >= 32; config '{cfg.name}' has {cfg.acc_bits}")
+
+
+def check_fpga_args(args):
+    """``--port`` goes with ``--backend fpga`` and with nothing else (checked before any work)."""
+    if args.backend == "fpga" and not args.port:
+        raise CliError("--backend fpga needs --port (the board's serial device, e.g. /dev/ttyUSB0)")
+    if args.port and args.backend != "fpga":
+        raise CliError(f"--port {args.port}: only with --backend fpga (not {args.backend})")
+
+
+def check_node(args):
+    """The technology row named by --node, checked before any work (one-line error)."""
+    from ..model.energy import NODES
+    if args.node not in NODES:
+        raise CliError(f"--node {args.node!r}: not in the technology table (known: {', '.join(NODES)})")
+    return args.node
+
+
+def check_output_dirs(*flags_and_paths):
+    """Before any work: every given output's directory exists."""
+    for flag, path in flags_and_paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+
+
+def plot_dir(path) -> Path:
+    """``--plot DIR`` as a path, which may not exist yet but must not be a file."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--plot {out}: not a directory")
+    return out
+
+
+# -- input and output -----------------------------------------------------------------------------------------
+
+def read_text(path: str) -> str:
+    """A text file's content, or a one-line CliError."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"{path}: cannot read it as text ({e})") from None
+
+
+def write_atomic(path: Path, text: str | bytes):
+    """Write ``text`` (or bytes) to ``path`` only once it is complete."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise CliError(f"-o {path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_npy_atomic(path: Path, array):
+    """:func:`write_atomic` for a numpy array in .npy format."""
+    import io
+    import numpy as np
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_atomic(path, buf.getvalue())
+
+
+def jsonable(v):
+    """``v`` with numpy scalars turned into Python numbers and keys into strings, for ``json.dumps``."""
+    import numpy as np
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def write_report(path, report: dict):
+    """Write a run's report as indented JSON (``--report R.json``)."""
+    write_atomic(Path(path), json.dumps(jsonable(report), indent=2) + "\n")
+
+
+# -- progress -------------------------------------------------------------------------------------------------
+
+PROGRESS: list = []
+"""Every open progress display; :func:`rramcim.cli.main` closes them on the way out, on an interrupt too."""
+
+
+def progress_printer(what):
+    """A progress callback (:class:`rramcim.progress.Progress`), closed by :func:`rramcim.cli.main`."""
+    from ..progress import Progress
+    p = Progress(what)
+    PROGRESS.append(p)
+    return p
+
+
+# -- energy summary of run and gemm ---------------------------------------------------------------------------
+
+def energy(args, cfg, report, layers, per: int, unit: str):
+    """Energy of the run and of the von Neumann baseline (model/energy.py): printed, added to ``report``
+    (the R.json fields), and drawn as ``energy.png`` with ``--plot``. Returns the energy report."""
+    from ..model.energy import energy_report
+    e = energy_report(cfg, report, layers, args.node, per=per)
+    r, c = e["baseline_array"]
+    print(f"  energy ({e['node']}, {e['vdd']:g} V, {e['clock_mhz']:g} MHz): chip {e['energy_per_pj'] / 1e3:,.2f} nJ "
+          f"per {unit}, {e['tops_per_w']:.3g} TOPS/W, {e['tops_per_mm2']:.3g} TOPS/mm2 ({e['area_mm2']:.3g} mm2); "
+          f"data movement {100 * e['data_movement_share']:.0f}%")
+    print(f"  baseline ({r}x{c} weight-stationary systolic array, SRAM weight buffer fed from DRAM): "
+          f"{e['baseline_energy_per_pj'] / 1e3:,.2f} nJ per {unit}, {e['baseline_tops_per_w']:.3g} TOPS/W, "
+          f"{e['baseline_tops_per_mm2']:.3g} TOPS/mm2; data movement {100 * e['baseline_data_movement_share']:.0f}%")
+    top = sorted(e["breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]
+    btop = sorted(e["baseline_breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]
+    print(f"  energy ratio, baseline / chip: {e['energy_ratio']:.2f}x; largest parts: chip "
+          + ", ".join(f"{k} {100 * v / e['energy_pj']:.0f}%" for k, v in top) + "; baseline "
+          + ", ".join(f"{k} {100 * v / e['baseline_energy_pj']:.0f}%" for k, v in btop))
+    report.update(energy_pj=e["energy_pj"], tops_per_w=e["tops_per_w"], tops_per_mm2=e["tops_per_mm2"],
+                  baseline_energy_pj=e["baseline_energy_pj"], baseline_tops_per_w=e["baseline_tops_per_w"],
+                  energy_ratio=e["energy_ratio"], node=e["node"], energy=e)
+    if getattr(args, "plot", None):
+        from ..sim.report.plots import plot_energy
+        out = plot_dir(args.plot)
+        print(f"  plots: {plot_energy(e, out)}")
+    return e

@@ -1,0 +1,133 @@
+"""``rramcim run``: an int8 MLP on the chip. With ``--net``, ``--inputs`` and ``--out``: that network on those
+inputs, checked against the numpy reference. With none of them: the demo, a 64-32-10 MLP trained on
+scikit-learn's digits, quantized to int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import (CliError, add_backend_options, add_config_option, add_node_option, check_fpga_args,
+                     check_int8_config, check_node, check_output_dirs, config, energy, plot_dir,
+                     progress_printer, write_npy_atomic, write_report)
+
+CLOCK_MHZ = 200      # the clock the demo states inferences per second at (an assumption, not a timing result)
+
+
+def add_parser(sub):
+    sp = sub.add_parser("run", help="run an int8 MLP on the chip (no arguments: the digits demo)",
+                        description="Run an int8 MLP (NET.npz: layers, w{i} int8 [in, out], b{i} int32 [out], "
+                                    "shift{i} 0..31 and relu{i} 0/1 for every layer but the last) on inputs "
+                                    "X.npy (int8 [batch, in]) and write Y.npy (int32 [batch, out]). Without "
+                                    "--net/--inputs/--out: the demo, a 64-32-10 MLP trained on scikit-learn's "
+                                    "digits, quantized to int8 and run on the chip.")
+    add_config_option(sp)
+    sp.add_argument("--net", metavar="NET.npz", help="the network")
+    sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in]")
+    sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
+    add_backend_options(sp, "cycles, MACs, utilization, per-layer figures, energy")
+    add_node_option(sp)
+    sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
+                                                  "(layers.png), tile activity over time (timeline.png), "
+                                                  "energy of the chip and the baseline by component (energy.png)")
+    sp.set_defaults(func=main)
+
+
+def main(args):
+    import numpy as np
+    from ..model.mlp import NetError, load_inputs, load_net, reference
+    given = [f for f in ("net", "inputs", "out") if getattr(args, f)]
+    if not given:
+        return _run_demo(args)
+    missing = [f"--{f}" for f in ("net", "inputs", "out") if not getattr(args, f)]
+    if missing:
+        raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out (or none of them for the demo)")
+    cfg = _checked_config(args)
+    try:
+        net = load_net(args.net)
+        X = load_inputs(args.inputs, net)
+    except NetError as e:
+        raise CliError(str(e)) from None
+    check_output_dirs(("--out", args.out), ("--report", args.report))
+    sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
+    print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
+          f"backend {args.backend}")
+    trace = [] if args.plot else None
+    Y, report = _run_net(args, cfg, net, X, trace)
+    ref = reference(net, X)
+    if not np.array_equal(Y, ref):
+        raise CliError(f"the chip's output differs from the numpy reference in {int((Y != ref).sum())} places")
+    report.update(config_fields=cfg.as_dict(), layers_count=len(net.layers))
+    print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
+          f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    energy(args, cfg, report, _layers(report), X.shape[0], "inference")
+    _plots(args, report, trace, cfg)
+    write_npy_atomic(Path(args.out), Y.astype(np.int32))
+    if args.report:
+        write_report(args.report, report)
+    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+
+
+def _run_demo(args):
+    import numpy as np
+    from ..digits import train_digits
+    from ..model.mlp import reference
+    cfg = _checked_config(args)
+    print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
+          f"run on the chip (config '{cfg.name}', backend {args.backend})")
+    net, X, y, float_acc, _ = train_digits()
+    ref = reference(net, X)
+    print(f"  test images: {len(y)}; hidden layer shift {net.layers[0].shift}, ReLU")
+    trace = [] if args.plot else None
+    Y, report = _run_net(args, cfg, net, X, trace)
+    same = np.array_equal(Y, ref)
+    cycles = report["cycles"]
+    print(f"  accuracy, float (scikit-learn):  {100 * float_acc:.2f}%")
+    print(f"  accuracy, int8 numpy reference:  {100 * float((ref.argmax(1) == y).mean()):.2f}%")
+    print(f"  accuracy, chip ({args.backend}):{' ' * max(1, 14 - len(args.backend))}"
+          f"{100 * float((Y.argmax(1) == y).mean()):.2f}%  (outputs identical to the reference, bit for bit: "
+          f"{'yes' if same else 'NO'})")
+    print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
+          f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
+    energy(args, cfg, report, _layers(report), len(y), "inference")
+    _plots(args, report, trace, cfg)
+    if args.report:
+        write_report(args.report, dict(report, float_accuracy=float_acc))
+    if not same:
+        raise CliError("the chip's outputs differ from the int8 numpy reference")
+
+
+def _checked_config(args):
+    """The config, with the int8 operands, ``--node`` and ``--port`` checked before any work."""
+    cfg = config(args.config)
+    check_int8_config(cfg)
+    check_node(args)
+    check_fpga_args(args)
+    return cfg
+
+
+def _run_net(args, cfg, net, X, trace):
+    """``(Y, report)`` of ``net`` on ``X`` on the chosen backend, a JobError as a one-line CliError."""
+    from ..sim.backends.jobs import JobError, run_net
+    try:
+        return run_net(cfg, net, X, args.backend, log=print, progress=progress_printer("windows"),
+                       trace=trace, port=args.port, baud=args.baud)
+    except JobError as e:
+        raise CliError(str(e)) from None
+
+
+def _layers(report) -> list:
+    """A net run's GEMMs as ``(M, K, N, out_bits, bias)``: hidden layers leave requantized (int8), the last
+    int32; every layer has a bias."""
+    n = len(report["layers"])
+    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32, 1) for i, L in enumerate(report["layers"])]
+
+
+def _plots(args, report, trace, cfg):
+    """``--plot DIR``: the per-layer and timeline plots of a net run."""
+    if not args.plot:
+        return
+    from ..sim.report.plots import plot_net_run
+    out = plot_dir(args.plot)
+    files = plot_net_run(report, trace, cfg, out)
+    print(f"  plots: {', '.join(str(f) for f in files)}")
