@@ -38,9 +38,9 @@ def main(args):
     print(f"wrote {args.output}: top module {top}, config {cfg.name}, {len(text) // 1024} KiB "
           f"in {time.time() - t0:.0f} s")
     if args.lint:
-        from ..sim.tools.build import lint
+        from ..sim.tools.build import lint, waivers_file
         clean, log = lint(out, top)
         if not clean:
             print(log, file=sys.stderr)
             raise CliError(f"verilator --lint-only -Wall found problems in {args.output}")
-        print("verilator --lint-only -Wall: clean (with the waivers in rramcim/sim/tools/waivers.vlt)")
+        print(f"verilator --lint-only -Wall: clean (with the waivers in {waivers_file()})")
