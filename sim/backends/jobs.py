@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...model.compiler import compile_gemm, run_plan_model
+from ...model.compiler import compile_gemm
 from ...model.config import Config
+from . import model as model_backend
 
 __all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
 
@@ -27,15 +28,15 @@ class JobError(RuntimeError):
 
 def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
              trace_offset: int = 0, port: str | None = None, baud: int | None = None):
-    """``(C, report)``; the report is :func:`run_plan_model`'s plus ``backend`` (and ``model_cycles``).
+    """``(C, report)``; the report is :func:`.model.run_plan`'s plus ``backend`` (and ``model_cycles``).
 
     ``port`` and ``baud``: the board's serial device and line rate (``fpga`` backend only).
 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
     """
-    C, report = run_plan_model(plan, trace=trace, trace_offset=trace_offset,
-                               progress=progress if backend == "model" else None)
+    C, report = model_backend.run_plan(plan, trace=trace, trace_offset=trace_offset,
+                                       progress=progress if backend == "model" else None)
     report = dict(report, backend=backend)
     if backend == "model":
         return C, report

@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-from ...model.compiler import compile_gemm, run_plan_model
+from ...model.compiler import compile_gemm
 from ...model.config import load_config
+from ..backends.model import run_plan
 
 __all__ = ["main"]
 
@@ -42,7 +43,7 @@ def main(argv=None):
         best = None
         for _ in range(args.repeat):          # the model is cheap to repeat: its best time, as for a noisy machine
             t0 = time.perf_counter()
-            y, rep = run_plan_model(plan)
+            y, rep = run_plan(plan)
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
         model_s += best

@@ -1,6 +1,6 @@
 """GEMMs on the whole chip's Verilog, driven only through its AXI ports, against numpy and the model.
 
-Every GEMM is compiled (model/compiler.py), run on the cycle-exact model and
+Every GEMM is compiled (model/compiler/), run on the cycle-exact model and
 on the RTL (Icarus or Verilator) by the host driver over AXI4-Lite and
 AXI4-Stream with cocotbext-axi bus models, pause generators on every
 channel. For every GEMM: C equal to numpy's A @ B (int32), and the cycle

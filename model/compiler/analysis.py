@@ -1,0 +1,92 @@
+"""Measures of a GEMM and of a plan: the port roofline (:func:`roofline`) and the bound of a plan's
+own data movement (:func:`traffic_bound`); see "Performance" in the package docstring."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..isa import Op, decode
+from .layout import _tiles
+from .plan import GemmPlan
+
+__all__ = ["roofline", "traffic_bound"]
+
+def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | None = None,
+             requantized: bool = False) -> float:
+    """The roofline in MACs per cycle: ``min(peak, port bandwidth / data moved per MAC)``.
+
+    The port is the controller's network port, one ``flit_width`` flit per cycle in each direction
+    (docs/architecture.md). A weight-resident GEMM moves through it, per ``M x K x N``, at least
+    ``M * Kb * Nb`` activation packets out (one per row of A and tile block that needs it, no
+    multicast: ``2 + words_x`` flits each) and ``M * Nb`` result vectors in (C as int32: ``2 + words_a``
+    flits each; ``2 + words_q`` when they come back requantized), ``Kb = ceil(K / rows)``,
+    ``Nb = ceil(N / cols)``; the busier direction bounds the
+    time, so the roofline is ``min(peak, M*K*N / max(out flits, in flits))``. Without a shape, the
+    activation direction alone for full blocks: ``min(peak, rows*cols / (2 + words_x))``
+    (``default``: 1024/6 = 170.7 of 512).
+    """
+    peak = cfg.tiles * cfg.peak_macs_per_cycle
+    if M is None:
+        return min(peak, cfg.rows * cfg.cols / (2 + cfg.words_x))
+    kb, nb = -(-K // cfg.rows), -(-N // cfg.cols)
+    out_flits = M * kb * nb * (2 + cfg.words_x)
+    in_flits = M * nb * (2 + (cfg.words_q if requantized else cfg.words_a))
+    return min(peak, M * K * N / max(out_flits, in_flits))
+
+
+def traffic_bound(plan: GemmPlan) -> dict:
+    """Lower bounds on each window's cycles from what its program moves, whatever the timing.
+
+    Per window: ``ctrl_tx``, the controller's own cycles (a fetch per instruction, a cycle per flit
+    it sends, a cycle per barrier); ``ctrl_rx``, the flits it receives (one a cycle: results and
+    answers); ``tile``, the busiest tile's cycles (a header, the payload words and an exec cycle per
+    packet it receives, ``steps`` per MVM, a flit a cycle for what it sends, ``write + verify + 1``
+    per row programmed). Returns those sums over the windows, ``cycles``, the sum of each window's
+    largest bound, and ``windows``, each window's largest bound.
+    """
+    cfg = plan.cfg
+    tot = {"ctrl_tx": 0, "ctrl_rx": 0, "tile": 0, "cycles": 0, "windows": []}
+    load = {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a}
+    for win in plan.windows:
+        tx = rx = 0
+        tile = {t: 0 for t in _tiles(cfg)}
+        for word in win.program:
+            ins = decode(word)
+            o, op = ins.ops, ins.op
+            tx += 1
+            if op == Op.BARRIER:
+                tx += 1
+                continue
+            if op in (Op.NOP, Op.HALT):
+                continue
+            t = (o["tx"], o["ty"])
+            n = o.get("count", 1)
+            if op in load:
+                tx += n * (2 + load[op])
+                tile[t] += n * (3 + load[op])
+                if op == Op.LDW:
+                    tile[t] += n * (cfg.rram_write_cycles + cfg.rram_verify_cycles + 1)
+                continue
+            tx += 1 + cfg.cmd_words
+            tile[t] += 2 + cfg.cmd_words
+            if op == Op.MVM:
+                tile[t] += n * cfg.steps
+            elif op == Op.READ:
+                tile[t] += cfg.steps
+            elif op == Op.SYNC:
+                tile[t] += 1
+                rx += 1
+            elif op in (Op.OUT, Op.OUTQ):
+                w = cfg.words_a if op == Op.OUT else cfg.words_q
+                tile[t] += n * (2 + w)
+                rx += n * (2 + w)
+            elif op == Op.PSUM:
+                d = (o["dx"], o["dy"])
+                tile[t] += n * (2 + cfg.words_a)
+                tile[d] += n * (4 + cfg.words_a)
+                rx += n
+        tot["ctrl_tx"] += tx
+        tot["ctrl_rx"] += rx
+        tot["tile"] += max(tile.values())
+        tot["windows"].append(max(tx, rx, max(tile.values())))
+        tot["cycles"] += tot["windows"][-1]
+    return tot
