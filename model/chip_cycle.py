@@ -14,6 +14,13 @@ cycles is the ``cycles`` counter, and every counter counts only events in
 running cycles. After it stops, the network and the tiles finish what they
 were sent (results still land in the global buffer) without being counted.
 
+The blocks are classes that also run alone (the RTL blocks' unit tests in
+tests/rtl/ hold them to these): :class:`TileModel`
+and :class:`ControllerModel` each offer a flit at the start of a cycle and
+apply the cycle's events (flits delivered, their flit taken) at its end;
+:meth:`ChipCycleModel.run` is a loop over the controller, the tiles and the
+network.
+
 Pure Python and numpy: no Amaranth or cocotb here.
 """
 
@@ -22,13 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chip import (COUNTER_NAMES, LOAD_PACKET, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ChipError,
-                   ChipState, ErrorCode, PacketType, check_instr, counter_index, unpack_vector, vector_words)
+                   ChipState, ErrorCode, PacketType, TileState, check_instr, counter_index, unpack_vector,
+                   vector_words)
 from .config import Config
 from .isa import Op, decode
 from .macro import MacroCore
 from .noc import CTRL, MeshCore, TxHeader, coord_size, pack_header, unpack_header
 
-__all__ = ["ChipCycleModel", "RunResult"]
+__all__ = ["ChipCycleModel", "ControllerModel", "RunResult", "TileModel", "run_program"]
 
 
 @dataclass
@@ -108,24 +116,80 @@ _NO_FIRE = (False, False, None, None)       # what an idle macro does in a cycle
 _MACRO_STATES = ("mvm", "prog", "prog_wait")     # tile states that offer the macro something
 _TILE_COUNTER = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
 _CHIP_COUNTER = {name: k for k, name in enumerate(COUNTER_NAMES)}
+_C_BUSY, _C_TX_STALL = _TILE_COUNTER["busy"], _TILE_COUNTER["tx_stall"]
+_C_FLITS, _C_HOPS, _C_GBUF_R, _C_GBUF_W, _C_CTX_STALL, _C_BARRIER, _C_INSTR = (
+    _CHIP_COUNTER[n] for n in ("noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
+                               "ctrl_tx_stall", "barrier_wait", "instructions"))
 
 
-class _Tile:
-    def __init__(self, model: "ChipCycleModel", pos, index):
-        self.m, self.cfg, self.pos, self.index = model, model.cfg, pos, index
-        self.data = model.state.tiles[pos]
-        self.macro = MacroCore(self.cfg, self.data.macro, fast=True)
-        self.tx = _Sender(self.cfg, pos)
+class TileModel:
+    """One tile (rtl/tile.py), cycle by cycle, on its own or in :class:`ChipCycleModel`.
+
+    Each cycle ``t``, on the registers' values: :meth:`offer` gives the flit it offers to the
+    network (and steps its macro); :meth:`rx_ready` says whether it takes a delivered header
+    or payload word; :meth:`cycle` applies what happened (the flits delivered to it, whether
+    its flit was taken) at the end of the cycle.
+
+    Parameters
+    ----------
+    cfg : Config
+    data : TileState
+        Its buffers and macro; the run reads and updates them.
+    pos : tuple
+        Its node ``(x, y)`` (the source of its headers).
+    decoded : dict or None
+        A cache of decoded instruction words, shared with other blocks.
+
+    Members
+    -------
+    state : str
+        ``idle``, ``recv``, ``exec``, ``prog``, ``prog_wait``, ``mvm`` or ``send`` (rtl/tile.py's states).
+    live : list
+        Its counters, in ``TILE_COUNTER_NAMES`` order (:meth:`counters` by name).
+    """
+
+    def __init__(self, cfg: Config, data: TileState, pos, decoded: dict | None = None):
+        self.cfg, self.data, self.pos = cfg, data, pos
+        self.decoded = {} if decoded is None else decoded
+        self.type_lsb = 2 * coord_size(cfg)          # header: dest, src, then type
+        self.macro = MacroCore(cfg, data.macro, fast=True)
+        self.tx = _Sender(cfg, pos)
         self.state = "idle"
         self.rx_type = 0
         self.words: list[int] = []
         self.mvm = None          # dict: a, b, count, acc, row, i, j
         self.prog = None         # (row, weights, pc)
-        # this cycle's macro events and what the tile offered (set by the model before cycle())
+        # this cycle's macro events and what the tile offered (set by offer())
         self.fires, self.x_offered, self.tx_offered = _NO_FIRE, False, False
-        base = counter_index(TILE_COUNTER_NAMES[0], index)
-        self.c = {name: base + k for name, k in _TILE_COUNTER.items()}
-        self.c_busy, self.c_tx_stall = self.c["busy"], self.c["tx_stall"]
+        # events go to cnt: the live counters while they count, a scratch list after stop_counting()
+        self.live = self.cnt = [0] * len(TILE_COUNTER_NAMES)
+
+    def stop_counting(self):
+        """Events from the next cycle on are not counted (the chip stopped)."""
+        self.cnt = [0] * len(self.live)
+
+    def counters(self) -> dict:
+        return dict(zip(TILE_COUNTER_NAMES, self.live))
+
+    @property
+    def idle(self):
+        return self.state == "idle" and self.macro.idle and not self.tx.busy
+
+    def rx_ready(self, head: bool) -> bool:
+        """It takes a header when idle and payload words while receiving."""
+        return self.state == ("idle" if head else "recv")
+
+    def offer(self, t):
+        """The start of cycle t: ``(header or None, payload word or None)`` it offers, or None
+        outside ``send``; its macro's cycle t runs here."""
+        s = self.state
+        offered = None
+        if s == "send":
+            offered = self.tx.offer()
+            self.tx_offered = offered[0] is not None or offered[1] is not None
+        if s in _MACRO_STATES or self.macro.mode != "idle" or self.macro.results:
+            self.step_macro(t)
+        return offered
 
     def step_macro(self, t):
         """The macro's cycle t with this tile's offers; sets ``fires`` and ``x_offered``."""
@@ -143,18 +207,29 @@ class _Tile:
             self.fires = mc.step(t, (self.prog[0], self.prog[1]), None, False, False)
         elif s == "prog_wait":
             self.fires = mc.step(t, None, None, False, True)
-        else:                # a macro still busy in another state (the run loop skips idle ones)
+        else:                # a macro still busy in another state (offer() skips idle ones)
             self.fires = mc.step(t, None, None, False, False)
 
-    def count(self, name, n=1):
-        self.m.cnt[self.c[name]] += n
-
     def cycle(self, t, rx_flits, tx_taken):
-        """Apply cycle t's events (end of cycle)."""
-        cfg, cnt, c = self.cfg, self.m.cnt, self.c
+        """The end of cycle t: ``rx_flits`` delivered to it (each with ``data`` and ``tail``),
+        ``tx_taken`` not None if the network took the flit it offered."""
+        state, cnt = self.state, self.cnt
+        if state == "send" and tx_taken is None:        # waiting for the network
+            cnt[_C_BUSY] += 1
+            if self.tx_offered:
+                cnt[_C_TX_STALL] += 1
+            return
+        if not rx_flits and state in ("idle", "recv"):   # nothing happens but the busy count
+            if state == "recv":
+                cnt[_C_BUSY] += 1
+            return
+        self._apply(rx_flits)
+
+    def _apply(self, rx_flits):
+        cfg, cnt, c = self.cfg, self.cnt, _TILE_COUNTER
         state = self.state
         if state != "idle":
-            cnt[self.c_busy] += 1
+            cnt[_C_BUSY] += 1
         nxt = state
         if state == "recv":
             for flit in rx_flits:
@@ -182,20 +257,17 @@ class _Tile:
                     nxt = "idle"
         elif state == "idle":
             for flit in rx_flits:            # a header
-                self.rx_type = (flit.data >> self.m.type_lsb) & 0xF
+                self.rx_type = (flit.data >> self.type_lsb) & 0xF
                 self.words = []
                 nxt = "recv"
         elif state == "exec":
             nxt = self._exec()
-        elif state == "send":
-            if tx_taken is not None:
-                p, k = self.tx.taken()
-                if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
-                    cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
-                if not self.tx.busy:
-                    nxt = "idle"
-            elif self.tx_offered:
-                cnt[c["tx_stall"]] += 1
+        elif state == "send":                # the flit was taken
+            p, k = self.tx.taken()
+            if k < 0 and p.ptype in (PacketType.RESULT, PacketType.PSUM_T):
+                cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
+            if not self.tx.busy:
+                nxt = "idle"
         elif state == "prog":
             if self.fires[0]:
                 nxt = "prog_wait"
@@ -217,51 +289,22 @@ class _Tile:
         cfg, d, W = self.cfg, self.data, self.cfg.flit_width
         ty, words = self.rx_type, self.words
         if ty == PacketType.CMD:
-            word = sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << 64) - 1)
-            ins = self.m.decoded.get(word)
-            if ins is None:
-                ins = self.m.decoded[word] = decode(word)
-            o = ins.ops
-            if ins.op == Op.MVM:
-                self.mvm = dict(a=o["a"], b=o["b"], count=o["count"], acc=o["acc"], row=None, i=0, j=0)
-                return "mvm"
-            if ins.op == Op.READ:
-                self.mvm = dict(a=0, b=o["b"], count=1, acc=0, row=o["row"], i=0, j=0)
-                return "mvm"
-            if ins.op == Op.SYNC:
-                self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
-                return "send"
-            # out, outq, psum: one packet per accumulator vector, read when its header goes
-            for v in range(o["count"]):
-                if ins.op == Op.PSUM:
-                    dest, ptype, arg = (o["dx"], o["dy"]), PacketType.PSUM_T, o["d"] + v
-                    nwords = cfg.words_a
-                else:
-                    nwords = cfg.words_a if ins.op == Op.OUT else cfg.words_q
-                    dest, ptype, arg = CTRL, PacketType.RESULT, o["gaddr"] + v * nwords
-                cache = {}
-
-                def word_k(k, slot=o["b"] + v, op=ins.op, ops=o, cache=cache):
-                    if "w" not in cache:
-                        cache["w"] = d.out_vector(slot, op, ops)
-                    return cache["w"][k]
-                payload = [arg] + [(lambda k=k, f=word_k: f(k)) for k in range(nwords)]
-                self.tx.packets.append(_Packet(dest, ptype, payload))
-            return "send"
+            return self._command(sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << 64) - 1))
         arg = words[0]
         n = vector_words(cfg, ty)
         data = words[1:1 + n]
+        cnt, c = self.cnt, _TILE_COUNTER
         if ty == PacketType.ACT:
             d.ibuf[arg & 0xFFF] = unpack_vector(data, cfg.rows, cfg.xbits, W)
-            self.count("ibuf_write_bits", cfg.rows * cfg.xbits)
+            cnt[c["ibuf_write_bits"]] += cfg.rows * cfg.xbits
             return "idle"
         if ty == PacketType.BIAS:
             d.bias[:] = unpack_vector(data, cfg.cols, cfg.acc_bits, W)
             return "idle"
         if ty in (PacketType.PSUM, PacketType.PSUM_T):
             d.accumulate(arg & 0xFFF, unpack_vector(data, cfg.cols, cfg.acc_bits, W))
-            self.count("acc_read_bits", cfg.cols * cfg.acc_bits)
-            self.count("acc_write_bits", cfg.cols * cfg.acc_bits)
+            cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
+            cnt[c["acc_write_bits"]] += cfg.cols * cfg.acc_bits
             if ty == PacketType.PSUM_T:          # answered, so that a barrier can wait for it
                 self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
                 return "send"
@@ -271,176 +314,184 @@ class _Tile:
             return "prog"
         raise AssertionError(f"tile {self.pos}: packet type {ty}")
 
-    @property
-    def idle(self):
-        return self.state == "idle" and self.macro.idle and not self.tx.busy
+    def _command(self, word):
+        """``EXEC`` of a ``CMD`` packet holding instruction ``word``: the next state."""
+        cfg, d = self.cfg, self.data
+        ins = self.decoded.get(word)
+        if ins is None:
+            ins = self.decoded[word] = decode(word)
+        o = ins.ops
+        if ins.op == Op.MVM:
+            self.mvm = dict(a=o["a"], b=o["b"], count=o["count"], acc=o["acc"], row=None, i=0, j=0)
+            return "mvm"
+        if ins.op == Op.READ:
+            self.mvm = dict(a=0, b=o["b"], count=1, acc=0, row=o["row"], i=0, j=0)
+            return "mvm"
+        if ins.op == Op.SYNC:
+            self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
+            return "send"
+        # out, outq, psum: one packet per accumulator vector, read when its header goes
+        for v in range(o["count"]):
+            if ins.op == Op.PSUM:
+                dest, ptype, arg = (o["dx"], o["dy"]), PacketType.PSUM_T, o["d"] + v
+                nwords = cfg.words_a
+            else:
+                nwords = cfg.words_a if ins.op == Op.OUT else cfg.words_q
+                dest, ptype, arg = CTRL, PacketType.RESULT, o["gaddr"] + v * nwords
+            cache = {}
+
+            def word_k(k, slot=o["b"] + v, op=ins.op, ops=o, cache=cache):
+                if "w" not in cache:
+                    cache["w"] = d.out_vector(slot, op, ops)
+                return cache["w"][k]
+            payload = [arg] + [(lambda k=k, f=word_k: f(k)) for k in range(nwords)]
+            self.tx.packets.append(_Packet(dest, ptype, payload))
+        return "send"
 
 
-class ChipCycleModel:
-    """Parameters
+class ControllerModel:
+    """The controller (rtl/controller.py), cycle by cycle, on its own or in :class:`ChipCycleModel`.
+
+    It runs the program in ``state.imem`` from address 0 (the ``start`` was taken in cycle
+    0; call :meth:`cycle` from ``t = 1``). Each cycle, on the registers' values:
+    :meth:`offer` gives the flit it offers to the network; it always takes what is
+    delivered to it; :meth:`cycle` applies the cycle: its state machine (with whether its
+    flit was taken), then its receive side (the flits delivered to it, seen by the state
+    machine the cycle after), and the network's events for the counters.
+
+    Parameters
     ----------
+    cfg : Config
     state : ChipState
-        Memories and tiles; the run reads and updates it.
+        The instruction memory it runs and the global buffer it reads and writes.
+    checked : dict or None
+        A cache of checked instruction words, shared across runs.
+
+    Members
+    -------
+    state : str
+        ``fetch``, ``send``, ``wait``, then ``done`` from the cycle after it stopped.
+    error : ChipError or None
+        Why it stopped (None: ``halt``).
+    stop_cycle : int or None
+        The cycle it stopped in (the ``cycles`` counter).
+    live : list
+        Its counters, in ``COUNTER_NAMES`` order (:meth:`counters` by name).
     """
 
-    def __init__(self, state: ChipState, trace: list | None = None, trace_offset: int = 0):
-        self.state, self.cfg = state, state.cfg
-        self.type_lsb = 2 * coord_size(self.cfg)        # header: dest, src, then type
-        # trace: if a list, every tile state change is appended as (cycle + trace_offset, tile index, state)
-        self.trace, self.trace_offset = trace, trace_offset
-        # an instruction word's check and decoding are the same every time: done once a run
-        self.checked: dict = {}
-        self.decoded: dict = {}
+    def __init__(self, cfg: Config, state: ChipState, checked: dict | None = None):
+        self.cfg, self.st = cfg, state
+        self.checked = {} if checked is None else checked
+        self.type_lsb = 2 * coord_size(cfg)
+        self.tx = _Sender(cfg, CTRL)
+        self.state, self.pc, self.outstanding = "fetch", 0, 0
+        self.pending: ChipError | None = None         # an ERR packet arrived
+        self.error: ChipError | None = None
+        self.stop_cycle = None
+        self.rx = {"type": None, "k": 0, "addr": 0}
+        self.offered = (None, None)
+        self.live = self.cnt = [0] * len(COUNTER_NAMES)
 
-    def run(self, max_cycles: int = 50_000_000, drain_cycles: int = 1_000_000) -> RunResult:
-        cfg, st = self.cfg, self.state
-        W = cfg.flit_width
-        mesh = MeshCore(cfg)
-        order = sorted(st.tiles, key=lambda p: (p[1], p[0]))
-        # Counters live in a list while the chip runs; after it stops, events go to a scratch list.
-        ncounters = counter_index(TILE_COUNTER_NAMES[0], len(order))
-        cnt = self.cnt = live = [0] * ncounters
-        indices = list(range(len(COUNTER_NAMES)))
-        tiles = {}
-        for i, pos in enumerate(order):
-            tiles[pos] = _Tile(self, pos, i)
-            indices += [counter_index(name, i) for name in TILE_COUNTER_NAMES]
-        tile_list = [tiles[pos] for pos in order]
-        C_FLITS, C_HOPS, C_GBUF_R, C_GBUF_W, C_CTX_STALL, C_BARRIER, C_INSTR = (
-            _CHIP_COUNTER[n] for n in ("noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
-                                       "ctrl_tx_stall", "barrier_wait", "instructions"))
-        trace, trace_offset = self.trace, self.trace_offset
-        ctx = _Sender(cfg, CTRL)
-        running = True
-        cstate, pc, outstanding = "fetch", 0, 0
-        pending: ChipError | None = None
-        error: ChipError | None = None
-        rx = {"type": None, "k": 0, "addr": 0}
-        stop_cycle = None
-        t = 1
+    def counters(self) -> dict:
+        return dict(zip(COUNTER_NAMES, self.live))
 
-        def rx_ready(node, head):
-            """A tile takes a header when idle and payload while receiving; the controller always."""
-            if node == CTRL:
+    def offer(self):
+        """The start of a cycle: ``(header or None, payload word or None)`` it offers, or None."""
+        if self.state != "send":
+            return None
+        self.offered = self.tx.offer()
+        return self.offered
+
+    def cycle(self, t, tx_taken: bool, rx_flits=(), flits: int = 0, hops: int = 0) -> bool:
+        """The end of cycle t. ``tx_taken``: the network took its flit; ``rx_flits``: delivered to
+        it (``head``, ``tail``, ``data``); ``flits``, ``hops``: the network's counter events.
+        True if it stopped in this cycle (its events from the next cycle on are not counted)."""
+        cnt = self.cnt
+        cnt[_C_FLITS] += flits
+        cnt[_C_HOPS] += hops
+        stop = self._step(tx_taken)
+        for flit in rx_flits:
+            self._receive(flit)
+        if stop:
+            self.state, self.stop_cycle = "done", t
+            self.live[0] = t
+            self.cnt = [0] * len(self.live)
+        return stop
+
+    def _step(self, tx_taken):
+        """The state machine, on the registers' values: True if it stops."""
+        cnt, state = self.cnt, self.state
+        if state == "send":
+            if tx_taken:
+                p, k = self.tx.taken()
+                if k > 0 and p.ptype != PacketType.CMD:       # a global-buffer word
+                    cnt[_C_GBUF_R] += self.cfg.flit_width
+                if not self.tx.busy:
+                    self.state, self.pc = "fetch", self.pc + 1
+            elif self.offered[0] is not None or self.offered[1] is not None:
+                cnt[_C_CTX_STALL] += 1
+        elif state == "wait":
+            if self.pending is not None:
+                self.error = self.pending
                 return True
-            return tiles[node].state == ("idle" if head else "recv")
-
-        while True:
-            if stop_cycle is not None:
-                if mesh.idle() and all(tl.idle for tl in tile_list) and not ctx.busy:
-                    break
-                if t - stop_cycle > drain_cycles:
-                    raise RuntimeError(f"chip model: not quiet {drain_cycles} cycles after stopping")
-            if t > max_cycles:
-                raise RuntimeError(f"chip model: no halt within {max_cycles} cycles (pc {pc})")
-            # --- offers from registered state ----------------------------------
-            offers = {}
-            if cstate == "send":
-                ctrl_offer = offers[CTRL] = ctx.offer()
-            for tl in tile_list:
-                s = tl.state
-                if s == "send":
-                    h, w = offers[tl.pos] = tl.tx.offer()
-                    tl.tx_offered = h is not None or w is not None
-                if s in _MACRO_STATES or tl.macro.mode != "idle" or tl.macro.results:
-                    tl.step_macro(t)
-            taken, delivered, hops = mesh.step(t, offers, rx_ready)
-            cnt[C_FLITS] += len(taken)
-            cnt[C_HOPS] += hops
-            # --- controller state machine, on the registers' values --------------
-            stop = False
-            nstate = cstate
-            if cstate == "send":
-                if CTRL in taken:
-                    p, k = ctx.taken()
-                    if k > 0 and p.ptype != PacketType.CMD:       # a global-buffer word
-                        cnt[C_GBUF_R] += W
-                    if not ctx.busy:
-                        nstate, pc = "fetch", pc + 1
-                elif ctrl_offer[0] is not None or ctrl_offer[1] is not None:
-                    cnt[C_CTX_STALL] += 1
-            elif cstate == "wait":
-                if pending is not None:
-                    error, stop = pending, True
-                elif outstanding == 0:
-                    nstate, pc = "fetch", pc + 1
-                else:
-                    cnt[C_BARRIER] += 1
-            elif cstate == "fetch":
-                if pending is not None:
-                    error, stop = pending, True
-                elif pc >= cfg.imem_depth:
-                    error, stop = ChipError(ErrorCode.IMEM_OVERFLOW, pc), True
-                else:
-                    word = st.imem[pc]
-                    checked = self.checked.get(word)
-                    if checked is None:
-                        checked = self.checked[word] = check_instr(cfg, word)
-                    code, ins = checked
-                    if code:
-                        error, stop = ChipError(code, pc), True
-                    else:
-                        cnt[C_INSTR] += 1
-                        nstate, pc, outstanding = self._issue(ins, pc, ctx, outstanding)
-                        if nstate == "stop":
-                            stop = True
-            # --- controller receive (registers: seen by the state machine next cycle) ----
-            tile_rx = {}
-            for node, flit in delivered:
-                if node != CTRL:
-                    tile_rx.setdefault(node, []).append(flit)
-                    continue
-                if flit.head:
-                    ptype = (flit.data >> self.type_lsb) & 0xF
-                    rx["type"], rx["k"] = ptype, 0
-                    if ptype == PacketType.ACK:
-                        outstanding -= 1
-                    rx["src"] = unpack_header(cfg, flit.data)["src"]
-                    continue
-                k = rx["k"]
-                rx["k"] += 1
-                if rx["type"] == PacketType.RESULT:
-                    if k == 0:
-                        rx["addr"] = flit.data & 0xFFFFF
-                    else:
-                        a = rx["addr"] + k - 1
-                        if a < cfg.gbuf_words:
-                            st.gbuf[a] = flit.data
-                        cnt[C_GBUF_W] += W
-                elif rx["type"] == PacketType.ERR and k == 0 and pending is None:
-                    pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
-                                        (flit.data >> 16) & 0xFFF)
-            # --- tiles -----------------------------------------------------------
-            for tl in tile_list:
-                before = tl.state
-                if before == "send" and tl.pos not in taken:     # waiting for the network
-                    cnt[tl.c_busy] += 1
-                    if tl.tx_offered:
-                        cnt[tl.c_tx_stall] += 1
-                    continue
-                flits = tile_rx.get(tl.pos, ()) if tile_rx else ()
-                if not flits and before in ("idle", "recv"):     # nothing happens but the busy count
-                    if before == "recv":
-                        cnt[tl.c_busy] += 1
-                    continue
-                tl.cycle(t, flits, taken.get(tl.pos))
-                if trace is not None and tl.state != before and running:
-                    trace.append((t + 1 + trace_offset, tl.index, tl.state))
-            if stop:
-                running = False
-                cnt = self.cnt = [0] * ncounters          # events after the stop are not counted
-                stop_cycle = t
-                cstate = "done"
+            if self.outstanding == 0:
+                self.state, self.pc = "fetch", self.pc + 1
             else:
-                cstate = nstate
-            t += 1
-        counters = {i: live[i] for i in indices}
-        counters[0] = stop_cycle
-        return RunResult(stop_cycle, error, counters, t - 1)
+                cnt[_C_BARRIER] += 1
+        elif state == "fetch":
+            return self._fetch()
+        return False
+
+    def _fetch(self):
+        pc = self.pc
+        if self.pending is not None:
+            self.error = self.pending
+            return True
+        if pc >= self.cfg.imem_depth:
+            self.error = ChipError(ErrorCode.IMEM_OVERFLOW, pc)
+            return True
+        word = self.st.imem[pc]
+        checked = self.checked.get(word)
+        if checked is None:
+            checked = self.checked[word] = check_instr(self.cfg, word)
+        code, ins = checked
+        if code:
+            self.error = ChipError(code, pc)
+            return True
+        self.cnt[_C_INSTR] += 1
+        nstate, self.pc, self.outstanding = self._issue(ins, pc, self.tx, self.outstanding)
+        if nstate == "stop":
+            return True
+        self.state = nstate
+        return False
+
+    def _receive(self, flit):
+        """A flit delivered to it (registers: the state machine sees it the cycle after)."""
+        cfg, rx = self.cfg, self.rx
+        if flit.head:
+            ptype = (flit.data >> self.type_lsb) & 0xF
+            rx["type"], rx["k"] = ptype, 0
+            if ptype == PacketType.ACK:
+                self.outstanding -= 1
+            rx["src"] = unpack_header(cfg, flit.data)["src"]
+            return
+        k = rx["k"]
+        rx["k"] += 1
+        if rx["type"] == PacketType.RESULT:
+            if k == 0:
+                rx["addr"] = flit.data & 0xFFFFF
+            else:
+                a = rx["addr"] + k - 1
+                if a < cfg.gbuf_words:
+                    self.st.gbuf[a] = flit.data
+                self.cnt[_C_GBUF_W] += cfg.flit_width
+        elif rx["type"] == PacketType.ERR and k == 0 and self.pending is None:
+            self.pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
+                                     (flit.data >> 16) & 0xFFF)
 
     def _issue(self, ins, pc, ctx: _Sender, outstanding):
         """The fetch cycle of ``ins``: the controller's next state, pc and outstanding syncs."""
-        cfg, st = self.cfg, self.state
+        cfg, st = self.cfg, self.st
         o, op = ins.ops, ins.op
         if op == Op.HALT:
             return "stop", pc, outstanding
@@ -470,6 +521,71 @@ class ChipCycleModel:
             outstanding += o["count"]          # the destination answers each partial sum
         ctx.packets.append(_Packet(tile, PacketType.CMD, _split64(ins.encode(), cfg.flit_width, cfg.cmd_words)))
         return "send", pc, outstanding
+
+
+class ChipCycleModel:
+    """Parameters
+    ----------
+    state : ChipState
+        Memories and tiles; the run reads and updates it.
+    """
+
+    def __init__(self, state: ChipState, trace: list | None = None, trace_offset: int = 0):
+        self.state, self.cfg = state, state.cfg
+        # trace: if a list, every tile state change is appended as (cycle + trace_offset, tile index, state)
+        self.trace, self.trace_offset = trace, trace_offset
+        # an instruction word's check and decoding are the same every time: done once a run
+        self.checked: dict = {}
+        self.decoded: dict = {}
+
+    def run(self, max_cycles: int = 50_000_000, drain_cycles: int = 1_000_000) -> RunResult:
+        """The controller, the tiles (in counter order: ``y``, then ``x``) and the network, a cycle
+        at a time until the controller stops and then until nothing moves."""
+        cfg, st = self.cfg, self.state
+        mesh = MeshCore(cfg)
+        order = sorted(st.tiles, key=lambda p: (p[1], p[0]))
+        tiles = [TileModel(cfg, st.tiles[pos], pos, self.decoded) for pos in order]
+        by_node = {tl.pos: tl for tl in tiles}
+        ctl = ControllerModel(cfg, st, self.checked)
+        trace, trace_offset = self.trace, self.trace_offset
+
+        def rx_ready(node, head):
+            return True if node == CTRL else by_node[node].rx_ready(head)
+
+        t = 1
+        while True:
+            if ctl.stop_cycle is not None:
+                if mesh.idle() and all(tl.idle for tl in tiles) and not ctl.tx.busy:
+                    break
+                if t - ctl.stop_cycle > drain_cycles:
+                    raise RuntimeError(f"chip model: not quiet {drain_cycles} cycles after stopping")
+            if t > max_cycles:
+                raise RuntimeError(f"chip model: no halt within {max_cycles} cycles (pc {ctl.pc})")
+            offered = ctl.offer()
+            offers = {} if offered is None else {CTRL: offered}
+            for tl in tiles:
+                offered = tl.offer(t)
+                if offered is not None:
+                    offers[tl.pos] = offered
+            taken, delivered, hops = mesh.step(t, offers, rx_ready)
+            rx = {}
+            for node, flit in delivered:
+                rx.setdefault(node, []).append(flit)
+            running = ctl.stop_cycle is None
+            stop = ctl.cycle(t, CTRL in taken, rx.get(CTRL, ()), len(taken), hops)
+            for i, tl in enumerate(tiles):
+                before = tl.state
+                tl.cycle(t, rx.get(tl.pos, ()), taken.get(tl.pos))
+                if trace is not None and tl.state != before and running:
+                    trace.append((t + 1 + trace_offset, i, tl.state))
+            if stop:
+                for tl in tiles:
+                    tl.stop_counting()
+            t += 1
+        counters = dict(enumerate(ctl.live))
+        for i, tl in enumerate(tiles):
+            counters.update({counter_index(name, i): v for name, v in zip(TILE_COUNTER_NAMES, tl.live)})
+        return RunResult(ctl.stop_cycle, ctl.error, counters, t - 1)
 
 
 def run_program(cfg: Config, program, gbuf_init: dict | None = None, faults: dict | None = None,
