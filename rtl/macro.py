@@ -63,7 +63,7 @@ def prog_resp_layout(cfg: Config) -> data.StructLayout:
     """The outcome of one row write."""
     return data.StructLayout({
         "row": cfg.row_bits,
-        "attempts": ceil_log2(cfg.rram_max_attempts + 1),
+        "attempts": cfg.attempt_bits,
         "ok": 1,
         "fail_mask": cfg.cells_per_row,
     })
@@ -156,14 +156,38 @@ class Macro(wiring.Component):
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
-        S, P, V, D = cfg.steps, cfg.rram_write_cycles, cfg.rram_verify_cycles, cfg.macro_out_depth
-        cpr, pw, par = cfg.cells_per_row, cfg.popcount_bits, cfg.par
+        xb_ports = self._crossbar(m)
 
-        # The crossbar, as a hard macro or an Amaranth submodule.
+        mode = Signal(Mode)
+        step = Signal(range(cfg.steps))
+        idle = mode == Mode.IDLE
+        last_step = (mode == Mode.COMPUTE) & (step == cfg.steps - 1)
+
+        out_fifo, prog_fire, x_fire = self._result_queue(m, idle, last_step)
+
+        # Compute: the input vector is a shift register; its top `par` bits
+        # of every row are the bit-planes of the current step.
+        xreg = [Signal(cfg.xbits, name=f"xreg{r}") for r in range(cfg.rows)]
+        m.d.comb += xb_ports["x_planes"].eq(Cat(x[cfg.xbits - cfg.par:] for x in xreg))
+        with m.If(x_fire):
+            m.d.sync += [xreg[r].eq(self.x.payload[r]) for r in range(cfg.rows)]
+        with m.Elif(mode == Mode.COMPUTE):
+            m.d.sync += [xreg[r].eq(xreg[r] << cfg.par) for r in range(cfg.rows)]
+
+        self._shift_add(m, xb_ports["counts"], mode, step, last_step, out_fifo)
+        self._write_verify(m, xb_ports, mode, step, idle, last_step, prog_fire)
+        # A new MVM starts here; this overrides the transitions of the mode above.
+        with m.If(x_fire):
+            m.d.sync += [mode.eq(Mode.COMPUTE), step.eq(0)]
+        return m
+
+    def _crossbar(self, m):
+        """The crossbar, as a hard macro or an Amaranth submodule; returns its ports by name."""
+        cfg, cpr, par = self.cfg, self.cfg.cells_per_row, self.cfg.par
         xb_ports = {
             "wr_en": Signal(), "wr_row": Signal(cfg.row_bits), "wr_data": Signal(cpr),
             "rd_row": Signal(cfg.row_bits), "rd_data": Signal(cpr),
-            "x_planes": Signal(cfg.rows * par), "counts": Signal(cpr * par * pw),
+            "x_planes": Signal(cfg.rows * par), "counts": Signal(cpr * par * cfg.popcount_bits),
         }
         if self.hard_crossbar:
             m.submodules.crossbar = Instance(
@@ -180,13 +204,15 @@ class Macro(wiring.Component):
                 xb_ports["rd_data"].eq(xb.rd_data), xb.x_planes.eq(xb_ports["x_planes"]),
                 xb_ports["counts"].eq(xb.counts),
             ]
+        return xb_ports
 
-        mode = Signal(Mode)
-        step = Signal(range(S))
-        idle = mode == Mode.IDLE
-        last_step = (mode == Mode.COMPUTE) & (step == S - 1)
+    def _result_queue(self, m, idle, last_step):
+        """The result FIFO on ``y``, its occupancy and the ready of ``prog`` and ``x``.
 
-        # Result FIFO and its occupancy (results accepted but not yet taken).
+        Returns ``(out_fifo, prog_fire, x_fire)``.
+        """
+        cfg, D = self.cfg, self.cfg.macro_out_depth
+        # Results accepted but not yet taken: an MVM is taken only when its result has a slot.
         B = result_bits(cfg)        # every MVM result fits: the arithmetic mod 2**B, sign-extended
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=cfg.cols * B, depth=D)
         occ = Signal(range(D + 1))
@@ -205,17 +231,11 @@ class Macro(wiring.Component):
             self.x.ready.eq((idle | last_step) & (occ < D) & ~self.prog.valid),
         ]
         m.d.sync += occ.eq(occ + x_fire - y_fire)
+        return out_fifo, prog_fire, x_fire
 
-        # Compute: the input vector is a shift register; its top `par` bits
-        # of every row are the bit-planes of the current step.
-        xreg = [Signal(cfg.xbits, name=f"xreg{r}") for r in range(cfg.rows)]
-        m.d.comb += xb_ports["x_planes"].eq(Cat(x[cfg.xbits - par:] for x in xreg))
-        with m.If(x_fire):
-            m.d.sync += [xreg[r].eq(self.x.payload[r]) for r in range(cfg.rows)]
-        with m.Elif(mode == Mode.COMPUTE):
-            m.d.sync += [xreg[r].eq(xreg[r] << par) for r in range(cfg.rows)]
-
-        # Shift-and-add, one cycle behind the crossbar step.
+    def _shift_add(self, m, counts, mode, step, last_step, out_fifo):
+        """Shift-and-add, one cycle behind the crossbar step; the last step's sums go to ``out_fifo``."""
+        cfg = self.cfg
         acc_valid = Signal()
         acc_first = Signal()
         acc_last = Signal()
@@ -224,24 +244,12 @@ class Macro(wiring.Component):
             acc_first.eq((mode == Mode.COMPUTE) & (step == 0)),
             acc_last.eq(last_step),
         ]
+        B = result_bits(cfg)
         acc = [Signal(signed(B), name=f"acc{c}") for c in range(cfg.cols)]
         new_acc = []
         for c in range(cfg.cols):
-            term = 0
-            for q in range(par):
-                w_plane = 0
-                for b in range(cfg.wbits):
-                    j = c * cfg.wbits + b
-                    k = j * par + q
-                    cnt = xb_ports["counts"][k * pw:(k + 1) * pw]
-                    w_plane = (w_plane - (cnt << b)) if b == cfg.wbits - 1 else (w_plane + (cnt << b))
-                if q == par - 1:
-                    # The plane of the input sign bit comes in the first step only.
-                    term = term + Mux(acc_first, -(w_plane << q), w_plane << q)
-                else:
-                    term = term + (w_plane << q)
             nxt = Signal(signed(B), name=f"acc_next{c}")
-            m.d.comb += nxt.eq(Mux(acc_first, 0, acc[c] << par) + term)
+            m.d.comb += nxt.eq(Mux(acc_first, 0, acc[c] << cfg.par) + self._step_term(counts, c, acc_first))
             new_acc.append(nxt)
             with m.If(acc_valid):
                 m.d.sync += acc[c].eq(nxt)
@@ -250,7 +258,27 @@ class Macro(wiring.Component):
             out_fifo.w_en.eq(acc_valid & acc_last),
         ]
 
-        # Programming: write-verify with retries.
+    def _step_term(self, counts, c, acc_first):
+        """Column ``c``'s sum of one step: its weight bit-planes' popcounts, weighted by bit and input plane."""
+        cfg, par, pw = self.cfg, self.cfg.par, self.cfg.popcount_bits
+        term = 0
+        for q in range(par):
+            w_plane = 0
+            for b in range(cfg.wbits):
+                j = c * cfg.wbits + b
+                k = j * par + q
+                cnt = counts[k * pw:(k + 1) * pw]
+                w_plane = (w_plane - (cnt << b)) if b == cfg.wbits - 1 else (w_plane + (cnt << b))
+            if q == par - 1:
+                # The plane of the input sign bit comes in the first step only.
+                term = term + Mux(acc_first, -(w_plane << q), w_plane << q)
+            else:
+                term = term + (w_plane << q)
+        return term
+
+    def _write_verify(self, m, xb_ports, mode, step, idle, last_step, prog_fire):
+        """Programming: write-verify with retries; the mode's transitions (compute steps too) and status."""
+        cfg, P, V, cpr = self.cfg, self.cfg.rram_write_cycles, self.cfg.rram_verify_cycles, self.cfg.cells_per_row
         remaining = Signal(range(max(P, V) + 1))
         attempts = Signal(self.prog_resp.payload.attempts.shape())
         prog_row = Signal(cfg.row_bits)
@@ -306,13 +334,10 @@ class Macro(wiring.Component):
             with m.Default():       # IDLE: wait for work (started below)
                 pass
 
-        # New work starts here; these override the transitions above.
+        # A new row write starts here; this overrides the transitions above.
         with m.If(prog_fire):
             m.d.sync += [
                 mode.eq(Mode.WRITE), remaining.eq(P), attempts.eq(0),
                 prog_row.eq(self.prog.payload.row),
                 target.eq(self.prog.payload.weights.as_value()),
             ]
-        with m.If(x_fire):
-            m.d.sync += [mode.eq(Mode.COMPUTE), step.eq(0)]
-        return m
