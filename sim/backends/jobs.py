@@ -5,8 +5,8 @@ RTL backends (``verilator``, ``icarus``) run the plan's windows through the
 chip's AXI ports (:mod:`rramcim.sim.backends.rtl`) and are checked against
 the model window by window: the same cycles and the same results, or a
 :class:`JobError`. The ``fpga`` backend runs them on a board through its
-serial port (``port``, ``baud``; :mod:`rramcim.fpga.host`), checked the same
-way.
+serial port (``port``, ``baud``; :mod:`rramcim.sim.backends.fpga`), checked the
+same way. Every backend runs windows through :func:`rramcim.sim.backends.run_windows`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import numpy as np
 
 from ...model.compiler import compile_gemm
 from ...model.config import Config
+from . import BACKENDS, BackendError, run_windows
 from . import model as model_backend
 
 __all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
-
-BACKENDS = ("model", "verilator", "icarus", "fpga")
 
 
 class JobError(RuntimeError):
@@ -42,19 +41,10 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
         return C, report
     if backend not in BACKENDS:
         raise JobError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    if backend == "fpga":
-        from ...fpga.host import FpgaError, run_windows_fpga
-        from ...fpga.protocol import DEFAULT_BAUD
-        try:
-            out = run_windows_fpga(plan.cfg, plan.windows, port, baud or DEFAULT_BAUD, progress=progress)
-        except FpgaError as e:
-            raise JobError(str(e)) from None
-    else:
-        from .rtl import RtlError, run_windows
-        try:
-            out = run_windows(plan.cfg, plan.windows, backend, progress=progress, log=log)
-        except RtlError as e:
-            raise JobError(str(e)) from None
+    try:
+        out = run_windows(backend, plan.cfg, plan.windows, progress=progress, log=log, port=port, baud=baud)
+    except BackendError as e:
+        raise JobError(str(e)) from None
     for i, o in enumerate(out):
         if o["error"] is not None:
             raise JobError(f"window {i}: the chip stopped with error {o['error']}")

@@ -1,18 +1,56 @@
-"""The cycle-exact model as a backend: :func:`run_plan` runs a compiled plan's windows on
-:class:`~rramcim.model.chip_cycle.ChipCycleModel`, one start-to-done run each, on one chip state
-that persists across them (memories, tile accumulators, RRAM), and reports the cycles, the
-counters and the measures of :mod:`rramcim.model.compiler` (roofline, traffic bound)."""
+"""The cycle-exact model as a backend.
+
+:func:`run_windows` runs windows (start-to-done runs) on
+:class:`~rramcim.model.chip_cycle.ChipCycleModel`, on one chip state that persists across them
+(memories, tile accumulators, RRAM), and answers as the RTL and board backends do;
+:func:`run_plan` runs a compiled plan's windows and reports the cycles, the counters and the
+measures of :mod:`rramcim.model.compiler` (roofline, traffic bound)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...model.chip import COUNTER_NAMES, TILE_COUNTER_NAMES, ChipState
+from ...model.chip import ChipState
 from ...model.chip_cycle import ChipCycleModel
 from ...model.compiler import GemmPlan, roofline, traffic_bound
+from ...model.config import Config
+from ...model.encoding import COUNTER_NAMES, TILE_COUNTER_NAMES, counter_name
 from ...model.isa import Op, decode
 
-__all__ = ["run_plan"]
+__all__ = ["run_windows", "run_plan"]
+
+
+def run_windows(cfg: Config, windows, state: ChipState | None = None, progress=None, trace: list | None = None,
+                trace_offset: int = 0, max_cycles: list[int] | None = None) -> list[dict]:
+    """``windows``: objects with ``program``, ``gbuf`` ({addr: [words]}) and ``reads`` ([(addr, n)]).
+
+    One dict per window, as :func:`rramcim.sim.backends.rtl.run_windows`: ``cycles``, ``error``
+    (None, or the :class:`~rramcim.model.chip.ChipError`; the run stops at the first), ``counters``
+    (name -> value; tile counters as ``name@t``) and ``reads`` ([[words] per read]). ``state``
+    (default: a fresh chip) persists across the windows; ``max_cycles[w]`` bounds window ``w``.
+    """
+    st = state if state is not None else ChipState(cfg)
+    if st.cfg != cfg:
+        raise ValueError(f"state: a chip of config {st.cfg.name!r}, the windows are for {cfg.name!r}")
+    out, elapsed = [], 0
+    for w, win in enumerate(windows):
+        err = st.load_program(win.program)
+        if err is not None:
+            out.append(dict(cycles=0, error=err, counters={}, reads=[]))
+            break
+        for a, words in win.gbuf.items():
+            st.write_gbuf(a, words)
+        limit = {} if max_cycles is None else {"max_cycles": max_cycles[w]}
+        res = ChipCycleModel(st, trace, trace_offset + elapsed).run(**limit)
+        counters = {name: v for i, v in sorted(res.counters.items()) if (name := counter_name(i)) is not None}
+        out.append(dict(cycles=res.cycles, error=res.error, counters=counters,
+                        reads=[list(st.gbuf[a:a + n]) for a, n in win.reads]))
+        elapsed += res.cycles
+        if res.error is not None:
+            break
+        if progress is not None:
+            progress(w + 1, len(windows))
+    return out
 
 
 def run_plan(plan: GemmPlan, state: ChipState | None = None, trace: list | None = None,
@@ -37,28 +75,17 @@ def run_plan(plan: GemmPlan, state: ChipState | None = None, trace: list | None 
     if st.cfg != cfg:
         raise ValueError(f"state: a chip of config {st.cfg.name!r}, the plan is for {cfg.name!r}")
     bound = traffic_bound(plan)
-    reads = []
-    counters = {n: 0 for n in COUNTER_NAMES + TILE_COUNTER_NAMES}
-    window_cycles = []
-    for w, win in enumerate(plan.windows):
-        err = st.load_program(win.program)
-        if err is not None:
-            raise RuntimeError(f"window {w}: {err}")
-        for a, words in win.gbuf.items():
-            st.write_gbuf(a, words)
-        # a valid plan never comes near this; a deadlock would otherwise run to the model's own limit
-        res = ChipCycleModel(st, trace, trace_offset + sum(window_cycles)).run(
-            max_cycles=20 * bound["windows"][w] + 20_000)
-        if res.error is not None:
-            raise RuntimeError(f"window {w}: {res.error}")
-        for name in COUNTER_NAMES:
-            counters[name] += res.counter(name)
-        for name in TILE_COUNTER_NAMES:
-            counters[name] += res.total(name)
-        window_cycles.append(res.cycles)
-        reads.append([list(st.gbuf[a:a + n]) for a, n in win.reads])
-        if progress is not None:
-            progress(w + 1, len(plan.windows))
+    # a valid plan never comes near these limits; a deadlock would otherwise run to the model's own limit
+    out = run_windows(cfg, plan.windows, st, progress, trace, trace_offset,
+                      max_cycles=[20 * c + 20_000 for c in bound["windows"]])
+    for w, o in enumerate(out):
+        if o["error"] is not None:
+            raise RuntimeError(f"window {w}: {o['error']}")
+    counters = {n: sum(o["counters"].get(n, 0) for o in out) for n in COUNTER_NAMES}
+    counters |= {n: sum(v for o in out for k, v in o["counters"].items() if k.split("@")[0] == n)
+                 for n in TILE_COUNTER_NAMES}
+    reads = [o["reads"] for o in out]
+    window_cycles = [o["cycles"] for o in out]
     C = plan.result(reads)
     cycles = sum(window_cycles)
     kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))
