@@ -7,11 +7,17 @@ Verilator: :mod:`.cocotb_io`) and on Amaranth's simulator (:mod:`.amaranth_io`).
 
 from __future__ import annotations
 
-__all__ = ["CheckError", "SimIO"]
+__all__ = ["CheckError", "SimIO", "expect"]
 
 
 class CheckError(AssertionError):
     """The design disagreed with the golden model."""
+
+
+def expect(cond, what: str) -> None:
+    """A check of a bench: raise :class:`CheckError` saying ``what`` unless ``cond``."""
+    if not cond:
+        raise CheckError(what)
 
 
 class SimIO:

@@ -37,15 +37,10 @@ from ...fpga.protocol import (BRIDGE_VERSION, REPLY_ERROR, REPLY_OK, BridgeTrans
 from ...rtl.top import FrameType, Reg, beat_width
 from .common import config, params, run_bench
 from ..host.driver import HostDriver
-from ..benches.io import CheckError
+from ..benches.io import CheckError, expect
 from ..host.transport import UartSimLink
 
 CLOCK_PERIOD_NS = 10        # run_bench's clock
-
-
-def _expect(cond, what):
-    if not cond:
-        raise CheckError(what)
 
 
 @cocotb.test()
@@ -79,31 +74,31 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     checks = 0
     # INFO: version, beat bytes, no flags yet
     info = await bridge.info()
-    _expect(info == {"version": BRIDGE_VERSION, "beat_bytes": nb, "flags": Flag(0)}, f"INFO {info}")
+    expect(info == {"version": BRIDGE_VERSION, "beat_bytes": nb, "flags": Flag(0)}, f"INFO {info}")
     checks += 1
 
     # a bad command byte: reply FF <byte>, the sticky flag and the status line, then recovery
     for bad in (0x07, 0x5A, 0xFF):
         await link.send(bytes([bad]))
         reply = await link.recv(2)
-        _expect(reply == bytes([REPLY_ERROR, bad]), f"bad command {bad:#04x}: reply {reply.hex()}")
-    _expect(int(dut.status.value) >> 1 & 1 == 1, "status.bridge_error low after a bad command")
+        expect(reply == bytes([REPLY_ERROR, bad]), f"bad command {bad:#04x}: reply {reply.hex()}")
+    expect(int(dut.status.value) >> 1 & 1 == 1, "status.bridge_error low after a bad command")
     await bridge.ping()
-    _expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a bad command")
+    expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a bad command")
     info = await bridge.info()
-    _expect(info["flags"] == Flag.BAD_COMMAND, f"INFO flags {info['flags']!r} after bad commands")
-    _expect((await bridge.info())["flags"] == Flag(0), "INFO did not clear the flags")
+    expect(info["flags"] == Flag.BAD_COMMAND, f"INFO flags {info['flags']!r} after bad commands")
+    expect((await bridge.info())["flags"] == Flag(0), "INFO did not clear the flags")
     await ClockCycles(dut.clk, 2)
-    _expect(int(dut.status.value) >> 1 & 1 == 0, "status.bridge_error high after INFO")
+    expect(int(dut.status.value) >> 1 & 1 == 0, "status.bridge_error high after INFO")
     checks += 1
 
     # the transport reports a rejected command by name
     await link.send(bytes([0x42]))
     try:
-        await bridge._expect(REPLY_OK | Cmd.PING, "PING")
+        await bridge.expect(REPLY_OK | Cmd.PING, "PING")
         raise CheckError("a bad command's reply was taken for PING's")
     except ProtocolError as e:
-        _expect("0x42" in str(e), f"ProtocolError does not name the byte: {e}")
+        expect("0x42" in str(e), f"ProtocolError does not name the byte: {e}")
     await bridge.info()
     checks += 1
 
@@ -112,25 +107,25 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     words = [(0x0123_4567_89AB_CDEF * (k + 3)) & mask for k in range(5)]
     beats = [drv._header(FrameType.GBUF, 40)] + words
     await link.send(bytes([Cmd.STREAM_WRITE_MORE, 1, 0]) + b"".join(b.to_bytes(nb, "little") for b in beats[:2]))
-    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_WRITE_MORE]), "STREAM_WRITE_MORE reply")
+    expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_WRITE_MORE]), "STREAM_WRITE_MORE reply")
     await bridge.stream_write(beats[2:])
-    _expect(await drv.read_gbuf(40, 5) == words, "words of a split frame read back differ")
+    expect(await drv.read_gbuf(40, 5) == words, "words of a split frame read back differ")
     checks += 1
 
     # STREAM_READ stops at TLAST (3 records although 100 were allowed), and a limit below the frame
     await drv._send([drv._header(FrameType.READ, 40, 2)])
     await link.send(encode_stream_read(100))
-    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
+    expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
     recs = [await link.recv(1 + nb) for _ in range(3)]
-    _expect([r[0] for r in recs] == [0, 0, 1], f"record flags {[r[0] for r in recs]}, expected TLAST on the third")
-    _expect([int.from_bytes(r[1:], "little") for r in recs[1:]] == words[:2], "STREAM_READ words")
+    expect([r[0] for r in recs] == [0, 0, 1], f"record flags {[r[0] for r in recs]}, expected TLAST on the third")
+    expect([int.from_bytes(r[1:], "little") for r in recs[1:]] == words[:2], "STREAM_READ words")
     await drv._send([drv._header(FrameType.READ, 41, 3)])
     await link.send(encode_stream_read(2))
-    _expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
+    expect(await link.recv(1) == bytes([REPLY_OK | Cmd.STREAM_READ]), "STREAM_READ reply")
     recs = [await link.recv(1 + nb) for _ in range(2)]
-    _expect([r[0] for r in recs] == [0, 0], "records of a read cut short")
+    expect([r[0] for r in recs] == [0, 0], "records of a read cut short")
     rest = await bridge.stream_read()
-    _expect([int.from_bytes(recs[1][1:], "little")] + rest == words[1:4], "the rest of a frame read in two commands")
+    expect([int.from_bytes(recs[1][1:], "little")] + rest == words[1:4], "the rest of a frame read in two commands")
     checks += 1
 
     # a break (the line low for 12 bit times): a framing error, the byte dropped, the bridge still answers
@@ -140,8 +135,8 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     dut.uart_rx.value = 1
     await Timer(2 * divisor * CLOCK_PERIOD_NS, "ns")
     info = await bridge.info()
-    _expect(info["flags"] == Flag.RX_FRAME_ERROR, f"INFO flags {info['flags']!r} after a break")
-    _expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a break")
+    expect(info["flags"] == Flag.RX_FRAME_ERROR, f"INFO flags {info['flags']!r} after a break")
+    expect(await drv.read(Reg.ID) == 0x5243494D, "ID after a break")
     checks += 1
 
     # a command cut off (a host killed mid-command): dropped after the timeout, flagged, nothing reaches the chip
@@ -149,20 +144,20 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     await link.send(bytes([Cmd.STREAM_WRITE, 0, 0]) + drv._header(FrameType.GBUF, 40).to_bytes(nb, "little")[:3])
     await wait
     info = await bridge.info()
-    _expect(info["flags"] == Flag.TIMEOUT, f"INFO flags {info['flags']!r} after a command cut off")
-    _expect(await drv.read_gbuf(40, 5) == words, "a command cut off changed the chip")
+    expect(info["flags"] == Flag.TIMEOUT, f"INFO flags {info['flags']!r} after a command cut off")
+    expect(await drv.read_gbuf(40, 5) == words, "a command cut off changed the chip")
     # a STREAM_READ with nothing to read ends with a timeout record
     try:
         await bridge.stream_read()
         raise CheckError("a STREAM_READ with no frame pending returned")
     except ProtocolError as e:
-        _expect("timed out" in str(e), f"STREAM_READ with nothing to read: {e}")
-    _expect((await bridge.info())["flags"] == Flag.TIMEOUT, "no TIMEOUT flag after an empty STREAM_READ")
+        expect("timed out" in str(e), f"STREAM_READ with nothing to read: {e}")
+    expect((await bridge.info())["flags"] == Flag.TIMEOUT, "no TIMEOUT flag after an empty STREAM_READ")
     checks += 2
 
     # registers through the bridge: CNT_SEL is read/write
     await drv.write(Reg.CNT_SEL, 5)
-    _expect(await drv.read(Reg.CNT_SEL) == 5, "CNT_SEL read back")
+    expect(await drv.read(Reg.CNT_SEL) == 5, "CNT_SEL read back")
     checks += 1
     return {"checks": checks}
 

@@ -14,9 +14,9 @@ from cocotb.clock import Clock
 
 from ...model.config import Config
 from ..benches.cocotb_io import CocotbIO
-from ..host.driver import CLOCK_PERIOD_NS
+from ..host.driver import AXI_IDLE_INPUTS, CLOCK_PERIOD_NS, HostDriver
 
-__all__ = ["params", "config", "run_bench"]
+__all__ = ["params", "config", "run_bench", "run_axi_bench"]
 
 
 def params() -> dict:
@@ -67,3 +67,19 @@ async def run_bench(dut, bench, p: dict, idle_inputs, total: int):
         with open(p["summary_file"], "w") as f:
             json.dump(summary, f)
     return summary
+
+
+async def run_axi_bench(dut, steps, default_pause: float = 0.0):
+    """Run ``await steps(drv, cfg, p, progress)`` with a host driver on the chip's AXI ports
+    (after its identification check; AXI channels paused with probability ``pause``, a parameter);
+    its result is the summary."""
+    p = params()
+    cfg = config(p)
+
+    class Bench:
+        async def run(self, io, progress):
+            drv = HostDriver(dut, cfg, pause=p.get("pause", default_pause), seed=p.get("seed", 0))
+            await drv.check_id()
+            return await steps(drv, cfg, p, progress)
+
+    return await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, len(p.get("windows", [])) or 1)

@@ -9,19 +9,12 @@ counters and the words read, for the caller to check against the model.
 
 import cocotb
 
-from .common import config, params, run_bench
-from ..host.driver import AXI_IDLE_INPUTS, HostDriver
+from .common import run_axi_bench
 
 
 @cocotb.test()
 async def chip_windows(dut):
-    p = params()
-    cfg = config(p)
+    async def steps(drv, cfg, p, progress):
+        return {"windows": await drv.run_windows(p["windows"], progress)}
 
-    class Bench:
-        async def run(self, io, progress):
-            drv = HostDriver(dut, cfg, pause=p.get("pause", 0.0), seed=p.get("seed", 0))
-            await drv.check_id()
-            return {"windows": await drv.run_windows(p["windows"], progress)}
-
-    await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, len(p["windows"]))
+    await run_axi_bench(dut, steps)

@@ -12,68 +12,57 @@ from cocotb.triggers import ClockCycles
 from ...model.chip import ErrorCode
 from ...model.isa import assemble
 from ...rtl.top import FrameType, Reg
-from .common import config, params, run_bench
-from ..host.driver import AXI_IDLE_INPUTS, DriverError, HostDriver
-from ..benches.io import CheckError
-
-
-def _expect(cond, what):
-    if not cond:
-        raise CheckError(what)
+from .common import run_axi_bench
+from ..host.driver import DriverError, HostDriver
+from ..benches.io import CheckError, expect
 
 
 @cocotb.test()
 async def chip_axi_checks(dut):
-    p = params()
-    cfg = config(p)
+    async def steps(drv, cfg, p, progress):
+        other = HostDriver.__new__(HostDriver)
+        other.__dict__.update(drv.__dict__)
+        other.cfg = cfg.replace(name="other", gbuf_words=cfg.gbuf_words // 2)
+        try:
+            await other.check_id()
+            raise CheckError("a driver for another config accepted the chip")
+        except DriverError as e:
+            expect(f"{Reg.CFG4:#04x}" in str(e), f"wrong register named: {e}")
 
-    class Bench:
-        async def run(self, io, progress):
-            drv = HostDriver(dut, cfg, pause=p.get("pause", 0.3), seed=p.get("seed", 0))
-            await drv.check_id()
-            other = HostDriver.__new__(HostDriver)
-            other.__dict__.update(drv.__dict__)
-            other.cfg = cfg.replace(name="other", gbuf_words=cfg.gbuf_words // 2)
-            try:
-                await other.check_id()
-                raise CheckError("a driver for another config accepted the chip")
-            except DriverError as e:
-                _expect(f"{Reg.CFG4:#04x}" in str(e), f"wrong register named: {e}")
+        # a frame of an unknown type is dropped and flagged; the next frames still work
+        await drv._send([drv._header(7, 0), 1, 2, 3])
+        expect((await drv.status())["frame_error"], "frame_error not set by a type-7 frame")
+        words = [(0x1234_5678_9ABC_DEF0 >> (64 - cfg.flit_width)) + k for k in range(5)]
+        await drv.write_gbuf(17, words)
+        expect(await drv.read_gbuf(17, 5) == words, "global-buffer words read back differ")
+        await drv._send([drv._header(FrameType.READ, 3, 0)])
+        frame = await drv.sink.recv()
+        expect([int(b) for b in frame.tdata] == [drv._header(FrameType.READ, 3, 0)], "empty read reply")
+        await drv.write(Reg.CTRL, 4)
+        expect(not (await drv.status())["frame_error"], "CTRL bit 2 did not clear frame_error")
 
-            # a frame of an unknown type is dropped and flagged; the next frames still work
-            await drv._send([drv._header(7, 0), 1, 2, 3])
-            _expect((await drv.status())["frame_error"], "frame_error not set by a type-7 frame")
-            words = [(0x1234_5678_9ABC_DEF0 >> (64 - cfg.flit_width)) + k for k in range(5)]
-            await drv.write_gbuf(17, words)
-            _expect(await drv.read_gbuf(17, 5) == words, "global-buffer words read back differ")
-            await drv._send([drv._header(FrameType.READ, 3, 0)])
-            frame = await drv.sink.recv()
-            _expect([int(b) for b in frame.tdata] == [drv._header(FrameType.READ, 3, 0)], "empty read reply")
-            await drv.write(Reg.CTRL, 4)
-            _expect(not (await drv.status())["frame_error"], "CTRL bit 2 did not clear frame_error")
+        # an error: code, address, irq; soft reset clears control state, not memories
+        await drv.load_program(assemble("nop\nnop\n.word 0x3f\nhalt"))
+        await drv.start()
+        await drv.wait_done()
+        err = await drv.error()
+        expect(err is not None and (err.code, err.pc) == (ErrorCode.ILLEGAL_OPCODE, 2),
+                f"error register {err}, expected illegal opcode at 2")
+        await ClockCycles(dut.clk, 1)
+        expect(int(dut.irq.value) == 1, "irq low with an error in the register")
+        cycles = await drv.counter(0)
+        expect(cycles == 3, f"cycles counter {cycles}, expected 3 (two nops and the failing fetch)")
+        await drv.write(Reg.CTRL, 2)
+        await ClockCycles(dut.clk, 2)
+        expect(await drv.error() is None and int(dut.irq.value) == 0, "soft reset left the error set")
+        expect(await drv.read_gbuf(17, 5) == words, "soft reset changed the global buffer")
+        s = await drv.status()
+        expect(not s["done"] and not s["running"] and s["quiet"], f"status after soft reset {s}")
+        # a long run: the counter's high word is latched when the low word is read
+        await drv.load_program(assemble("nop\n" * 40 + "halt"))
+        await drv.start()
+        await drv.wait_done()
+        expect(await drv.counter(0) == 41 and await drv.counter(1) == 41, "cycles/instructions of 41 fetches")
+        return {"checks": 9}
 
-            # an error: code, address, irq; soft reset clears control state, not memories
-            await drv.load_program(assemble("nop\nnop\n.word 0x3f\nhalt"))
-            await drv.start()
-            await drv.wait_done()
-            err = await drv.error()
-            _expect(err is not None and (err.code, err.pc) == (ErrorCode.ILLEGAL_OPCODE, 2),
-                    f"error register {err}, expected illegal opcode at 2")
-            await ClockCycles(dut.clk, 1)
-            _expect(int(dut.irq.value) == 1, "irq low with an error in the register")
-            cycles = await drv.counter(0)
-            _expect(cycles == 3, f"cycles counter {cycles}, expected 3 (two nops and the failing fetch)")
-            await drv.write(Reg.CTRL, 2)
-            await ClockCycles(dut.clk, 2)
-            _expect(await drv.error() is None and int(dut.irq.value) == 0, "soft reset left the error set")
-            _expect(await drv.read_gbuf(17, 5) == words, "soft reset changed the global buffer")
-            s = await drv.status()
-            _expect(not s["done"] and not s["running"] and s["quiet"], f"status after soft reset {s}")
-            # a long run: the counter's high word is latched when the low word is read
-            await drv.load_program(assemble("nop\n" * 40 + "halt"))
-            await drv.start()
-            await drv.wait_done()
-            _expect(await drv.counter(0) == 41 and await drv.counter(1) == 41, "cycles/instructions of 41 fetches")
-            return {"checks": 9}
-
-    await run_bench(dut, Bench(), p, AXI_IDLE_INPUTS, 1)
+    await run_axi_bench(dut, steps, default_pause=0.3)
