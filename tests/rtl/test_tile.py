@@ -1,0 +1,169 @@
+"""The tile alone on Amaranth's simulator, in lockstep with the cycle-exact model's tile.
+
+A random stream of legal packets (every packet type a tile takes, every tile command, weight
+rows that fail write-verify on stuck cells) arrives with random idle cycles; the network takes
+the tile's flits with random backpressure. Every cycle the RTL and
+:class:`~rramcim.model.chip_cycle.TileModel` must offer the same flit kinds, take the same
+flits and be idle alike; every flit sent must match (header and word); the counters must
+match at the end. The stream ends by sending every accumulator, the bias and the input
+buffer's products back, so the tile's final state is checked through its port.
+"""
+
+import numpy as np
+import pytest
+
+from rramcim.model.chip import TileState
+from rramcim.model.chip_cycle import TileModel
+from rramcim.model.encoding import (CTRL, TILE_COUNTER_NAMES, WROW_ARG, PacketType, pack_fields, pack_header,
+                                    pack_vector)
+from rramcim.model.isa import encode
+from rramcim.model.macro import FaultMap
+from rramcim.rtl.tile import Tile
+from rramcim.sim.benches.amaranth_io import run_amaranth
+from tests.configs import P2W4, TINY
+from tests.rtl.chip_blocks import (BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw,
+                                   split_words)
+
+POS = (1, 0)
+
+
+def _vector(rng, n, bits):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return rng.integers(lo, hi + 1, size=n)
+
+
+def tile_stream(cfg, pos, rng, steps: int) -> list:
+    """``(header word, payload)`` of a random legal packet stream to the tile at ``pos``."""
+    W = cfg.flit_width
+    IB, AC = cfg.tile_ibuf_depth, cfg.tile_acc_depth
+    others = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x) if (x, y) != pos]
+
+    def packet(ptype, payload, src=CTRL):
+        return pack_header(cfg, pos, src, ptype, len(payload)), payload
+
+    def cmd(name, **ops):
+        word = encode(name, tx=pos[0], ty=pos[1], **ops)
+        return packet(PacketType.CMD, split_words(word, W, cfg.cmd_words))
+
+    def wrow(row):
+        arg = pack_fields(WROW_ARG, row=row, pc=int(rng.integers(0, 1 << 16)))
+        return packet(PacketType.WROW, [arg] + pack_vector(_vector(rng, cfg.cols, cfg.wbits), cfg.wbits, W))
+
+    def acc_vector():
+        return pack_vector(rng.integers(-(1 << 20), 1 << 20, size=cfg.cols), cfg.acc_bits, W)
+
+    def span(depth, cap=3):
+        n = int(rng.integers(1, min(cap, depth) + 1))
+        return int(rng.integers(0, depth - n + 1)), n
+
+    out = [wrow(r) for r in range(cfg.rows)]            # weights everywhere first
+    kinds = ["act", "act", "wrow", "bias", "psum", "psum_t", "mvm", "mvm", "read", "out", "outq", "psum_cmd",
+             "sync"]
+    for _ in range(steps):
+        kind = kinds[rng.integers(len(kinds))]
+        if kind == "act":
+            vec = pack_vector(_vector(rng, cfg.rows, cfg.xbits), cfg.xbits, W)
+            out.append(packet(PacketType.ACT, [int(rng.integers(IB))] + vec))
+        elif kind == "wrow":
+            out.append(wrow(int(rng.integers(cfg.rows))))
+        elif kind == "bias":
+            out.append(packet(PacketType.BIAS, [0] + acc_vector()))
+        elif kind == "psum":
+            out.append(packet(PacketType.PSUM, [int(rng.integers(AC))] + acc_vector()))
+        elif kind == "psum_t":
+            src = others[rng.integers(len(others))]
+            out.append(packet(PacketType.PSUM_T, [int(rng.integers(AC))] + acc_vector(), src))
+        elif kind == "mvm":
+            a, n = span(IB)
+            out.append(cmd("mvm", a=a, count=n, b=int(rng.integers(0, AC - n + 1)), acc=int(rng.integers(2))))
+        elif kind == "read":
+            out.append(cmd("read", row=int(rng.integers(cfg.rows)), b=int(rng.integers(AC))))
+        elif kind == "out":
+            b, n = span(AC)
+            out.append(cmd("out", b=b, count=n, gaddr=int(rng.integers(cfg.gbuf_words)), bias=int(rng.integers(2))))
+        elif kind == "outq":
+            b, n = span(AC)
+            out.append(cmd("outq", b=b, count=n, gaddr=int(rng.integers(cfg.gbuf_words)),
+                           shift=int(rng.integers(32)), relu=int(rng.integers(2))))
+        elif kind == "psum_cmd":
+            b, n = span(AC)
+            dx, dy = others[rng.integers(len(others))]
+            out.append(cmd("psum", b=b, count=n, dx=dx, dy=dy, d=int(rng.integers(0, AC - n + 1))))
+        else:
+            out.append(cmd("sync"))
+    # the final state through the port: every accumulator, the bias, the input buffer's products
+    n = min(IB, AC)
+    out += [cmd("out", b=0, count=AC, gaddr=0), cmd("out", b=0, count=1, gaddr=0, bias=1),
+            cmd("mvm", a=0, count=n, b=0, acc=0), cmd("out", b=0, count=n, gaddr=0), cmd("sync")]
+    return out
+
+
+def run_tile(cfg, seed: int, steps: int = 40, model_cls=TileModel, p_idle: float = 0.3, p_ready: float = 0.6,
+             max_cycles: int = 20_000) -> dict:
+    """The tile and its model on one random stream; returns what was checked."""
+    rng = np.random.default_rng(seed)
+    faults = FaultMap.random(cfg, 2, rng)
+    model = model_cls(cfg, TileState(cfg, faults), POS)
+    feed = RxFeed(cfg, draw(rng, 997, p_idle))
+    for header, payload in tile_stream(cfg, POS, rng, steps):
+        feed.add(header, payload)
+    tx = TxCheck(cfg, draw(rng, 991, p_ready))
+    bank = BankEmulator(len(TILE_COUNTER_NAMES))
+
+    async def bench(io):
+        t = still = 0
+        while still < 3:
+            flit = feed.offer(io, t)
+            tx.drive(io, t)
+            bank.drive(io, running=True)
+            offered = model.offer(t)
+            ready = (io.get("node__rx_header__ready"), io.get("node__rx_payload__ready"))
+            if ready != (model.rx_ready(True), model.rx_ready(False)):
+                raise BlockMismatch(f"cycle {t}: rx ready (header, payload) RTL {ready}, model state {model.state}")
+            sent = tx.check(io, t, offered)
+            if io.get("idle") != model.idle:
+                raise BlockMismatch(f"cycle {t}: RTL idle {io.get('idle')}, model state {model.state}")
+            taken = flit is not None and ready[0 if flit.head else 1]
+            bank.take(io, True)
+            model.cycle(t, [flit] if taken else (), True if sent else None)
+            if taken:
+                feed.taken()
+            await io.tick()
+            t += 1
+            still = still + 1 if feed.empty and model.idle else 0
+            if t > max_cycles:
+                raise BlockMismatch(f"the stream did not finish in {max_cycles} cycles (model state {model.state})")
+        counters = compare_counters(TILE_COUNTER_NAMES, bank.values(io), model.counters())
+        return dict(cycles=t, sent=tx.sent, counters=counters)
+
+    return run_amaranth(Tile(cfg, faults), bench)
+
+
+@pytest.mark.parametrize("cfg,seed", [(TINY, 1), (TINY, 2), (P2W4, 3)], ids=["tiny-1", "tiny-2", "p2w4-3"])
+def test_tile_against_model(cfg, seed):
+    res = run_tile(cfg, seed)
+    kinds = {(f[2][1]) for f in res["sent"] if f[1] == "header"}
+    # the stream made the tile send results, partial sums and answers, and use its macro
+    assert {PacketType.RESULT, PacketType.PSUM_T, PacketType.ACK} <= kinds
+    assert res["counters"]["mvms"] > 0 and res["counters"]["tx_stall"] > 0
+
+
+def test_tile_verify_failure_is_reported():
+    """Stuck cells make a row fail write-verify: the tile sends an ERR, as its model does."""
+    res = run_tile(TINY, 4, steps=10)
+    assert any(f[1] == "header" and f[2][1] == PacketType.ERR for f in res["sent"])
+
+
+class _AckAsResult(TileModel):
+    """A model bug: the answer to ``sync`` goes as a RESULT packet."""
+
+    def _command(self, word):
+        nxt = super()._command(word)
+        if self.tx.packets and self.tx.packets[-1].ptype == PacketType.ACK:
+            self.tx.packets[-1].ptype = PacketType.RESULT
+        return nxt
+
+
+def test_checker_catches_a_model_bug():
+    with pytest.raises(BlockMismatch, match="header"):
+        run_tile(TINY, 1, steps=10, model_cls=_AckAsResult)
