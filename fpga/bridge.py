@@ -24,6 +24,8 @@ flags say so; the bridge then waits for a command again, so the next host
 finds it in sync without a board reset.
 """
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -31,6 +33,29 @@ from amaranth.lib.wiring import In, Out
 from .protocol import BRIDGE_VERSION, RECORD_TIMEOUT, REPLY_ERROR, REPLY_OK, Cmd, beat_bytes
 
 __all__ = ["Bridge"]
+
+
+def _byte(v) -> Const:
+    """A reply byte: a code of :mod:`rramcim.fpga.protocol`."""
+    return Const(int(v), 8)
+
+
+class _Registers(NamedTuple):
+    """The bridge's state besides its FSM state (see :meth:`Bridge._registers`)."""
+    cmd: Signal             # the command byte
+    arg: Signal             # its argument bytes, shifted in at the top
+    arg_left: Signal
+    beat: Signal            # a beat's bytes, shifted in at the top
+    beat_left: Signal
+    count: Signal           # beats still to move in this command
+    reply: Signal           # the reply, shifted out at the bottom
+    reply_left: Signal
+    then_pull: Signal       # after this reply, the next STREAM_READ record
+    aw_done: Signal
+    w_done: Signal
+    flags: Signal           # sticky INFO flags: bad command, frame error, overrun, timeout
+    silent: Signal          # clocks of silence
+    timed_out: Signal
 
 
 class Bridge(wiring.Component):
@@ -75,6 +100,37 @@ class Bridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        r = self._registers(m)
+        with m.FSM():
+            with m.State("IDLE"):
+                self._idle(m, r)
+            with m.State("ARGS"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(self.rx.valid):
+                    m.d.sync += [r.arg.eq(Cat(r.arg[8:], self.rx.payload)), r.arg_left.eq(r.arg_left - 1)]
+                    with m.If(r.arg_left == 1):
+                        m.next = "DISPATCH"
+                with m.Elif(r.timed_out):
+                    m.d.sync += r.flags[3].eq(1)
+                    m.next = "IDLE"
+            with m.State("DISPATCH"):
+                self._dispatch(m, r)
+            self._axil_states(m, r)
+            self._stream_states(m, r)
+            with m.State("SEND"):
+                m.d.comb += self.tx.valid.eq(1)
+                m.d.sync += r.silent.eq(0)              # a read's wait for its next beat starts after this
+                with m.If(self.tx.ready):
+                    m.d.sync += [r.reply.eq(r.reply[8:]), r.reply_left.eq(r.reply_left - 1)]
+                    with m.If(r.reply_left == 1):
+                        m.next = "IDLE"
+                        with m.If(r.then_pull):
+                            m.next = "PULL"
+        return m
+
+    def _registers(self, m):
+        """The bridge's registers, its silence timer and sticky flags, and the chip inputs it drives
+        from them outside any state; returns them as :class:`_Registers`."""
         c = self.chip
         D = self.beat_bits
         NB = beat_bytes(D)
@@ -112,119 +168,109 @@ class Bridge(wiring.Component):
             c.s_axis_tdata.eq(beat[:D]),
             tx.payload.eq(reply[:8]),
         ]
+        return _Registers(cmd, arg, arg_left, beat, beat_left, count, reply, reply_left, then_pull,
+                          aw_done, w_done, flags, silent, timed_out)
 
-        def send(m, *fields, pull=False):
-            # a reply of whole bytes: fields are 8-bit codes, register data or a record
-            value = Cat(*fields)
-            assert len(value) % 8 == 0 and len(value) <= len(reply)
-            m.d.sync += [reply.eq(value), reply_left.eq(len(value) // 8), then_pull.eq(pull)]
-            m.next = "SEND"
+    @staticmethod
+    def _send(m, r, *fields, pull=False):
+        """Start a reply of whole bytes: ``fields`` are 8-bit codes, register data or a record."""
+        value = Cat(*fields)
+        assert len(value) % 8 == 0 and len(value) <= len(r.reply)
+        m.d.sync += [r.reply.eq(value), r.reply_left.eq(len(value) // 8), r.then_pull.eq(pull)]
+        m.next = "SEND"
 
-        def b(v):
-            return Const(int(v), 8)
+    def _idle(self, m, r):
+        """IDLE: take a command byte; answer ``PING``, ``INFO`` and bad bytes at once, else collect arguments."""
+        rx, NB = self.rx, beat_bytes(self.beat_bits)
+        m.d.comb += rx.ready.eq(1)
+        with m.If(rx.valid):
+            m.d.sync += r.cmd.eq(rx.payload)
+            with m.Switch(rx.payload):
+                with m.Case(Cmd.PING):
+                    self._send(m, r, _byte(REPLY_OK | Cmd.PING))
+                with m.Case(Cmd.REG_WRITE):
+                    m.d.sync += r.arg_left.eq(5)
+                    m.next = "ARGS"
+                with m.Case(Cmd.REG_READ):
+                    m.d.sync += r.arg_left.eq(1)
+                    m.next = "ARGS"
+                with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE, Cmd.STREAM_READ):
+                    m.d.sync += r.arg_left.eq(2)
+                    m.next = "ARGS"
+                with m.Case(Cmd.INFO):
+                    self._send(m, r, _byte(REPLY_OK | Cmd.INFO), _byte(BRIDGE_VERSION), _byte(NB),
+                               Cat(r.flags, Const(0, 4)))
+                    m.d.sync += r.flags.eq(0)
+                with m.Default():
+                    self._send(m, r, _byte(REPLY_ERROR), rx.payload)
+                    m.d.sync += r.flags[0].eq(1)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    m.d.sync += cmd.eq(rx.payload)
-                    with m.Switch(rx.payload):
-                        with m.Case(Cmd.PING):
-                            send(m, b(REPLY_OK | Cmd.PING))
-                        with m.Case(Cmd.REG_WRITE):
-                            m.d.sync += arg_left.eq(5)
-                            m.next = "ARGS"
-                        with m.Case(Cmd.REG_READ):
-                            m.d.sync += arg_left.eq(1)
-                            m.next = "ARGS"
-                        with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE, Cmd.STREAM_READ):
-                            m.d.sync += arg_left.eq(2)
-                            m.next = "ARGS"
-                        with m.Case(Cmd.INFO):
-                            send(m, b(REPLY_OK | Cmd.INFO), b(BRIDGE_VERSION), b(NB), Cat(flags, Const(0, 4)))
-                            m.d.sync += flags.eq(0)
-                        with m.Default():
-                            send(m, b(REPLY_ERROR), rx.payload)
-                            m.d.sync += flags[0].eq(1)
+    def _dispatch(self, m, r):
+        """DISPATCH: the arguments are in; go to the command's transfer (a read answers first)."""
+        m.d.sync += r.silent.eq(0)
+        m.d.sync += [r.count.eq(r.arg[24:40] + 1), r.beat_left.eq(beat_bytes(self.beat_bits)),
+                     r.aw_done.eq(0), r.w_done.eq(0)]
+        with m.Switch(r.cmd):
+            with m.Case(Cmd.REG_WRITE):
+                m.next = "AXIL_WRITE"
+            with m.Case(Cmd.REG_READ):
+                m.next = "AXIL_ADDR"
+            with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE):
+                m.next = "BEAT"
+            with m.Default():                    # STREAM_READ
+                self._send(m, r, _byte(REPLY_OK | Cmd.STREAM_READ), pull=True)
 
-            with m.State("ARGS"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    m.d.sync += [arg.eq(Cat(arg[8:], rx.payload)), arg_left.eq(arg_left - 1)]
-                    with m.If(arg_left == 1):
-                        m.next = "DISPATCH"
-                with m.Elif(timed_out):
-                    m.d.sync += flags[3].eq(1)
-                    m.next = "IDLE"
+    def _axil_states(self, m, r):
+        """AXIL_WRITE (address and data together, until the response), AXIL_ADDR and AXIL_DATA (a read)."""
+        c = self.chip
+        with m.State("AXIL_WRITE"):
+            m.d.comb += [c.s_axil_awvalid.eq(~r.aw_done), c.s_axil_wvalid.eq(~r.w_done), c.s_axil_bready.eq(1)]
+            with m.If(c.s_axil_awready):
+                m.d.sync += r.aw_done.eq(1)
+            with m.If(c.s_axil_wready):
+                m.d.sync += r.w_done.eq(1)
+            with m.If(c.s_axil_bvalid):
+                self._send(m, r, _byte(REPLY_OK | Cmd.REG_WRITE))
 
-            with m.State("DISPATCH"):
-                m.d.sync += silent.eq(0)
-                m.d.sync += [count.eq(arg[24:40] + 1), beat_left.eq(NB), aw_done.eq(0), w_done.eq(0)]
-                with m.Switch(cmd):
-                    with m.Case(Cmd.REG_WRITE):
-                        m.next = "AXIL_WRITE"
-                    with m.Case(Cmd.REG_READ):
-                        m.next = "AXIL_ADDR"
-                    with m.Case(Cmd.STREAM_WRITE, Cmd.STREAM_WRITE_MORE):
-                        m.next = "BEAT"
-                    with m.Default():                    # STREAM_READ
-                        send(m, b(REPLY_OK | Cmd.STREAM_READ), pull=True)
+        with m.State("AXIL_ADDR"):
+            m.d.comb += c.s_axil_arvalid.eq(1)
+            with m.If(c.s_axil_arready):
+                m.next = "AXIL_DATA"
+        with m.State("AXIL_DATA"):
+            m.d.comb += c.s_axil_rready.eq(1)
+            with m.If(c.s_axil_rvalid):
+                self._send(m, r, _byte(REPLY_OK | Cmd.REG_READ), c.s_axil_rdata)
 
-            with m.State("AXIL_WRITE"):
-                m.d.comb += [c.s_axil_awvalid.eq(~aw_done), c.s_axil_wvalid.eq(~w_done), c.s_axil_bready.eq(1)]
-                with m.If(c.s_axil_awready):
-                    m.d.sync += aw_done.eq(1)
-                with m.If(c.s_axil_wready):
-                    m.d.sync += w_done.eq(1)
-                with m.If(c.s_axil_bvalid):
-                    send(m, b(REPLY_OK | Cmd.REG_WRITE))
+    def _stream_states(self, m, r):
+        """BEAT (collect a beat's bytes), PUSH (hand it to ``s_axis``), PULL (a ``STREAM_READ`` record)."""
+        c, rx, D = self.chip, self.rx, self.beat_bits
+        NB = beat_bytes(D)
+        with m.State("BEAT"):
+            m.d.comb += rx.ready.eq(1)
+            with m.If(rx.valid):
+                m.d.sync += [r.beat.eq(Cat(r.beat[8:], rx.payload)), r.beat_left.eq(r.beat_left - 1)]
+                with m.If(r.beat_left == 1):
+                    m.next = "PUSH"
+            with m.Elif(r.timed_out):
+                m.d.sync += r.flags[3].eq(1)
+                m.next = "IDLE"
+        with m.State("PUSH"):
+            m.d.sync += r.silent.eq(0)                # waiting for the chip is not the host's silence
+            m.d.comb += [c.s_axis_tvalid.eq(1),
+                         c.s_axis_tlast.eq((r.count == 1) & (r.cmd == Cmd.STREAM_WRITE))]
+            with m.If(c.s_axis_tready):
+                m.d.sync += [r.count.eq(r.count - 1), r.beat_left.eq(NB)]
+                with m.If(r.count == 1):
+                    self._send(m, r, r.cmd | REPLY_OK)
+                with m.Else():
+                    m.next = "BEAT"
 
-            with m.State("AXIL_ADDR"):
-                m.d.comb += c.s_axil_arvalid.eq(1)
-                with m.If(c.s_axil_arready):
-                    m.next = "AXIL_DATA"
-            with m.State("AXIL_DATA"):
-                m.d.comb += c.s_axil_rready.eq(1)
-                with m.If(c.s_axil_rvalid):
-                    send(m, b(REPLY_OK | Cmd.REG_READ), c.s_axil_rdata)
-
-            with m.State("BEAT"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    m.d.sync += [beat.eq(Cat(beat[8:], rx.payload)), beat_left.eq(beat_left - 1)]
-                    with m.If(beat_left == 1):
-                        m.next = "PUSH"
-                with m.Elif(timed_out):
-                    m.d.sync += flags[3].eq(1)
-                    m.next = "IDLE"
-            with m.State("PUSH"):
-                m.d.sync += silent.eq(0)                # waiting for the chip is not the host's silence
-                m.d.comb += [c.s_axis_tvalid.eq(1),
-                             c.s_axis_tlast.eq((count == 1) & (cmd == Cmd.STREAM_WRITE))]
-                with m.If(c.s_axis_tready):
-                    m.d.sync += [count.eq(count - 1), beat_left.eq(NB)]
-                    with m.If(count == 1):
-                        send(m, cmd | REPLY_OK)
-                    with m.Else():
-                        m.next = "BEAT"
-
-            with m.State("PULL"):
-                m.d.comb += c.m_axis_tready.eq(1)
-                with m.If(c.m_axis_tvalid):
-                    m.d.sync += count.eq(count - 1)
-                    send(m, Cat(c.m_axis_tlast, Const(0, 7)), c.m_axis_tdata, Const(0, 8 * NB - D),
-                         pull=~c.m_axis_tlast & (count != 1))
-                with m.Elif(timed_out):                  # no beat came: an empty record ends the reply
-                    m.d.sync += flags[3].eq(1)
-                    send(m, b(RECORD_TIMEOUT), Const(0, 8 * NB))
-
-            with m.State("SEND"):
-                m.d.comb += tx.valid.eq(1)
-                m.d.sync += silent.eq(0)                # a read's wait for its next beat starts after this
-                with m.If(tx.ready):
-                    m.d.sync += [reply.eq(reply[8:]), reply_left.eq(reply_left - 1)]
-                    with m.If(reply_left == 1):
-                        m.next = "IDLE"
-                        with m.If(then_pull):
-                            m.next = "PULL"
-        return m
+        with m.State("PULL"):
+            m.d.comb += c.m_axis_tready.eq(1)
+            with m.If(c.m_axis_tvalid):
+                m.d.sync += r.count.eq(r.count - 1)
+                self._send(m, r, Cat(c.m_axis_tlast, Const(0, 7)), c.m_axis_tdata, Const(0, 8 * NB - D),
+                           pull=~c.m_axis_tlast & (r.count != 1))
+            with m.Elif(r.timed_out):                  # no beat came: an empty record ends the reply
+                m.d.sync += r.flags[3].eq(1)
+                self._send(m, r, _byte(RECORD_TIMEOUT), Const(0, 8 * NB))
