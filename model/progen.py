@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chip import pack_vector
+from .encoding import pack_vector
 from .config import Config
 
 __all__ = ["random_program", "ksplit_program", "requant_program"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..chip import unpack_vector
+from ..encoding import unpack_vector
 from ..config import Config
 from ..macro import wrap_signed
 

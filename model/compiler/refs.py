@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..chip import pack_vector
+from ..encoding import pack_vector
 from ..config import Config
 from .layout import _Unit
 

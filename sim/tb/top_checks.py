@@ -9,7 +9,7 @@ an empty read), the error registers and the ``irq`` line, soft reset from
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from ...model.chip import ErrorCode
+from ...model.encoding import ErrorCode
 from ...model.isa import assemble
 from ...rtl.top import FrameType, Reg
 from .common import run_axi_bench

@@ -4,8 +4,8 @@ model against the functional one, hand-computed timing and counters, and every e
 import numpy as np
 import pytest
 
-from rramcim.model.chip import (ChipState, ErrorCode, FunctionalChip, PacketType, pack_vector,
-                                post_process, unpack_vector)
+from rramcim.model.chip import ChipState, FunctionalChip, post_process
+from rramcim.model.encoding import ErrorCode, PacketType, pack_vector, unpack_vector
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.config import PRESETS
 from rramcim.model.isa import FORMATS, AsmError, assemble, decode, disassemble, encode

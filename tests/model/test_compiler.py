@@ -5,7 +5,8 @@ cycle-exact run against the functional (program-order) one, and the performance 
 import numpy as np
 import pytest
 
-from rramcim.model.chip import ChipState, ErrorCode, FunctionalChip, check_instr, pack_vector
+from rramcim.model.chip import ChipState, FunctionalChip, check_instr
+from rramcim.model.encoding import ErrorCode, pack_vector
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import CompileError, GemmPlan, Window, compile_gemm, roofline
 from rramcim.model.compiler.layout import _tiles

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from rramcim.fpga.board_core import SIM_DIVISOR
-from rramcim.model.chip import COUNTER_NAMES, ChipState
+from rramcim.model.chip import ChipState
+from rramcim.model.encoding import COUNTER_NAMES
 from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
