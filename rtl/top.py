@@ -22,15 +22,18 @@ Beats are ``max(64, flit_width)`` bits; a word sits in the low bits.
 """
 
 import hashlib
+from typing import NamedTuple
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
+from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, field_lsb, fields_width, imem_write_fields
 from .chip import ChipCore, counter_count
 
-__all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words"]
+__all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words",
+           "AXIL_ADDR_BITS", "AXIL_DATA_BITS", "STATUS_BITS"]
 
 CHIP_ID = 0x5243494D            # "RCIM"
 VERSION = 0x0001_0000           # 1.0: register map and framing of this file
@@ -57,7 +60,17 @@ class Reg:
     CNT_HI = 0x68
 
 
-class FrameType(enum.Enum, shape=8):
+AXIL_ADDR_BITS = 8              # AXI4-Lite byte addresses (Reg above)
+AXIL_DATA_BITS = 32             # AXI4-Lite data; a 64-bit counter is read as two words
+
+#: ``STATUS`` bits, least significant first (the names the host driver gives them).
+STATUS_BITS = ("running", "done", "error", "quiet", "tiles_idle", "frame_error")
+
+#: The instruction in an instruction-memory beat (the low bits).
+INSTR_BITS = dict(imem_write_fields())["data"]
+
+
+class FrameType(enum.Enum, shape=dict(FRAME_HEADER)["type"]):
     IMEM = 1
     GBUF = 2
     READ = 3
@@ -81,7 +94,35 @@ def config_words(cfg: Config) -> dict:
 
 
 def beat_width(cfg: Config) -> int:
-    return max(64, cfg.flit_width)
+    """Bits of an AXI4-Stream beat: a frame header or a global-buffer word, whichever is wider."""
+    return max(fields_width(FRAME_HEADER), cfg.flit_width)
+
+
+def _field_width(name: str) -> int:
+    """Bits of field ``name`` of a frame header."""
+    return dict(FRAME_HEADER)[name]
+
+
+def _field(beat: Value, name: str) -> Value:
+    """Field ``name`` of the frame header in ``beat``."""
+    lsb = field_lsb(FRAME_HEADER, name)
+    return beat[lsb:lsb + _field_width(name)]
+
+
+def _pack(fields, **values) -> Value:
+    """The register word of a field list: ``values`` by name, padding fields zero."""
+    return Cat(Const(0, w) if n.startswith("_") else values[n] for n, w in fields)
+
+
+class _ReadState(NamedTuple):
+    """What the stream input starts and the read engine runs: the ``m_axis`` register (data and
+    ``TLAST`` on top, valid) and the read request (next address, words left, busy, a word in flight)."""
+    out: Signal
+    out_valid: Signal
+    addr: Signal
+    left: Signal
+    busy: Signal
+    inflight: Signal
 
 
 class ChipTop(wiring.Component):
@@ -97,13 +138,13 @@ class ChipTop(wiring.Component):
     def __init__(self, cfg: Config, faults: dict | None = None, *, hard_crossbar: bool = False):
         self.cfg = cfg
         self.core = ChipCore(cfg, faults, hard_crossbar=hard_crossbar)
-        D = beat_width(cfg)
+        D, A, DW = beat_width(cfg), AXIL_ADDR_BITS, AXIL_DATA_BITS
         super().__init__({
-            "s_axil_awaddr": In(8), "s_axil_awprot": In(3), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
-            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+            "s_axil_awaddr": In(A), "s_axil_awprot": In(3), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+            "s_axil_wdata": In(DW), "s_axil_wstrb": In(DW // 8), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
             "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
-            "s_axil_araddr": In(8), "s_axil_arprot": In(3), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
-            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+            "s_axil_araddr": In(A), "s_axil_arprot": In(3), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+            "s_axil_rdata": Out(DW), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
             "s_axis_tdata": In(D), "s_axis_tvalid": In(1), "s_axis_tready": Out(1), "s_axis_tlast": In(1),
             "m_axis_tdata": Out(D), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
             "irq": Out(1),
@@ -111,8 +152,7 @@ class ChipTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, core = self.cfg, self.core
-        W, D = cfg.flit_width, beat_width(cfg)
+        core = self.core
         m.submodules.core = core
         m.d.comb += self.irq.eq(core.irq)
 
@@ -122,9 +162,17 @@ class ChipTop(wiring.Component):
         m.d.comb += [core.start.eq(start), core.soft_reset.eq(soft_reset)]
         m.d.sync += [start.eq(0), soft_reset.eq(0)]           # one-cycle pulses from CTRL writes
 
-        # --- AXI4-Lite ----------------------------------------------------------------
+        cnt_sel = self._axil_write(m, start, soft_reset, frame_error)
+        self._axil_read(m, cnt_sel, frame_error)
+        rd = self._stream_in(m, frame_error)
+        self._read_engine(m, rd)
+        return m
+
+    def _axil_write(self, m, start, soft_reset, frame_error):
+        """AXI4-Lite writes: address and data taken in any order, one response each; returns ``CNT_SEL``."""
+        core = self.core
         aw_full, w_full = Signal(), Signal()
-        aw_addr, w_data = Signal(8), Signal(32)
+        aw_addr, w_data = Signal(AXIL_ADDR_BITS), Signal(AXIL_DATA_BITS)
         bvalid = Signal()
         m.d.comb += [
             self.s_axil_awready.eq(~aw_full), self.s_axil_wready.eq(~w_full),
@@ -136,7 +184,7 @@ class ChipTop(wiring.Component):
             m.d.sync += [w_full.eq(1), w_data.eq(self.s_axil_wdata)]
         with m.If(bvalid & self.s_axil_bready):
             m.d.sync += bvalid.eq(0)
-        cnt_sel = Signal(range(counter_count(cfg)))
+        cnt_sel = Signal(range(counter_count(self.cfg)))
         m.d.comb += core.cnt_index.eq(cnt_sel)
         with m.If(aw_full & w_full & ~bvalid):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bvalid.eq(1)]
@@ -147,9 +195,13 @@ class ChipTop(wiring.Component):
                         m.d.sync += frame_error.eq(0)
                 with m.Case(Reg.CNT_SEL):
                     m.d.sync += cnt_sel.eq(w_data)
+        return cnt_sel
 
-        rvalid, rdata = Signal(), Signal(32)
-        cnt_hi = Signal(32)
+    def _axil_read(self, m, cnt_sel, frame_error):
+        """AXI4-Lite reads: one at a time, the data registered; reading ``CNT_LO`` latches ``CNT_HI``."""
+        core = self.core
+        rvalid, rdata = Signal(), Signal(AXIL_DATA_BITS)
+        cnt_hi = Signal(AXIL_DATA_BITS)
         m.d.comb += [
             self.s_axil_arready.eq(~rvalid), self.s_axil_rvalid.eq(rvalid),
             self.s_axil_rdata.eq(rdata), self.s_axil_rresp.eq(0),
@@ -157,13 +209,15 @@ class ChipTop(wiring.Component):
         with m.If(rvalid & self.s_axil_rready):
             m.d.sync += rvalid.eq(0)
         err = core.error
-        regs = dict(config_words(cfg))
+        status = {"running": core.running, "done": core.done, "error": core.irq, "quiet": core.quiet,
+                  "tiles_idle": core.tiles_idle, "frame_error": frame_error}
+        regs = dict(config_words(self.cfg))
         regs.update({
             Reg.CTRL: 0,
-            Reg.STATUS: Cat(core.running, core.done, core.irq, core.quiet, core.tiles_idle, frame_error),
+            Reg.STATUS: Cat(status[name] for name in STATUS_BITS),
             Reg.ERR_CODE: err.code, Reg.ERR_PC: err.pc,
-            Reg.ERR_TILE: Cat(err.x, err.y, Const(0, 8), err.row),
-            Reg.CNT_SEL: cnt_sel, Reg.CNT_LO: core.cnt_value[:32], Reg.CNT_HI: cnt_hi,
+            Reg.ERR_TILE: _pack(ERR_TILE_REG, x=err.x, y=err.y, row=err.row),
+            Reg.CNT_SEL: cnt_sel, Reg.CNT_LO: core.cnt_value[:AXIL_DATA_BITS], Reg.CNT_HI: cnt_hi,
         })
         with m.If(self.s_axil_arvalid & ~rvalid):
             m.d.sync += rvalid.eq(1)
@@ -174,24 +228,29 @@ class ChipTop(wiring.Component):
                 with m.Default():
                     m.d.sync += rdata.eq(0)
             with m.If(self.s_axil_araddr == Reg.CNT_LO):
-                m.d.sync += cnt_hi.eq(core.cnt_value[32:])
+                m.d.sync += cnt_hi.eq(core.cnt_value[AXIL_DATA_BITS:])
 
-        # --- AXI4-Stream in: framed writes and read requests ------------------------------
-        # m_axis: one output register, which a read request's header beat, then each word read, fills
-        out, out_valid = Signal(D + 1), Signal()
+    def _stream_in(self, m, frame_error):
+        """AXI4-Stream in: framed writes and read requests.
+
+        Returns the state the read engine shares, ``_ReadState``: the ``m_axis`` output register
+        (a read request's header beat, then each word read, fills it) and the read request's place.
+        """
+        core, W = self.core, self.cfg.flit_width
+        out, out_valid = Signal(beat_width(self.cfg) + 1), Signal()
         with m.If(out_valid & self.m_axis_tready):
             m.d.sync += out_valid.eq(0)
         s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
-        waddr = Signal(32)
-        rd_addr = Signal(32)
-        rd_left = Signal(24)
+        waddr = Signal(_field_width("addr"))
+        rd_addr = Signal(_field_width("addr"))
+        rd_left = Signal(_field_width("count"))
         rd_busy = Signal()
         inflight = Signal()          # a global-buffer read issued last cycle: its word arrives now
         beat = self.s_axis_tdata
-        hdr_type, hdr_count, hdr_addr = beat[:8], beat[8:32], beat[32:64]
+        hdr_type, hdr_count, hdr_addr = (_field(beat, name) for name in ("type", "count", "addr"))
         m.d.comb += [
             core.imem_wr.payload.addr.eq(waddr),
-            core.imem_wr.payload.data.eq(beat[:64]),
+            core.imem_wr.payload.data.eq(beat[:INSTR_BITS]),
             core.gbuf_wr.payload.addr.eq(waddr),
             core.gbuf_wr.payload.data.eq(beat[:W]),
         ]
@@ -223,26 +282,30 @@ class ChipTop(wiring.Component):
             m.d.sync += waddr.eq(waddr + 1)
             with m.If(self.s_axis_tlast):
                 m.d.sync += s_in.eq(0)
+        return _ReadState(out, out_valid, rd_addr, rd_left, rd_busy, inflight)
 
-        # --- read engine: global buffer -> m_axis ------------------------------------------
-        # One read at a time, issued when the output register is free by the time its word
-        # arrives (the cycle after): a word every two cycles while m_axis takes them.
+    def _read_engine(self, m, rd):
+        """The read engine: global buffer -> ``m_axis``.
+
+        One read at a time, issued when the output register is free by the time its word
+        arrives (the cycle after): a word every two cycles while ``m_axis`` takes them.
+        """
+        core, W, D = self.core, self.cfg.flit_width, beat_width(self.cfg)
         issue = Signal()
         m.d.comb += [
-            issue.eq(rd_busy & ~inflight & (~out_valid | self.m_axis_tready)),
-            core.gbuf_rd_addr.eq(rd_addr),
+            issue.eq(rd.busy & ~rd.inflight & (~rd.out_valid | self.m_axis_tready)),
+            core.gbuf_rd_addr.eq(rd.addr),
         ]
-        m.d.sync += inflight.eq(issue)
+        m.d.sync += rd.inflight.eq(issue)
         last_issued = Signal()
         with m.If(issue):
-            m.d.sync += [rd_addr.eq(rd_addr + 1), rd_left.eq(rd_left - 1), last_issued.eq(rd_left == 1)]
-            with m.If(rd_left == 1):
-                m.d.sync += rd_busy.eq(0)
-        with m.If(inflight):
-            m.d.sync += [out.eq(Cat(core.gbuf_rd_data, Const(0, D - W), last_issued)), out_valid.eq(1)]
+            m.d.sync += [rd.addr.eq(rd.addr + 1), rd.left.eq(rd.left - 1), last_issued.eq(rd.left == 1)]
+            with m.If(rd.left == 1):
+                m.d.sync += rd.busy.eq(0)
+        with m.If(rd.inflight):
+            m.d.sync += [rd.out.eq(Cat(core.gbuf_rd_data, Const(0, D - W), last_issued)), rd.out_valid.eq(1)]
         m.d.comb += [
-            self.m_axis_tvalid.eq(out_valid),
-            self.m_axis_tdata.eq(out[:D]),
-            self.m_axis_tlast.eq(out[D]),
+            self.m_axis_tvalid.eq(rd.out_valid),
+            self.m_axis_tdata.eq(rd.out[:D]),
+            self.m_axis_tlast.eq(rd.out[D]),
         ]
-        return m
