@@ -28,13 +28,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chip import (COUNTER_NAMES, LOAD_PACKET, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ChipError,
-                   ChipState, ErrorCode, PacketType, TileState, check_instr, counter_index, unpack_vector,
-                   vector_words)
+from .chip import LOAD_PACKET, ChipError, ChipState, TileState, check_instr, vector_words
 from .config import Config
+from .encoding import (COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS,
+                       TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
+                       counter_index, field_lsb, header_fields, pack_fields, pack_header, unpack_fields,
+                       unpack_header, unpack_vector)
 from .isa import Op, decode
 from .macro import MacroCore
-from .noc import CTRL, MeshCore, TxHeader, coord_size, pack_header, unpack_header
+from .noc import MeshCore, TxHeader
 
 __all__ = ["ChipCycleModel", "ControllerModel", "RunResult", "TileModel", "run_program"]
 
@@ -112,6 +114,8 @@ def _split64(word: int, width: int, n: int) -> list[int]:
     return [(word >> (i * width)) & ((1 << width) - 1) for i in range(n)]
 
 
+_TYPE_MASK = (1 << HEADER_TYPE_BITS) - 1
+_SLOT_MASK = (1 << SLOT_BITS) - 1
 _NO_FIRE = (False, False, None, None)       # what an idle macro does in a cycle with nothing offered
 _MACRO_STATES = ("mvm", "prog", "prog_wait")     # tile states that offer the macro something
 _TILE_COUNTER = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
@@ -151,7 +155,7 @@ class TileModel:
     def __init__(self, cfg: Config, data: TileState, pos, decoded: dict | None = None):
         self.cfg, self.data, self.pos = cfg, data, pos
         self.decoded = {} if decoded is None else decoded
-        self.type_lsb = 2 * coord_size(cfg)          # header: dest, src, then type
+        self.type_lsb = field_lsb(header_fields(cfg), "type")
         self.macro = MacroCore(cfg, data.macro, fast=True)
         self.tx = _Sender(cfg, pos)
         self.state = "idle"
@@ -257,7 +261,7 @@ class TileModel:
                     nxt = "idle"
         elif state == "idle":
             for flit in rx_flits:            # a header
-                self.rx_type = (flit.data >> self.type_lsb) & 0xF
+                self.rx_type = (flit.data >> self.type_lsb) & _TYPE_MASK
                 self.words = []
                 nxt = "recv"
         elif state == "exec":
@@ -280,7 +284,7 @@ class TileModel:
                 if pr_ev.result.ok:
                     nxt = "idle"
                 else:
-                    arg = (self.prog[2] & 0xFFFF) | ((self.prog[0] & 0xFFF) << 16)
+                    arg = pack_fields(ERR_ARG, pc=self.prog[2], row=self.prog[0])
                     self.tx.packets.append(_Packet(CTRL, PacketType.ERR, [arg]))
                     nxt = "send"
         self.state = nxt
@@ -295,14 +299,14 @@ class TileModel:
         data = words[1:1 + n]
         cnt, c = self.cnt, _TILE_COUNTER
         if ty == PacketType.ACT:
-            d.ibuf[arg & 0xFFF] = unpack_vector(data, cfg.rows, cfg.xbits, W)
+            d.ibuf[unpack_fields(SLOT_ARG, arg)["slot"]] = unpack_vector(data, cfg.rows, cfg.xbits, W)
             cnt[c["ibuf_write_bits"]] += cfg.rows * cfg.xbits
             return "idle"
         if ty == PacketType.BIAS:
             d.bias[:] = unpack_vector(data, cfg.cols, cfg.acc_bits, W)
             return "idle"
         if ty in (PacketType.PSUM, PacketType.PSUM_T):
-            d.accumulate(arg & 0xFFF, unpack_vector(data, cfg.cols, cfg.acc_bits, W))
+            d.accumulate(unpack_fields(SLOT_ARG, arg)["slot"], unpack_vector(data, cfg.cols, cfg.acc_bits, W))
             cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
             cnt[c["acc_write_bits"]] += cfg.cols * cfg.acc_bits
             if ty == PacketType.PSUM_T:          # answered, so that a barrier can wait for it
@@ -310,7 +314,8 @@ class TileModel:
                 return "send"
             return "idle"
         if ty == PacketType.WROW:
-            self.prog = (arg & 0xFFF, unpack_vector(data, cfg.cols, cfg.wbits, W), (arg >> 16) & 0xFFFF)
+            a = unpack_fields(WROW_ARG, arg)
+            self.prog = (a["row"], unpack_vector(data, cfg.cols, cfg.wbits, W), a["pc"])
             return "prog"
         raise AssertionError(f"tile {self.pos}: packet type {ty}")
 
@@ -382,7 +387,7 @@ class ControllerModel:
     def __init__(self, cfg: Config, state: ChipState, checked: dict | None = None):
         self.cfg, self.st = cfg, state
         self.checked = {} if checked is None else checked
-        self.type_lsb = 2 * coord_size(cfg)
+        self.type_lsb = field_lsb(header_fields(cfg), "type")
         self.tx = _Sender(cfg, CTRL)
         self.state, self.pc, self.outstanding = "fetch", 0, 0
         self.pending: ChipError | None = None         # an ERR packet arrived
@@ -469,7 +474,7 @@ class ControllerModel:
         """A flit delivered to it (registers: the state machine sees it the cycle after)."""
         cfg, rx = self.cfg, self.rx
         if flit.head:
-            ptype = (flit.data >> self.type_lsb) & 0xF
+            ptype = (flit.data >> self.type_lsb) & _TYPE_MASK
             rx["type"], rx["k"] = ptype, 0
             if ptype == PacketType.ACK:
                 self.outstanding -= 1
@@ -479,15 +484,15 @@ class ControllerModel:
         rx["k"] += 1
         if rx["type"] == PacketType.RESULT:
             if k == 0:
-                rx["addr"] = flit.data & 0xFFFFF
+                rx["addr"] = unpack_fields(RESULT_ARG, flit.data)["gaddr"]
             else:
                 a = rx["addr"] + k - 1
                 if a < cfg.gbuf_words:
                     self.st.gbuf[a] = flit.data
                 self.cnt[_C_GBUF_W] += cfg.flit_width
         elif rx["type"] == PacketType.ERR and k == 0 and self.pending is None:
-            self.pending = ChipError(ErrorCode.RRAM_VERIFY, flit.data & 0xFFFF, rx["src"],
-                                     (flit.data >> 16) & 0xFFF)
+            e = unpack_fields(ERR_ARG, flit.data)
+            self.pending = ChipError(ErrorCode.RRAM_VERIFY, e["pc"], rx["src"], e["row"])
 
     def _issue(self, ins, pc, ctx: _Sender, outstanding):
         """The fetch cycle of ``ins``: the controller's next state, pc and outstanding syncs."""
@@ -505,7 +510,7 @@ class ControllerModel:
             n = vector_words(cfg, ptype)
             for v in range(o.get("count", 1)):
                 if op == Op.LDW:
-                    arg = ((o["row"] + v) & 0xFFF) | ((pc & 0xFFFF) << 16)
+                    arg = pack_fields(WROW_ARG, row=(o["row"] + v) & _SLOT_MASK, pc=pc)
                 elif op == Op.LDBIAS:
                     arg = 0
                 else:
