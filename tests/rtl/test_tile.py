@@ -6,7 +6,9 @@ the tile's flits with random backpressure. Every cycle the RTL and
 :class:`~rramcim.model.chip_cycle.TileModel` must offer the same flit kinds, take the same
 flits and be idle alike; every flit sent must match (header and word); the counters must
 match at the end. The stream ends by sending every accumulator, the bias and the input
-buffer's products back, so the tile's final state is checked through its port.
+buffer's products back, so the tile's final state is checked through its port. The configs
+cover two input planes a step (p2w4, odd3x1) and a partial last word of 16-bit elements in
+64-bit flits (a16x4).
 """
 
 import numpy as np
@@ -20,12 +22,9 @@ from rramcim.model.isa import encode
 from rramcim.model.macro import FaultMap
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
-from tests.configs import P2W4, TINY
+from tests.configs import CHIP_CONFIGS, P2W4, TINY
 from tests.rtl.chip_blocks import (BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw,
                                    split_words)
-
-POS = (1, 0)
-
 
 def _vector(rng, n, bits):
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -103,9 +102,10 @@ def run_tile(cfg, seed: int, steps: int = 40, model_cls=TileModel, p_idle: float
     """The tile and its model on one random stream; returns what was checked."""
     rng = np.random.default_rng(seed)
     faults = FaultMap.random(cfg, 2, rng)
-    model = model_cls(cfg, TileState(cfg, faults), POS)
+    pos = (cfg.mesh_x - 1, cfg.mesh_y - 1)
+    model = model_cls(cfg, TileState(cfg, faults), pos)
     feed = RxFeed(cfg, draw(rng, 997, p_idle))
-    for header, payload in tile_stream(cfg, POS, rng, steps):
+    for header, payload in tile_stream(cfg, pos, rng, steps):
         feed.add(header, payload)
     tx = TxCheck(cfg, draw(rng, 991, p_ready))
     bank = BankEmulator(len(TILE_COUNTER_NAMES))
@@ -139,7 +139,9 @@ def run_tile(cfg, seed: int, steps: int = 40, model_cls=TileModel, p_idle: float
     return run_amaranth(Tile(cfg, faults), bench)
 
 
-@pytest.mark.parametrize("cfg,seed", [(TINY, 1), (TINY, 2), (P2W4, 3)], ids=["tiny-1", "tiny-2", "p2w4-3"])
+@pytest.mark.parametrize("cfg,seed", [(TINY, 1), (TINY, 2), (P2W4, 3), (CHIP_CONFIGS["a16x4"], 5),
+                                      (CHIP_CONFIGS["odd3x1"], 6)],
+                         ids=["tiny-1", "tiny-2", "p2w4-3", "a16x4-5", "odd3x1-6"])
 def test_tile_against_model(cfg, seed):
     res = run_tile(cfg, seed)
     kinds = {(f[2][1]) for f in res["sent"] if f[1] == "header"}
