@@ -29,7 +29,7 @@ __all__ = ["BoardCore", "BoardStatus", "RX_FIFO_DEPTH", "SIM_DIVISOR"]
 #: Bytes the receive FIFO holds while the bridge hands a beat to the chip.
 RX_FIFO_DEPTH = 16
 
-#: Clocks per bit of the board core the simulation tests build (``rramcim.rtl.verilog.board_verilog``):
+#: Clocks per bit of the board core the simulation tests build (``rramcim.fpga.verilog.board_verilog``):
 #: the smallest the receiver allows, as UART time is most of a test's simulated time.
 SIM_DIVISOR = MIN_DIVISOR
 

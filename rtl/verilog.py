@@ -3,6 +3,9 @@
 The crossbar is emitted as its own module, once per configuration, ahead of
 the blocks that instantiate it by name (as a foundry flow would swap in a
 hard RRAM macro).
+
+The FPGA board core's Verilog (block ``board``) is generated in fpga/verilog.py:
+rtl/ never imports fpga/.
 """
 
 from amaranth.back import verilog
@@ -14,7 +17,7 @@ from .macro import Macro
 
 __all__ = ["crossbar_verilog", "macro_verilog", "mesh_verilog", "router_verilog", "MACRO_TOP",
            "MESH_TOP", "ROUTER_TOP", "BLOCKS", "block_verilog", "chip_verilog", "chip_faults", "CHIP_TOP",
-           "TOP", "top_verilog", "BOARD_TOP", "board_verilog"]
+           "TOP", "top_verilog", "with_crossbars"]
 
 MACRO_TOP = "rramcim_macro"
 
@@ -54,7 +57,7 @@ def chip_faults(cfg: Config, faults: FaultMap | None) -> dict:
     return {(cfg.mesh_x - 1, cfg.mesh_y - 1): faults} if faults else {}
 
 
-def _with_crossbars(cfg: Config, faults: FaultMap | None, top: str) -> str:
+def with_crossbars(cfg: Config, faults: FaultMap | None, top: str) -> str:
     """``top`` preceded by the crossbar modules it instantiates (fault-free, and the faulty one)."""
     xbars = crossbar_verilog(cfg)
     if faults:
@@ -69,7 +72,7 @@ def chip_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     """
     from .chip import ChipCore
     core = ChipCore(cfg, chip_faults(cfg, faults), hard_crossbar=True)
-    return _with_crossbars(cfg, faults, verilog.convert(core, name=CHIP_TOP, emit_src=False))
+    return with_crossbars(cfg, faults, verilog.convert(core, name=CHIP_TOP, emit_src=False))
 
 
 TOP = "rramcim_chip"
@@ -82,18 +85,7 @@ def top_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
     """
     from .top import ChipTop
     chip = ChipTop(cfg, chip_faults(cfg, faults), hard_crossbar=True)
-    return _with_crossbars(cfg, faults, verilog.convert(chip, name=TOP, emit_src=False))
-
-
-BOARD_TOP = "rramcim_board"
-
-
-def board_verilog(cfg: Config, faults: FaultMap | None = None) -> str:
-    """The FPGA board core (top module ``rramcim_board``: the chip behind the UART bridge, rramcim/fpga/) at
-    the simulation divisor :data:`rramcim.fpga.board_core.SIM_DIVISOR`, and its crossbar modules."""
-    from ..fpga.board_core import SIM_DIVISOR, BoardCore
-    core = BoardCore(cfg, SIM_DIVISOR, chip_faults(cfg, faults), hard_crossbar=True)
-    return _with_crossbars(cfg, faults, verilog.convert(core, name=BOARD_TOP, emit_src=False))
+    return with_crossbars(cfg, faults, verilog.convert(chip, name=TOP, emit_src=False))
 
 
 BLOCKS = {
@@ -103,13 +95,15 @@ BLOCKS = {
     "router": (ROUTER_TOP, router_verilog),
     "core": (CHIP_TOP, chip_verilog),
     "chip": (TOP, top_verilog),
-    "board": (BOARD_TOP, board_verilog),
 }
 
 
-def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None) -> tuple[str, str]:
-    """``(top module name, Verilog text)`` of a named block."""
-    if block not in BLOCKS:
-        raise ValueError(f"unknown block {block!r} (known: {', '.join(BLOCKS)})")
-    top, fn = BLOCKS[block]
+def block_verilog(block: str, cfg: Config, faults: FaultMap | None = None,
+                  blocks: dict | None = None) -> tuple[str, str]:
+    """``(top module name, Verilog text)`` of a named block of ``blocks`` (default :data:`BLOCKS`;
+    fpga/verilog.py adds the board core)."""
+    blocks = BLOCKS if blocks is None else blocks
+    if block not in blocks:
+        raise ValueError(f"unknown block {block!r} (known: {', '.join(blocks)})")
+    top, fn = blocks[block]
     return (top or crossbar_module_name(cfg, faults)), fn(cfg, faults)

@@ -139,7 +139,7 @@ def _key(block, cfg, faults, simulator, waves) -> str:
 def build(block: str, cfg: Config, simulator: str, faults: FaultMap | None = None,
           waves: bool = False, log=None) -> Build:
     """Generate and build ``block`` for ``cfg`` on ``simulator``; cached and locked."""
-    from ...rtl.verilog import block_verilog
+    from ...fpga.verilog import block_verilog
     if simulator not in SIMULATORS:
         raise ToolError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
     if simulator == "icarus" and shutil.which("iverilog") is None:
