@@ -57,7 +57,6 @@ class _Core(wiring.Component):
         for (x, y), t in self.tiles.items():
             m.submodules[f"tile_{x}_{y}"] = t
             wiring.connect(m, t.node, getattr(mesh, node_name(x, y)))
-            m.d.comb += [t.running.eq(ctl.running), t.clear.eq(ctl.clearing)]
             idle = idle & t.idle
         # Flits in the network: injected minus ejected. Quiet: nothing in the network, no
         # tile working, the controller not sending (its receive side holds no state that matters).
@@ -66,17 +65,15 @@ class _Core(wiring.Component):
         m.d.comb += quiet.eq(idle & (in_flight == 0) & ~ctl.sending)
         m.d.comb += [self.tiles_idle.eq(idle), self.quiet.eq(quiet), ctl.quiet.eq(quiet)]
         # The counters' totals (docs/isa.md numbering), read one cycle after the index is given.
-        m.submodules.counters = bank = CounterBank(counter_indices(cfg), counter_count(cfg))
+        # The bank's sources, in counter_indices order: the controller's, then tile by tile; the bank
+        # gives each the controller's running and clearing.
+        sources = [ctl] + [self.tiles[(t % cfg.mesh_x, t // cfg.mesh_x)] for t in range(cfg.mesh_x * cfg.mesh_y)]
+        m.submodules.counters = bank = CounterBank(counter_indices(cfg), counter_count(cfg),
+                                                   [src.counters.signature.n for src in sources])
         m.d.comb += [bank.running.eq(ctl.running), bank.clear.eq(ctl.clearing), bank.index.eq(self.cnt_index),
                      self.cnt_value.eq(bank.value)]
-        slot = 0            # the slots in counter_indices order: the controller's, then tile by tile
-        sources = [ctl] + [self.tiles[(t % cfg.mesh_x, t // cfg.mesh_x)] for t in range(cfg.mesh_x * cfg.mesh_y)]
-        for src in sources:
-            n = len(src.take)
-            m.d.comb += [bank.pre[slot + k].eq(src.pre[k]) for k in range(n)]
-            m.d.comb += src.take.eq(bank.take[slot:slot + n])
-            slot += n
-        assert slot == len(counter_indices(cfg))
+        for s, src in enumerate(sources):
+            wiring.connect(m, getattr(bank, f"source{s}"), src.counters)
         return m
 
 
@@ -100,7 +97,7 @@ class ChipCore(wiring.Component):
                 raise ValueError(f"faults: tile {pos} is outside the {cfg.mesh_x}x{cfg.mesh_y} mesh")
         self._core = _Core(cfg, self.faults, hard_crossbar)
         host = {k: v for k, v in self._core.controller.signature.members.items()
-                if k not in ("node", "noc_flits", "noc_hops", "counters", "quiet", "sending")}
+                if k not in ("node", "noc_flits", "noc_hops", "counters", "clearing", "quiet", "sending")}
         self.ncounters = counter_count(cfg)
         super().__init__(dict(host, **{
             "cnt_index": In(range(self.ncounters)),

@@ -15,6 +15,10 @@ running nothing counts, and the bank's read port serves the host: ``value`` = to
 pre-counter of ``index``, one cycle later (as a 64-bit register read would be). A read
 while the chip runs returns an unspecified value (the port is the round robin's).
 
+A block with pre-counters shows them on a :class:`CounterPort` (``pre`` out; ``running``,
+``clear`` and ``take`` in); the bank has one flipped port per block (``source0``, ...), which
+the chip connects to the blocks' ports with ``wiring.connect``.
+
 The 64-bit adders and registers of the counters become one adder, a memory and a
 multiplexer over the narrow pre-counters: on an FPGA the totals are one block RAM
 (docs/fpga.md), the values read are those of 64-bit registers.
@@ -28,11 +32,49 @@ from amaranth.lib.wiring import In, Out
 from ..model.chip import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
 from ..model.config import Config
 
-__all__ = ["COUNTER_BITS", "PRE_BITS", "CounterBank", "pre_counters", "max_amount", "counter_count",
-           "counter_indices"]
+__all__ = ["COUNTER_BITS", "PRE_BITS", "CounterPort", "CounterBank", "pre_counters", "max_amount",
+           "counter_count", "counter_indices"]
 
 COUNTER_BITS = 64
 PRE_BITS = 32           # the width of a pre-counter port (the pre-counters themselves are narrower)
+
+
+class CounterPort(wiring.Signature):
+    """The pre-counters of a block, from the block's side.
+
+    Parameters
+    ----------
+    n : int
+        How many pre-counters.
+
+    Members
+    -------
+    running : In(1)
+        The chip is running: events count.
+    clear : In(1)
+        Clear the pre-counters (a start).
+    take : In(n)
+        One-hot: the bank takes this pre-counter in this cycle.
+    pre : Out(array of n x PRE_BITS)
+        The pre-counters' values.
+    """
+
+    def __init__(self, n: int):
+        if not isinstance(n, int) or n < 1:
+            raise TypeError(f"n must be a positive int, not {n!r}")
+        self.n = n
+        super().__init__({
+            "running": In(1),
+            "clear": In(1),
+            "take": In(n),
+            "pre": Out(data.ArrayLayout(PRE_BITS, n)),
+        })
+
+    def __eq__(self, other):
+        return type(other) is CounterPort and other.n == self.n
+
+    def __repr__(self):
+        return f"CounterPort({self.n})"
 
 
 def counter_count(cfg: Config) -> int:
@@ -55,23 +97,23 @@ def max_amount(amount) -> int:
     return (1 << shape.width) - 1 if not shape.signed else (1 << (shape.width - 1)) - 1
 
 
-def pre_counters(m, incs: dict, *, period: int, clear, running, take) -> list:
-    """The pre-counters of ``incs`` (name -> list of ``(cond, amount)``), in the order of ``incs``.
+def pre_counters(m, incs: dict, *, period: int, port) -> None:
+    """The pre-counters of ``incs`` (name -> list of ``(cond, amount)``), in the order of ``incs``,
+    on ``port`` (a :class:`CounterPort` interface: its ``pre`` is driven here).
 
-    ``take`` (one bit a counter): the bank takes this counter in this cycle, which restarts
+    ``port.take`` (one bit a counter): the bank takes this counter in this cycle, which restarts
     it from this cycle's increment. Each is as wide as ``period`` cycles of its increments need.
     """
-    out = []
+    assert len(incs) == len(port.pre), (len(incs), len(port.pre))
     for k, (name, terms) in enumerate(incs.items()):
         most = period * sum(max_amount(a) for _, a in terms)
         pre = Signal(max(1, most.bit_length()), name=f"pre_{name}")
         assert len(pre) <= PRE_BITS, f"pre-counter {name} needs {len(pre)} bits"
-        with m.If(clear):
+        with m.If(port.clear):
             m.d.sync += pre.eq(0)
-        with m.Elif(running):
-            _count(m, pre, terms, take[k])
-        out.append(pre)
-    return out
+        with m.Elif(port.running):
+            _count(m, pre, terms, port.take[k])
+        m.d.comb += port.pre[k].eq(pre)
 
 
 def _count(m, pre, terms, taken):
@@ -97,12 +139,20 @@ class CounterBank(wiring.Component):
 
     The counters take slots 0, 1, ... in the order of ``indices``; the round robin visits the slots.
 
+    Parameters
+    ----------
+    indices : list of int
+        The counter index of each slot.
+    depth : int
+        How many counter indices the host can read.
+    sizes : list of int or None
+        How many slots each source block has, in slot order (default: one source of them all).
+
     Members
     -------
-    pre : In(array of PRE_BITS)
-        The pre-counters, by slot.
-    take : Out(len(indices))
-        One-hot: the slot whose pre-counter the bank takes in this cycle (0 while not running).
+    source0, source1, ... : In(CounterPort(size))
+        The sources' pre-counters; the bank gives each ``running`` and ``clear`` and takes one
+        pre-counter a cycle (``take``, one-hot over all slots, 0 while not running).
     running, clear : In(1)
         Counting (the round robin runs); clear every counter (the totals read 0).
     index : In(range(depth))
@@ -111,13 +161,15 @@ class CounterBank(wiring.Component):
         Counter ``index`` of the cycle before.
     """
 
-    def __init__(self, indices: list, depth: int):
+    def __init__(self, indices: list, depth: int, sizes: list | None = None):
         assert len(indices) >= 2 and len(set(indices)) == len(indices) and max(indices) < depth
         self.indices, self.depth = list(indices), depth
         n = len(indices)
+        self.sizes = list(sizes) if sizes is not None else [n]
+        if sum(self.sizes) != n or min(self.sizes) < 1:
+            raise ValueError(f"sizes {self.sizes} do not split the {n} slots")
         super().__init__({
-            "pre": In(data.ArrayLayout(PRE_BITS, n)),
-            "take": Out(n),
+            **{f"source{s}": In(CounterPort(size)) for s, size in enumerate(self.sizes)},
             "running": In(1),
             "clear": In(1),
             "index": In(range(depth)),
@@ -138,7 +190,15 @@ class CounterBank(wiring.Component):
             m.d.sync += f.eq(Mux(f == n - 1, 0, f + 1))
             with m.If(f == n - 1):
                 m.d.sync += fresh.eq(0)
-        m.d.comb += self.take.eq(Mux(self.running, Const(1, n) << f, 0))
+        take = Signal(n)
+        m.d.comb += take.eq(Mux(self.running, Const(1, n) << f, 0))
+        pre, slot = [], 0
+        for s, size in enumerate(self.sizes):
+            port = getattr(self, f"source{s}")
+            m.d.comb += [port.running.eq(self.running), port.clear.eq(self.clear),
+                         port.take.eq(take[slot:slot + size])]
+            pre += [port.pre[k] for k in range(size)]
+            slot += size
 
         # the host's index to its slot (an unused index: no slot, reads 0)
         slot_of = {i: s for s, i in enumerate(self.indices)}
@@ -153,7 +213,7 @@ class CounterBank(wiring.Component):
         taken = Signal()
         valid = Signal()
         used_q = Signal()
-        m.d.sync += [sel_q.eq(sel), part.eq(Array([self.pre[s] for s in range(n)])[sel]),
+        m.d.sync += [sel_q.eq(sel), part.eq(Array(pre)[sel]),
                      taken.eq(self.running), valid.eq(~fresh | (sel < f)), used_q.eq(used)]
 
         bypass = Signal()                   # the total read was written in the cycle it was read

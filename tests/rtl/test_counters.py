@@ -36,10 +36,8 @@ class _Harness(wiring.Component):
         for i, terms in COUNTERS.items():
             incs[f"c{i}"] = [(getattr(self, f"ev{i}_{j}"), v) if kind == "c"
                              else (1, getattr(self, f"ev{i}_{j}")) for j, (kind, v) in enumerate(terms)]
-        bits = [bank.take[s] for s in range(len(COUNTERS))]
-        pre = pre_counters(m, incs, period=self.period, clear=self.clear, running=self.running, take=bits)
-        for s, p in enumerate(pre):
-            m.d.comb += bank.pre[s].eq(p)
+        # the bank's port drives running, clear and take of the pre-counters from its own inputs
+        pre_counters(m, incs, period=self.period, port=bank.source0)
         return m
 
 
