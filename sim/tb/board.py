@@ -95,7 +95,7 @@ async def _protocol_checks(dut, cfg, link, bridge, drv, divisor):
     # the transport reports a rejected command by name
     await link.send(bytes([0x42]))
     try:
-        await bridge.expect(REPLY_OK | Cmd.PING, "PING")
+        await bridge._expect(REPLY_OK | Cmd.PING, "PING")
         raise CheckError("a bad command's reply was taken for PING's")
     except ProtocolError as e:
         expect("0x42" in str(e), f"ProtocolError does not name the byte: {e}")
