@@ -61,8 +61,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .encoding import (COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, ErrorCode,
-                       PacketType, counter_index, pack_vector, unpack_vector)
+from .encoding import (COUNTER_NAMES, LOAD_PACKET, TILE_COUNTER_NAMES, ErrorCode, PacketType, counter_index,
+                       pack_vector, unpack_vector, vector_words)
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
@@ -87,11 +87,6 @@ class ChipError:
         return s
 
 
-def vector_words(cfg: Config, ptype: int) -> int:
-    return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
-            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a}[ptype]
-
-
 def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: Config) -> np.ndarray:
     """``outq``'s per-column arithmetic, exact."""
     a = wrap_signed(np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64), cfg.acc_bits)
@@ -103,11 +98,6 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
     if relu:
         y = np.maximum(y, 0)
     return y
-
-
-# the packet each load instruction sends, one per vector
-LOAD_PACKET = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
-               Op.LDPSUM: PacketType.PSUM}
 
 
 def _gbuf_words_of(ins: Instr, cfg: Config) -> int:

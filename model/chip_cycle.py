@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chip import LOAD_PACKET, ChipError, ChipState, TileState, check_instr, vector_words
+from .chip import ChipError, ChipState, TileState, check_instr
 from .config import Config
-from .encoding import (COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS,
+from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS,
                        TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
                        counter_index, field_lsb, header_fields, pack_fields, pack_header, unpack_fields,
-                       unpack_header, unpack_vector)
+                       unpack_header, unpack_vector, vector_words)
 from .isa import Op, decode
 from .macro import MacroCore
 from .noc import MeshCore, TxHeader

@@ -27,16 +27,19 @@ Amaranth ``StructLayout`` orders its members. A name starting with ``_`` is padd
 Packet types, error codes and the performance-counter map are below; vectors are packed
 by :func:`pack_vector` (docs/isa.md, "Vectors in words").
 
-Pure Python and numpy, and no other model module: :mod:`rramcim.model.config` uses it.
+Pure Python and numpy; of the other models only :mod:`rramcim.model.isa` (the opcodes), since
+:mod:`rramcim.model.config` uses this module.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PacketType", "ErrorCode", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
+from .isa import Op
+
+__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
-           "GADDR_BITS", "IMEM_ADDR_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
+           "GADDR_BITS", "IMEM_ADDR_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
            "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER", "imem_write_fields",
            "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width", "field_lsb", "pack_fields", "unpack_fields",
            "COUNTER_NAMES", "TILE_COUNTER_NAMES", "TILE_COUNTER_BASE", "TILE_COUNTER_STRIDE",
@@ -99,6 +102,17 @@ class PacketType:
     RESULT = 8
     ACK = 9
     ERR = 10
+
+
+# the packet each load instruction sends, one per vector
+LOAD_PACKET = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
+               Op.LDPSUM: PacketType.PSUM}
+
+
+def vector_words(cfg, ptype: int) -> int:
+    """The words of a vector in a packet of type ``ptype`` (after its argument word)."""
+    return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
+            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a}[ptype]
 
 
 HEADER_TYPE_BITS = 4

@@ -32,9 +32,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, ERROR_PC_BITS, GADDR_BITS, HEADER_TYPE_BITS,
-                              RESULT_ARG, WROW_ARG, ErrorCode, PacketType, gbuf_write_fields, imem_write_fields)
-from ..model.chip import LOAD_PACKET
+from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, ERROR_PC_BITS, GADDR_BITS,
+                              HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
+                              gbuf_write_fields, imem_write_fields)
 from ..model.isa import COUNT_MAX, FORMATS, OPCODE_BITS, Op
 from .counters import CounterPort, counter_indices, pre_counters
 from .noc.ni import NodeSignature

@@ -29,7 +29,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
+from ..model.encoding import COUNTER_NAMES, TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE
 from ..model.config import Config
 
 __all__ = ["COUNTER_BITS", "PRE_BITS", "CounterPort", "CounterBank", "pre_counters", "max_amount",

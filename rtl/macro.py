@@ -24,7 +24,6 @@ Cells and write counters are non-volatile: reset clears neither.
 from amaranth.hdl import Module, Signal, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed
 from amaranth.lib import wiring, stream, data, enum, fifo
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..model.config import Config
 from ..model.macro import FaultMap

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from ...model.config import Config
 from .flit import LENGTH_BITS, coord_layout, flit_layout, header_layout, payload_layout
 
-__all__ = ["NetworkInterface", "NodeSignature", "walk_packets"]
+__all__ = ["NetworkInterface", "NodeSignature"]
 
 
 class NodeSignature(wiring.Signature):
@@ -120,29 +120,3 @@ class NetworkInterface(wiring.Component):
             rx.ready.eq(Mux(rx.payload.head, node.rx_header.ready, node.rx_payload.ready)),
         ]
         return m
-
-
-def reads_ahead(offering_payload, k, ready):
-    """When a sender that forms its data words a cycle ahead forms the next one: while the
-    argument word (``k == 0``) is offered, and in each cycle a payload word is taken. The word then
-    waits in a register until it goes (the tile's and the controller's senders)."""
-    return offering_payload & ((k == 0) | ready)
-
-
-def walk_packets(m, taken, hdr, k, length, v, count, next_packet=(), done=()):
-    """A sender's walk through ``count`` packets of a header then ``length`` payload words each.
-
-    In a cycle where a flit is ``taken``: after the header ``hdr`` falls and ``k`` counts the
-    payload words; after a packet's last flit ``hdr`` rises, ``v`` counts the packet and the
-    ``next_packet`` statements run; after the last packet the ``done`` statements run too.
-    The tile's and the controller's senders use it.
-    """
-    with m.If(taken):
-        with m.If(hdr):
-            m.d.sync += [hdr.eq(0), k.eq(0)]
-        with m.Else():
-            m.d.sync += k.eq(k + 1)
-        with m.If(Mux(hdr, length == 0, k + 1 == length)):
-            m.d.sync += [hdr.eq(1), v.eq(v + 1), *next_packet]
-            with m.If(v + 1 == count):
-                m.d.sync += list(done)

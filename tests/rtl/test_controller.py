@@ -15,7 +15,8 @@ the global buffer and the counters must match.
 import numpy as np
 import pytest
 
-from rramcim.model.chip import LOAD_PACKET, ChipState, vector_words
+from rramcim.model.chip import ChipState
+from rramcim.model.encoding import LOAD_PACKET, vector_words
 from rramcim.model.chip_cycle import ControllerModel
 from rramcim.model.encoding import (COUNTER_NAMES, CTRL, ERR_ARG, ERROR_FIELDS, WROW_ARG, PacketType,
                                     gbuf_write_fields, imem_write_fields, pack_fields, pack_header, unpack_fields)
