@@ -35,22 +35,41 @@ def _module_name(p: Path) -> str:
 
 
 def _imports(p: Path) -> set[str]:
-    """Every module ``p`` imports (relative imports resolved), at any depth in the file."""
+    """Every module ``p`` imports (relative imports resolved), at any depth in the file; for
+    ``from X import a`` both ``X`` and ``X.a``."""
+    return {m for mod, names in _import_froms(p) for m in [mod, *(f"{mod}.{a}" for a in names)]}
+
+
+def _import_froms(p: Path) -> list[tuple[str, list[str]]]:
+    """``(module, [names])`` of each import statement of ``p`` (``names`` empty for ``import X``)."""
     me = _module_name(p)
     package = me if p.name == "__init__.py" else me.rsplit(".", 1)[0]
-    out = set()
+    out = []
     for node in ast.walk(ast.parse(p.read_text())):
         if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
+            out += [(a.name, []) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module
-            out.add(mod)
-            out |= {f"{mod}.{a.name}" for a in node.names}
+            out.append((mod, [a.name for a in node.names]))
     return out
+
+
+def _module_exists(name: str) -> bool:
+    """Whether ``rramcim.x.y`` is a module or package of the tree."""
+    parts = name.split(".")
+    if parts[0] != "rramcim":
+        return True
+    if len(parts) == 1:
+        return True
+    top = parts[1] if parts[1] in FOLDERS and parts[1] != "rramcim" else None
+    base = ROOT / top if top else ROOT / "rramcim"
+    rest = parts[2:] if top else parts[1:]
+    path = base.joinpath(*rest) if rest else base
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def check_sizes(files) -> list[str]:
@@ -91,6 +110,12 @@ def check_imports(files) -> list[str]:
             hit = next((mod for mod in mods if mod == ban or mod.startswith(ban + ".")), None)
             if hit:
                 bad.append(f"{p.relative_to(ROOT)} imports {hit} ({room} may not import {ban})")
+        below_cli = me.split(".")[1] in ("model", "rtl", "sim", "fpga") if "." in me else False
+        for mod, names in _import_froms(p):
+            if not _module_exists(mod):
+                bad.append(f"{p.relative_to(ROOT)} imports {mod}, which is not a module of the tree")
+            elif below_cli and mod.startswith("rramcim.") and mod.split(".")[1] not in ("model", "rtl", "sim", "fpga"):
+                bad.append(f"{p.relative_to(ROOT)} imports {mod} (only the CLI uses the rramcim/ folder)")
     return bad
 
 
@@ -146,11 +171,18 @@ def test_the_checks_can_fail(tmp_path):
         (tmp_path / "model").mkdir()
         (tmp_path / "docs").mkdir()
         long = tmp_path / "model" / "long.py"
-        long.write_text("import amaranth\nfrom ..sim.tools import build\n\ndef f():\n" + "    x = 1\n" * 130)
+        long.write_text("import amaranth\nfrom ..sim.tools import build\nfrom .nowhere import x\n"
+                        "from ..progress import Progress\n\ndef f():\n" + "    x = 1\n" * 130)
         doc = tmp_path / "docs" / "a.md"
         doc.write_text("see `sim/nowhere.py` and docs/a.md\n")
         assert [s.split(":")[0] for s in check_sizes([long])] == ["model/long.py"]
-        assert len(check_imports([long])) == 2
+        (tmp_path / "rramcim").mkdir()
+        (tmp_path / "rramcim" / "progress.py").write_text("")
+        msgs = check_imports([long])
+        assert any("may not import amaranth" in m for m in msgs)
+        assert any("may not import rramcim.sim" in m for m in msgs)
+        assert any("rramcim.model.nowhere, which is not a module" in m for m in msgs)
+        assert any("rramcim.progress (only the CLI" in m for m in msgs)
         assert check_paths([doc]) == ["docs/a.md:1: sim/nowhere.py"]
     finally:
         ROOT = root

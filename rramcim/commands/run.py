@@ -69,7 +69,7 @@ def main(args):
 
 def _run_demo(args):
     import numpy as np
-    from ..digits import train_digits
+    from ..model.digits import train_digits
     from ..model.mlp import reference
     cfg = _checked_config(args)
     print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "

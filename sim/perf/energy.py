@@ -121,7 +121,7 @@ def _net_run(cfg, net, X, resident: bool) -> tuple[dict, list]:
 
 
 def scenarios(node: str = "22nm", batches=(1, 8, 64, 450)) -> list[dict]:
-    from ..digits import train_digits
+    from ...model.digits import train_digits
     cfg = PRESETS["default"]
     net, X, _, _, _ = train_digits()
     wbits = sum(L.w.size * cfg.wbits for L in net.layers)
@@ -150,7 +150,7 @@ def scenarios_markdown(rows) -> str:
 
 
 def demo_report(node: str = "22nm") -> dict:
-    from ..digits import train_digits
+    from ...model.digits import train_digits
     from ..backends.jobs import run_net
     cfg = PRESETS["default"]
     net, X, _, _, _ = train_digits()

@@ -32,7 +32,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="model runs per layer, the fastest counted (default: %(default)s)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    from ..digits import train_digits
+    from ...model.digits import train_digits
     from ..backends.rtl import run_windows
     net, X, _, _, _ = train_digits()
     x = X

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .model.mlp import Layer, Net
+from .mlp import Layer, Net
 
 __all__ = ["train_digits"]
 
