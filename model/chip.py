@@ -61,14 +61,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .encoding import (COUNTER_NAMES, LOAD_PACKET, TILE_COUNTER_NAMES, ErrorCode, PacketType, counter_index,
-                       pack_vector, unpack_vector, vector_words)
+from .encoding import LOAD_PACKET, ErrorCode, pack_vector, unpack_vector, vector_words
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
-__all__ = ["PacketType", "ErrorCode", "ChipError", "ChipState", "TileState", "pack_vector",
-           "unpack_vector", "post_process", "check_instr", "FunctionalChip", "vector_words",
-           "COUNTER_NAMES", "TILE_COUNTER_NAMES", "counter_index", "LOAD_PACKET"]
+__all__ = ["ChipError", "ChipState", "TileState", "post_process", "check_instr", "FunctionalChip"]
 
 
 @dataclass

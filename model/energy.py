@@ -4,7 +4,7 @@ The chip's energy is a sum over *events*: each event's count times its energy
 in a technology table (:data:`TECH`, one row per node). The counts come from
 the performance counters of the cycle-exact model (docs/isa.md, "Performance
 counters"), the same counters the RTL is checked against, summed over a run's
-windows (``report["counters"]`` of :func:`rramcim.sim.backends.model.run_plan`
+windows (``report["counters"]`` of :func:`rramcim.sim.backends.model.run_on_model`
 and of :func:`rramcim.sim.backends.jobs.run_net`), plus the words the host moves
 between windows (``host_write_bits`` / ``host_read_bits``, exact from the
 compiled plan). Events that are not counters are derived from counters by

@@ -40,13 +40,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .config import Config
-from .encoding import (CTRL, HEADER_TYPE_BITS, LENGTH_BITS, coord_bits, coord_size, header_bits, pack_header,
-                       unpack_header)
+from .encoding import CTRL, header_bits, pack_header
 from .macro import StallPattern, StreamSource
 
-__all__ = ["HEADER_TYPE_BITS", "LENGTH_BITS", "N", "E", "S", "W", "L", "PORT_NAMES", "CTRL",
-           "coord_bits", "coord_size", "header_bits", "mesh_nodes", "MeshCore", "TxHeader", "xy_route", "Packet", "pack_header", "unpack_header", "MeshModel",
-           "Delivery", "NodeStalls", "hop_count", "zero_load_latency", "header_source"]
+__all__ = ["N", "E", "S", "W", "L", "PORT_NAMES", "mesh_nodes", "MeshCore", "TxHeader", "xy_route", "Packet",
+           "MeshModel", "Delivery", "NodeStalls", "hop_count", "zero_load_latency", "header_source"]
 
 N, E, S, W, L = range(5)
 PORT_NAMES = "NESWL"

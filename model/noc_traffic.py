@@ -35,7 +35,8 @@ import numbers
 import numpy as np
 
 from .config import Config
-from .noc import HEADER_TYPE_BITS, LENGTH_BITS, Packet
+from .encoding import HEADER_TYPE_BITS, LENGTH_BITS
+from .noc import Packet
 
 __all__ = ["PATTERNS", "HOTSPOT_SHARE", "generate", "mean_packet_flits", "hotspot_node",
            "destinations"]

@@ -11,6 +11,6 @@
 ``report/``        plots and report writers
 =================  ===========================================================================
 
-Imports go downward: everything here may use :mod:`rramcim.rtl` and :mod:`rramcim.model`;
-``host/`` uses nothing else, so :mod:`rramcim.fpga` can use it too.
+Imports go downward: everything here may use :mod:`rramcim.rtl`, :mod:`rramcim.model` and
+:mod:`rramcim.fpga`; ``host/`` uses only :mod:`rramcim.rtl` and :mod:`rramcim.model`.
 """

@@ -5,7 +5,7 @@ a list of :class:`Window` s, each one start-to-done run of the chip (a program
 loaded at instruction address 0, the global-buffer words the host writes
 before the start, the ranges it reads after done), and
 :meth:`GemmPlan.result`, which assembles ``C`` from what the host read.
-:func:`rramcim.sim.backends.model.run_plan` runs a plan on the cycle-exact
+:func:`rramcim.sim.backends.model.run_on_model` runs a plan on the cycle-exact
 model. Compilation is deterministic: the same operands and config give the
 same plan, whatever backend runs it. Every program keeps the rules of docs/isa.md that make its
 result independent of timing (a test runs each plan on the cycle-exact and on

@@ -9,7 +9,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 from ..config import Config
-from ..noc import CTRL, E, L, N, S, W, xy_route
+from ..encoding import CTRL
+from ..noc import E, L, N, S, W, xy_route
 from .layout import _tiles
 
 

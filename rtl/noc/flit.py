@@ -15,10 +15,9 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data, enum
 
 from ...model.config import Config
-from ...model.noc import HEADER_TYPE_BITS, LENGTH_BITS, coord_bits
+from ...model.encoding import HEADER_TYPE_BITS, LENGTH_BITS, coord_bits
 
-__all__ = ["Port", "flit_layout", "header_layout", "payload_layout", "coord_layout", "OPPOSITE",
-           "LENGTH_BITS", "HEADER_TYPE_BITS"]
+__all__ = ["Port", "flit_layout", "header_layout", "payload_layout", "coord_layout", "OPPOSITE"]
 
 
 class Port(enum.Enum, shape=3):

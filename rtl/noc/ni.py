@@ -16,7 +16,8 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from ...model.config import Config
-from .flit import LENGTH_BITS, coord_layout, flit_layout, header_layout, payload_layout
+from ...model.encoding import LENGTH_BITS
+from .flit import coord_layout, flit_layout, header_layout, payload_layout
 
 __all__ = ["NetworkInterface", "NodeSignature"]
 

@@ -17,12 +17,13 @@ from ...fpga.protocol import DEFAULT_BAUD, BridgeTransport, ProtocolError
 from ...model.config import Config
 from ...rtl.top import beat_width
 from ..host.driver import DriverError, HostDriver
+from . import plain_windows
 
 __all__ = ["run_windows", "FpgaError"]
 
 
 def run_windows(cfg: Config, windows, port: str | None, baud: int = DEFAULT_BAUD, progress=None,
-                     link=None) -> list[dict]:
+                link=None) -> list[dict]:
     """Run windows (objects with ``program``, ``gbuf``, ``reads``) on a board; as :func:`.rtl.run_windows`.
 
     Every window's chip-wide counters are read (not the per-tile ones: a serial line is slow).
@@ -36,9 +37,7 @@ def run_windows(cfg: Config, windows, port: str | None, baud: int = DEFAULT_BAUD
     async def go():
         await transport.check()
         await drv.check_id()
-        ws = [dict(program=[int(v) for v in w.program], gbuf={int(a): list(v) for a, v in w.gbuf.items()},
-                   reads=[(int(a), int(n)) for a, n in w.reads]) for w in windows]
-        return await drv.run_windows(ws, progress, tile_counters=False)
+        return await drv.run_windows(plain_windows(windows), progress, tile_counters=False)
 
     try:
         return asyncio.run(go())

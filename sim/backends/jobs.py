@@ -15,10 +15,10 @@ import numpy as np
 
 from ...model.compiler import compile_gemm
 from ...model.config import Config
-from . import BACKENDS, BackendError, run_windows
+from . import BackendError, run_windows
 from . import model as model_backend
 
-__all__ = ["JobError", "run_plan", "run_net", "BACKENDS"]
+__all__ = ["JobError", "run_plan", "run_net"]
 
 
 class JobError(RuntimeError):
@@ -27,20 +27,18 @@ class JobError(RuntimeError):
 
 def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
              trace_offset: int = 0, port: str | None = None, baud: int | None = None):
-    """``(C, report)``; the report is :func:`.model.run_plan`'s plus ``backend`` (and ``model_cycles``).
+    """``(C, report)``; the report is :func:`.model.run_on_model`'s plus ``backend`` (and ``model_cycles``).
 
     ``port`` and ``baud``: the board's serial device and line rate (``fpga`` backend only).
 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
     """
-    C, report = model_backend.run_plan(plan, trace=trace, trace_offset=trace_offset,
+    C, report = model_backend.run_on_model(plan, trace=trace, trace_offset=trace_offset,
                                        progress=progress if backend == "model" else None)
     report = dict(report, backend=backend)
     if backend == "model":
         return C, report
-    if backend not in BACKENDS:
-        raise JobError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     try:
         out = run_windows(backend, plan.cfg, plan.windows, progress=progress, log=log, port=port, baud=baud)
     except BackendError as e:

@@ -3,7 +3,7 @@
 :func:`run_windows` runs windows (start-to-done runs) on
 :class:`~rramcim.model.chip_cycle.ChipCycleModel`, on one chip state that persists across them
 (memories, tile accumulators, RRAM), and answers as the RTL and board backends do;
-:func:`run_plan` runs a compiled plan's windows and reports the cycles, the counters and the
+:func:`run_on_model` runs a compiled plan's windows and reports the cycles, the counters and the
 measures of :mod:`rramcim.model.compiler` (roofline, traffic bound)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ...model.config import Config
 from ...model.encoding import COUNTER_NAMES, TILE_COUNTER_NAMES, counter_name
 from ...model.isa import Op, decode
 
-__all__ = ["run_windows", "run_plan"]
+__all__ = ["run_windows", "run_on_model"]
 
 
 def run_windows(cfg: Config, windows, state: ChipState | None = None, progress=None, trace: list | None = None,
@@ -53,7 +53,7 @@ def run_windows(cfg: Config, windows, state: ChipState | None = None, progress=N
     return out
 
 
-def run_plan(plan: GemmPlan, state: ChipState | None = None, trace: list | None = None,
+def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | None = None,
              trace_offset: int = 0, progress=None) -> tuple[np.ndarray, dict]:
     """Run every window of ``plan`` on the cycle-exact model; returns ``(C, report)``.
 

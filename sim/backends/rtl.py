@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ...model.config import Config
 from ..tools.build import build, run_cocotb
+from . import plain_windows
 
 __all__ = ["run_windows", "RtlError"]
 
@@ -31,8 +32,7 @@ def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float
     the testbench idle).
     """
     b = build("chip", cfg, simulator, log=log)
-    ws = [dict(program=[int(v) for v in w.program], gbuf={str(a): [int(v) for v in ws_] for a, ws_ in w.gbuf.items()},
-               reads=[[int(a), int(n)] for a, n in w.reads]) for w in windows]
+    ws = plain_windows(windows)
     if expect_cycles is not None:           # timing runs: the bench idles through each window
         for w, c in zip(ws, expect_cycles):
             w["expect_cycles"] = int(c)

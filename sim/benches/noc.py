@@ -20,7 +20,8 @@ import numpy as np
 
 from ...model.config import Config
 from ...model.macro import StallPattern, StreamSource
-from ...model.noc import CTRL, MeshModel, NodeStalls, Packet, header_source, mesh_nodes, unpack_header
+from ...model.encoding import CTRL, unpack_header
+from ...model.noc import MeshModel, NodeStalls, Packet, header_source, mesh_nodes
 from .io import CheckError, SimIO
 
 __all__ = ["MeshBench", "node_port"]

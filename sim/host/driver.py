@@ -16,7 +16,7 @@ from ...model.chip import ChipError
 from ...model.config import Config
 from ...model.encoding import (COUNTER_NAMES, ERR_TILE_REG, FRAME_HEADER, TILE_COUNTER_NAMES, counter_index,
                                pack_fields, unpack_fields)
-from ...rtl.top import CHIP_ID, FrameType, Reg, beat_width, config_words
+from ...rtl.top import AXIL_DATA_BITS, CHIP_ID, STATUS_BITS, FrameType, Reg, beat_width, config_words
 from .transport import AxiTransport, window_pause
 
 CLOCK_PERIOD_NS = 10     # the test benches' clock
@@ -75,14 +75,13 @@ class HostDriver:
 
     async def status(self) -> dict:
         v = await self.read(Reg.STATUS)
-        return {k: bool(v >> i & 1) for i, k in enumerate(("running", "done", "error", "quiet", "tiles_idle",
-                                                           "frame_error"))}
+        return {k: bool(v >> i & 1) for i, k in enumerate(STATUS_BITS)}
 
     async def counter(self, index: int) -> int:
         await self.write(Reg.CNT_SEL, index)
         lo = await self.read(Reg.CNT_LO)
         hi = await self.read(Reg.CNT_HI)
-        return hi << 32 | lo
+        return hi << AXIL_DATA_BITS | lo
 
     async def counters(self, tiles: bool = True) -> dict:
         """Every counter by name: chip-wide, and (with ``tiles``) per tile as ``name@t``."""
@@ -116,8 +115,9 @@ class HostDriver:
 
     async def read_gbuf(self, addr: int, n: int) -> list[int]:
         out = []
+        most = (1 << dict(FRAME_HEADER)["count"]) - 1
         while n > 0:                        # a read frame asks for at most 2**24 - 1 words
-            k = min(n, (1 << 24) - 1)
+            k = min(n, most)
             await self._send([self._header(FrameType.READ, addr, k)])
             beats = await self.io.stream_read()
             if len(beats) != k + 1 or beats[0] != self._header(FrameType.READ, addr, k):

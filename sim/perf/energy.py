@@ -100,16 +100,16 @@ def _net_run(cfg, net, X, resident: bool) -> tuple[dict, list]:
     on their own from the same fresh chip, they count exactly what they counted in the full run): what a
     deployment that keeps the weights programmed spends per batch."""
     from ...model.compiler import GemmPlan, compile_gemm
-    from ..backends.model import run_plan
+    from ..backends.model import run_on_model
     tot = {"counters": {}, "cycles": 0, "macs": 0, "host_write_bits": 0, "host_read_bits": 0}
     layers, x = [], X
     for i, L in enumerate(net.layers):
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
-        C, full = run_plan(plan)
+        C, full = run_on_model(plan)
         prog = None
         if resident:
             pw = [w for w, k in zip(plan.windows, plan.schedule["window_kinds"]) if k == "program"]
-            _, prog = run_plan(GemmPlan(cfg, plan.M, plan.K, plan.N, pw, [[] for _ in pw]))
+            _, prog = run_on_model(GemmPlan(cfg, plan.M, plan.K, plan.N, pw, [[] for _ in pw]))
         for k, v in full["counters"].items():
             tot["counters"][k] = tot["counters"].get(k, 0) + v - (prog["counters"][k] if prog else 0)
         for k in ("cycles", "host_write_bits", "host_read_bits"):

@@ -2,7 +2,7 @@
 
 ``python -m rramcim.sim.bench_gemm [--config default] [--m 256]`` compiles each case of
 :func:`cases` (:func:`rramcim.model.compiler.compile_gemm`), runs every window on the cycle-exact
-model (:func:`rramcim.sim.backends.model.run_plan`), checks ``C`` against numpy and prints, per
+model (:func:`rramcim.sim.backends.model.run_on_model`), checks ``C`` against numpy and prints, per
 case: ``M, K, N``, the windows, the cycles (summed over windows, RRAM programming included), the
 MACs (``M*K*N``), the utilization against the peak and against the roofline, and the share of the
 cycles spent programming RRAM.
@@ -36,7 +36,7 @@ import numpy as np
 
 from ...model.compiler import compile_gemm, traffic_bound
 from ...model.config import Config, load_config
-from ..backends.model import run_plan
+from ..backends.model import run_on_model
 
 __all__ = ["cases", "main", "measure"]
 
@@ -63,9 +63,9 @@ def cases(cfg: Config, m: int = 256, seed: int = 1) -> list[tuple[str, np.ndarra
 
 
 def measure(cfg: Config, A, B) -> dict:
-    """Compile and run one GEMM on the model; the report of ``run_plan`` plus the plan and bounds."""
+    """Compile and run one GEMM on the model; the report of ``run_on_model`` plus the plan and bounds."""
     plan = compile_gemm(cfg, A, B)
-    C, rep = run_plan(plan)
+    C, rep = run_on_model(plan)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)
     if not np.array_equal(C, ref):
         raise SystemExit(f"C differs from numpy in {int((C != ref).sum())} elements")
@@ -113,10 +113,10 @@ def main(argv=None):
         print(f"  counters: ctrl_tx_stall {c['ctrl_tx_stall']}, barrier_wait {c['barrier_wait']}, "
               f"noc_flits {c['noc_flits']}, tile busy {c['busy'] / (cfg.tiles * r['cycles']):.0%}")
         if args.rtl:
-            from ..backends.rtl import run_windows
+            from ..backends import run_windows
             t0 = time.time()
             plan = r["plan"]
-            out = run_windows(cfg, plan.windows, args.rtl)
+            out = run_windows(args.rtl, cfg, plan.windows)
             C = plan.result([o["reads"] for o in out])
             cycles = [o["cycles"] for o in out]
             same = cycles == r["window_cycles"] and np.array_equal(C, (A.astype(np.int64) @ B.astype(np.int64))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...model.compiler import compile_gemm
 from ...model.config import load_config
-from ..backends.model import run_plan
+from ..backends.model import run_on_model
 
 __all__ = ["main"]
 
@@ -33,7 +33,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     from ...model.digits import train_digits
-    from ..backends.rtl import run_windows
+    from ..backends import run_windows
     net, X, _, _, _ = train_digits()
     x = X
     model_s = rtl_s = 0.0
@@ -43,11 +43,11 @@ def main(argv=None):
         best = None
         for _ in range(args.repeat):          # the model is cheap to repeat: its best time, as for a noisy machine
             t0 = time.perf_counter()
-            y, rep = run_plan(plan)
+            y, rep = run_on_model(plan)
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
         model_s += best
-        out = run_windows(cfg, plan.windows, args.simulator, expect_cycles=rep["window_cycles"])
+        out = run_windows(args.simulator, cfg, plan.windows, expect_cycles=rep["window_cycles"])
         got = [o["cycles"] for o in out]
         if got != rep["window_cycles"]:
             raise SystemExit(f"layer {i}: RTL cycles {got} differ from the model's {rep['window_cycles']}")

@@ -9,7 +9,7 @@ an empty read), the error registers and the ``irq`` line, soft reset from
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from ...model.encoding import ErrorCode
+from ...model.encoding import ErrorCode, counter_index
 from ...model.isa import assemble
 from ...rtl.top import FrameType, Reg
 from .common import run_axi_bench
@@ -50,7 +50,7 @@ async def chip_axi_checks(dut):
                 f"error register {err}, expected illegal opcode at 2")
         await ClockCycles(dut.clk, 1)
         expect(int(dut.irq.value) == 1, "irq low with an error in the register")
-        cycles = await drv.counter(0)
+        cycles = await drv.counter(counter_index("cycles"))
         expect(cycles == 3, f"cycles counter {cycles}, expected 3 (two nops and the failing fetch)")
         await drv.write(Reg.CTRL, 2)
         await ClockCycles(dut.clk, 2)
@@ -62,7 +62,8 @@ async def chip_axi_checks(dut):
         await drv.load_program(assemble("nop\n" * 40 + "halt"))
         await drv.start()
         await drv.wait_done()
-        expect(await drv.counter(0) == 41 and await drv.counter(1) == 41, "cycles/instructions of 41 fetches")
+        expect(await drv.counter(counter_index("cycles")) == 41
+               and await drv.counter(counter_index("instructions")) == 41, "cycles/instructions of 41 fetches")
         return {"checks": 9}
 
     await run_axi_bench(dut, steps, default_pause=0.3)

@@ -13,8 +13,8 @@ from rramcim.model.compiler.layout import _tiles
 from rramcim.model.compiler.reduction import _deadlock_free, _route
 from rramcim.model.config import PRESETS
 from rramcim.model.isa import Op, decode
-from rramcim.model.noc import CTRL
-from rramcim.sim.backends.model import run_plan
+from rramcim.model.encoding import CTRL
+from rramcim.sim.backends.model import run_on_model
 
 TINY = PRESETS["tiny"]
 DEFAULT = PRESETS["default"]
@@ -92,7 +92,7 @@ def test_gemm_matches_numpy(name, shape):
     A, B = _operands(sum(shape), *shape, extreme=shape == (3, 5, 7))
     plan = compile_gemm(cfg, A, B)
     _check_windows(plan)
-    C, rep = run_plan(plan)
+    C, rep = run_on_model(plan)
     assert C.dtype == np.int32 and C.shape == shape[::2]
     assert np.array_equal(C, _reference(A, B))
     assert rep["windows"] == len(plan.windows) and rep["cycles"] == sum(rep["window_cycles"])
@@ -105,7 +105,7 @@ def test_b_larger_than_the_chip_reprograms():
     plan = compile_gemm(TINY, A, B)
     passes = plan.schedule["passes"]
     assert len(passes) > 1 and any(u["pin"] for p in passes for u in p["units"])
-    C, rep = run_plan(plan)
+    C, rep = run_on_model(plan)
     assert np.array_equal(C, _reference(A, B))
     assert rep["rram_row_writes"] == rep["counters"]["rram_pulses"] > TINY.tiles * TINY.rows
     assert 0 < rep["program_share"] < 1 and rep["program_cycles"] == sum(
@@ -119,7 +119,7 @@ def test_windows_from_the_global_buffer_and_m_large():
     gemm = [w for w, k in zip(plan.windows, plan.schedule["window_kinds"]) if k == "gemm"]
     assert len(gemm) >= 7
     _check_windows(plan)
-    C, _ = run_plan(plan)
+    C, _ = run_on_model(plan)
     assert np.array_equal(C, _reference(A, B))
 
 
@@ -129,7 +129,7 @@ def test_windows_from_the_instruction_memory():
     plan = compile_gemm(cfg, A, B)
     _check_windows(plan)
     assert len(plan.windows) > 4
-    C, _ = run_plan(plan)
+    C, _ = run_on_model(plan)
     assert np.array_equal(C, _reference(A, B))
 
 
@@ -147,7 +147,7 @@ def test_odd_buffers_and_meshes():
         A, B = _operands(10 + i, 9, 3 * cfg.rows * cfg.tiles // 2 + 1, 2 * cfg.cols + 1)
         plan = compile_gemm(cfg, A, B)
         _check_windows(plan)
-        C, _ = run_plan(plan)
+        C, _ = run_on_model(plan)
         assert np.array_equal(C, _reference(A, B)), cfg.name
 
 
@@ -184,7 +184,7 @@ def test_cycle_model_equals_program_order_and_never_trusts_initial_state(shape, 
             t.acc[:] = r.integers(-(1 << 31), 1 << 31, size=t.acc.shape)
             t.macro.cells[:] = r.integers(0, 2, size=t.macro.cells.shape)
         states.append(st)
-    C, _ = run_plan(plan, states[0])
+    C, _ = run_on_model(plan, states[0])
     assert np.array_equal(C, _reference(A, B))
     assert np.array_equal(plan.result(_run_functional(plan, states[1])), C)
     assert states[0].gbuf == states[1].gbuf
@@ -221,7 +221,7 @@ def test_random_shapes():
         A, B = _operands(100 + i, M, K, N)
         plan = compile_gemm(cfg, A, B)
         _check_windows(plan)
-        C, _ = run_plan(plan)
+        C, _ = run_on_model(plan)
         assert np.array_equal(C, _reference(A, B)), (cfg.name, M, K, N)
 
 
@@ -291,7 +291,7 @@ def resident_runs():
     for name, shape in RESIDENT.items():
         A, B = _operands(9, *shape)
         plan = compile_gemm(DEFAULT, A, B)
-        C, rep = run_plan(plan)
+        C, rep = run_on_model(plan)
         assert np.array_equal(C, _reference(A, B))
         out[name] = (plan, rep)
     return out
@@ -388,7 +388,7 @@ def test_layer_bias_int32(name, shape):
         bias = _bias(sum(shape), shape[2], extreme)
         plan = compile_gemm(cfg, A, B, bias=bias)
         _check_windows(plan)
-        C, _ = run_plan(plan)
+        C, _ = run_on_model(plan)
         assert C.dtype == np.int32 and C.shape == shape[::2]
         assert np.array_equal(C, _layer_reference(A, B, bias, None, 0)), extreme
         assert np.array_equal(plan.result(_run_functional(plan, ChipState(cfg))), C)
@@ -409,7 +409,7 @@ def test_layer_requantized(name, shape):
         bias = None if kind is None else _bias(shift + 3 * relu, shape[2], kind == "extreme")
         plan = compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu)
         _check_windows(plan)
-        C, _ = run_plan(plan)
+        C, _ = run_on_model(plan)
         assert C.dtype == np.int8 and C.shape == shape[::2]
         ref = _layer_reference(A, B, bias, shift, relu)
         assert np.array_equal(C, ref), (shift, relu, kind)
@@ -429,11 +429,11 @@ def test_layer_rounding_and_clamping():
     bias = np.array([-3, 2, I32_MAX, 5, -6, 1 << 14, I32_MIN, -(1 << 15) + 255], dtype=np.int64)
     for shift in range(32):
         for relu in (0, 1):
-            C, _ = run_plan(compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu))
+            C, _ = run_on_model(compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu))
             assert np.array_equal(C, _layer_reference(A, B, bias, shift, relu)), (shift, relu)
     # acc + bias wraps: I32_MAX + 1 is I32_MIN
     A2 = np.ones((1, 1), dtype=np.int8)
-    C, _ = run_plan(compile_gemm(cfg, A2, np.ones((1, 1), dtype=np.int8), bias=np.array([I32_MAX])))
+    C, _ = run_on_model(compile_gemm(cfg, A2, np.ones((1, 1), dtype=np.int8), bias=np.array([I32_MAX])))
     assert C.tolist() == [[I32_MIN]]
 
 
@@ -453,7 +453,7 @@ def test_layer_bias_reloaded_per_pass_and_never_trusted():
                 t.bias[:] = r.integers(-(1 << 31), 1 << 31, size=t.bias.shape)
                 t.acc[:] = r.integers(-(1 << 31), 1 << 31, size=t.acc.shape)
             states.append(st)
-        C, _ = run_plan(plan, states[0])
+        C, _ = run_on_model(plan, states[0])
         assert np.array_equal(C, _layer_reference(A, B, bias, shift, relu))
         assert np.array_equal(plan.result(_run_functional(plan, states[1])), C)
         assert states[0].gbuf == states[1].gbuf
@@ -469,7 +469,7 @@ def test_layer_none_is_the_plain_gemm():
     assert all(decode(w).op != Op.LDBIAS and decode(w).op != Op.OUTQ for win in p1.windows for w in win.program)
     # a zero bias gives the plain GEMM's C; the plans are deterministic
     pz = compile_gemm(ODD, A, B, bias=np.zeros(13, int))
-    assert np.array_equal(run_plan(pz)[0], _reference(A, B))
+    assert np.array_equal(run_on_model(pz)[0], _reference(A, B))
     assert compile_gemm(ODD, A, B, bias=np.arange(13), shift=3).windows == \
         compile_gemm(ODD, A.copy(), B.copy(), bias=np.arange(13), shift=3).windows
 
@@ -483,12 +483,12 @@ def test_layer_small_windows():
         plan = compile_gemm(cfg, A, B, bias=bias, shift=shift, relu=relu)
         _check_windows(plan)
         assert len(plan.windows) > 4
-        assert np.array_equal(run_plan(plan)[0], _layer_reference(A, B, bias, shift, relu))
+        assert np.array_equal(run_on_model(plan)[0], _layer_reference(A, B, bias, shift, relu))
     A, B = _operands(27, 200, 8, 32)
     bias = _bias(28, 32)
     plan = compile_gemm(TINY, A, B, bias=bias, shift=4)
     _check_windows(plan)
-    assert np.array_equal(run_plan(plan)[0], _layer_reference(A, B, bias, 4, 0))
+    assert np.array_equal(run_on_model(plan)[0], _layer_reference(A, B, bias, 4, 0))
 
 
 @pytest.mark.parametrize("kw,match", [

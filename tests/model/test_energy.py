@@ -10,7 +10,7 @@ import pytest
 from rramcim.model import energy as E
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
-from rramcim.sim.backends.model import run_plan
+from rramcim.sim.backends.model import run_on_model
 
 TINY = PRESETS["tiny"]       # 2x2 tiles of 8x8, int8, 32-bit flits
 
@@ -22,7 +22,7 @@ def small_gemm():
     A = rng.integers(-128, 128, (3, 8))
     B = rng.integers(-128, 128, (8, 8))
     plan = compile_gemm(TINY, A, B)
-    C, rep = run_plan(plan)
+    C, rep = run_on_model(plan)
     assert np.array_equal(C, A @ B)
     return plan, rep
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from rramcim.model.config import PRESETS
-from rramcim.model.noc import MeshModel, hop_count, unpack_header, zero_load_latency
+from rramcim.model.encoding import unpack_header
+from rramcim.model.noc import MeshModel, hop_count, zero_load_latency
 from rramcim.model.noc_traffic import (HOTSPOT_SHARE, PATTERNS, generate, hotspot_node,
                                        mean_packet_flits)
 

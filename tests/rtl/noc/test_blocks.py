@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from rramcim.model.config import PRESETS
-from rramcim.model.noc import CTRL, E, L, N, S, W, pack_header, unpack_header, xy_route
+from rramcim.model.encoding import CTRL, pack_header, unpack_header
+from rramcim.model.noc import E, L, N, S, W, xy_route
 from rramcim.rtl.noc.arbiter import RoundRobinArbiter
 from rramcim.rtl.noc.fifo import StreamFIFO
 from rramcim.rtl.noc.link import Link
