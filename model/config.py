@@ -17,7 +17,9 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .encoding import SLOT_BITS, header_bits
+from .encoding import (ERR_ARG, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS, WROW_ARG,
+                       fields_width, header_bits)
+from .isa import TILE_FIELDS
 
 __all__ = ["Config", "ConfigError", "PRESETS", "load_config"]
 
@@ -126,25 +128,28 @@ class Config:
         if self.flit_width < header:
             raise ConfigError(f"flit_width: a {self.mesh_x}x{self.mesh_y} mesh needs at least {header} bits "
                               f"for a packet header, not {self.flit_width}")
-        if self.mesh_x > 16 or self.mesh_y > 16:        # 4-bit tile fields in the ISA
-            field = "mesh_x" if self.mesh_x > 16 else "mesh_y"
-            raise ConfigError(f"{field}: at most 16, not {getattr(self, field)}")
+        most = {"mesh_x": 1 << TILE_FIELDS[0].width, "mesh_y": 1 << TILE_FIELDS[1].width}  # the ISA's tile fields
+        for field, lim in most.items():
+            if getattr(self, field) > lim:
+                raise ConfigError(f"{field}: at most {lim}, not {getattr(self, field)}")
         for f in ("wbits", "xbits", "acc_bits"):
             if getattr(self, f) > self.flit_width:
                 raise ConfigError(f"flit_width: must hold one {f}={getattr(self, f)} element, "
                                   f"not {self.flit_width}")
-        if self.flit_width < 32:
-            raise ConfigError(f"flit_width: at least 32 (packet argument words), not {self.flit_width}")
-        limits = {"imem_depth": 1 << 16, "gbuf_words": 1 << 20, "tile_ibuf_depth": 4096,
-                  "tile_acc_depth": 4096}
+        arg_bits = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
+        if self.flit_width < arg_bits:
+            raise ConfigError(f"flit_width: at least {arg_bits} (packet argument words), not {self.flit_width}")
+        limits = {"imem_depth": 1 << (IMEM_ADDR_BITS - 1), "gbuf_words": 1 << GADDR_BITS,
+                  "tile_ibuf_depth": 1 << SLOT_BITS, "tile_acc_depth": 1 << SLOT_BITS}
         for f, lim in limits.items():
             if getattr(self, f) > lim:
                 raise ConfigError(f"{f}: at most {lim} (ISA address fields), not {getattr(self, f)}")
         for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a),
                          ("cols", self.words_q)):
-            if words + 1 > 255:
+            if words + 1 > (1 << LENGTH_BITS) - 1:        # an argument word and the vector in one packet
                 raise ConfigError(f"{f}: a vector of {getattr(self, f)} elements needs {words} words of "
-                                  f"flit_width={self.flit_width} bits, more than a packet's 254")
+                                  f"flit_width={self.flit_width} bits, more than a packet's "
+                                  f"{(1 << LENGTH_BITS) - 2}")
 
     # Derived quantities -------------------------------------------------
 
