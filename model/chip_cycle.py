@@ -34,7 +34,7 @@ from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BI
                        TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
                        counter_index, field_lsb, header_fields, pack_fields, pack_header, unpack_fields,
                        unpack_header, unpack_vector, vector_words)
-from .isa import Op, decode
+from .isa import INSTR_BITS, Op, decode
 from .macro import MacroCore
 from .noc import MeshCore, TxHeader
 
@@ -293,7 +293,7 @@ class TileModel:
         cfg, d, W = self.cfg, self.data, self.cfg.flit_width
         ty, words = self.rx_type, self.words
         if ty == PacketType.CMD:
-            return self._command(sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << 64) - 1))
+            return self._command(sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << INSTR_BITS) - 1))
         arg = words[0]
         n = vector_words(cfg, ty)
         data = words[1:1 + n]

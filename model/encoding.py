@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .isa import Op
+from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
 __all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
-           "GADDR_BITS", "IMEM_ADDR_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
+           "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
            "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER", "imem_write_fields",
            "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width", "field_lsb", "pack_fields", "unpack_fields",
            "COUNTER_NAMES", "TILE_COUNTER_NAMES", "TILE_COUNTER_BASE", "TILE_COUNTER_STRIDE",
@@ -175,15 +175,20 @@ def unpack_header(cfg, word: int) -> dict:
 
 # --- argument words, the error register, host write ports ------------------------------------------
 
-GADDR_BITS = 20                 # a global-buffer word address (the ISA's gaddr field)
+GADDR_BITS = isa_field("ldact", "gaddr").width    # a global-buffer word address
 IMEM_ADDR_BITS = 17             # one more than the largest imem needs: a write past the end has an address
 ERROR_PC_BITS = 17              # an overflow reports pc = imem_depth, up to 65536
 SLOT_BITS = 12                  # an input-buffer or accumulator slot, or an RRAM row, in an argument word
+ARG_PC_BITS = 16                # the pc of an ldw in a WROW / ERR argument word (imem_depth <= 1 << 16)
+_TILE_X_BITS, _TILE_Y_BITS = (f.width for f in TILE_FIELDS)     # the ISA's tile fields
 
 SLOT_ARG = (("slot", SLOT_BITS),)
-WROW_ARG = (("row", SLOT_BITS), ("_pad", 16 - SLOT_BITS), ("pc", 16))
-ERR_ARG = (("pc", 16), ("row", SLOT_BITS))
+WROW_ARG = (("row", SLOT_BITS), ("_pad", 16 - SLOT_BITS), ("pc", ARG_PC_BITS))
+ERR_ARG = (("pc", ARG_PC_BITS), ("row", SLOT_BITS))
 RESULT_ARG = (("gaddr", GADDR_BITS),)
+# The argument word of a packet (payload word 0): the widest of them (a WROW packet's, 32 bits;
+# the config asks flit_width >= ARG_BITS for it).
+ARG_BITS = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
 
 
 class ErrorCode:
@@ -201,9 +206,11 @@ class ErrorCode:
 
 ERROR_CODE_BITS = 3
 # the error register: code, instruction address, and for RRAM errors the tile and the row
-ERROR_FIELDS = (("code", ERROR_CODE_BITS), ("pc", ERROR_PC_BITS), ("x", 4), ("y", 4), ("row", SLOT_BITS))
+ERROR_FIELDS = (("code", ERROR_CODE_BITS), ("pc", ERROR_PC_BITS), ("x", _TILE_X_BITS), ("y", _TILE_Y_BITS),
+                ("row", SLOT_BITS))
 # the host's view of the tile and row of an RRAM error (rtl/top.py Reg.ERR_TILE)
-ERR_TILE_REG = (("x", 4), ("y", 4), ("_pad", 8), ("row", SLOT_BITS))
+ERR_TILE_REG = (("x", _TILE_X_BITS), ("y", _TILE_Y_BITS), ("_pad", 16 - _TILE_X_BITS - _TILE_Y_BITS),
+                ("row", SLOT_BITS))
 
 
 # the header beat of a frame on the AXI4-Stream input (rtl/top.py FrameType: 1 imem, 2 gbuf, 3 read)
@@ -211,8 +218,8 @@ FRAME_HEADER = (("type", 8), ("count", 24), ("addr", 32))
 
 
 def imem_write_fields() -> tuple:
-    """The core's ``imem_wr`` payload: address, then a 64-bit instruction."""
-    return (("addr", IMEM_ADDR_BITS), ("data", 64))
+    """The core's ``imem_wr`` payload: address, then an instruction (``INSTR_BITS``)."""
+    return (("addr", IMEM_ADDR_BITS), ("data", INSTR_BITS))
 
 
 def gbuf_write_fields(cfg) -> tuple:

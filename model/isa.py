@@ -30,8 +30,9 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["OPCODE_BITS", "Field", "FORMATS", "OPCODES", "Instr", "AsmError", "encode", "decode",
-           "assemble", "disassemble", "Op", "TILE_FIELDS", "COUNT_MAX"]
+           "assemble", "disassemble", "Op", "TILE_FIELDS", "COUNT_MAX", "INSTR_BITS", "isa_field"]
 
+INSTR_BITS = 64             # an instruction word
 OPCODE_BITS = 6
 COUNT_MAX = 255
 
@@ -116,13 +117,23 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
     "barrier": (Op.BARRIER, (), "wait until every `sync` and every partial sum of a `psum` has been answered"),
 }
 OPCODES = {op: name for name, (op, _, _) in FORMATS.items()}
+
+
+def isa_field(op_name: str, name: str) -> Field:
+    """Field ``name`` of instruction ``op_name`` (the table above)."""
+    for f in FORMATS[op_name][1]:
+        if f.name == name:
+            return f
+    raise KeyError(f"{op_name} has no field {name}")
+
+
 _DEFAULT_ZERO = {"acc", "relu", "shift", "bias"}
 
 for _name, (_op, _fields, _) in FORMATS.items():   # the table must not overlap itself
     _used = (1 << OPCODE_BITS) - 1
     for _fl in _fields:
         _m = ((1 << _fl.width) - 1) << _fl.lsb
-        assert not _used & _m and _fl.msb < 64, (_name, _fl)
+        assert not _used & _m and _fl.msb < INSTR_BITS, (_name, _fl)
         _used |= _m
 
 
@@ -188,7 +199,7 @@ def encode(name: str, **ops) -> int:
 def decode(word: int) -> Instr | None:
     """The instruction in ``word``, or None if its opcode is not one or an unused field is not zero."""
     word = int(word)
-    if not 0 <= word < (1 << 64):
+    if not 0 <= word < (1 << INSTR_BITS):
         return None
     op = word & ((1 << OPCODE_BITS) - 1)
     name = OPCODES.get(op)
@@ -232,8 +243,8 @@ def assemble(text: str) -> list[int]:
                     v = int(rest.strip(), 0)
                 except ValueError:
                     raise AsmError(f".word: cannot read {rest.strip()!r}") from None
-                if not 0 <= v < (1 << 64):
-                    raise AsmError(f".word: {v:#x} does not fit 64 bits")
+                if not 0 <= v < (1 << INSTR_BITS):
+                    raise AsmError(f".word: {v:#x} does not fit {INSTR_BITS} bits")
                 words.append(v)
                 continue
             if name not in FORMATS:

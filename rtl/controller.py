@@ -35,11 +35,11 @@ from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, ERROR_PC_BITS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
                               gbuf_write_fields, imem_write_fields)
-from ..model.isa import COUNT_MAX, FORMATS, OPCODE_BITS, Op
+from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 from .counters import CounterPort, counter_indices, pre_counters
 from .noc.ni import NodeSignature
 from .sender import PacketSender
-from .tile import INSTR_BITS, field
+from .tile import field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
 

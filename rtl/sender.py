@@ -28,15 +28,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import ERR_ARG, HEADER_TYPE_BITS, LENGTH_BITS, RESULT_ARG, SLOT_ARG, WROW_ARG, fields_width
+from ..model.encoding import ARG_BITS, HEADER_TYPE_BITS, LENGTH_BITS
 from ..model.isa import COUNT_MAX
 from .noc.flit import coord_layout, header_layout
 
-__all__ = ["ARG_BITS", "PacketSender", "PayloadPort", "job_layout"]
-
-# The argument word of a packet (payload word 0): the widest of them (a WROW packet's, 32 bits;
-# the config asks flit_width >= 32 for it).
-ARG_BITS = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
+__all__ = ["PacketSender", "PayloadPort", "job_layout"]
 
 
 def job_layout(cfg: Config, raw: bool = False) -> data.StructLayout:

@@ -29,18 +29,17 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from ..model.config import Config
-from ..model.encoding import ERR_ARG, HEADER_TYPE_BITS, SLOT_BITS, TILE_COUNTER_NAMES, WROW_ARG, PacketType
-from ..model.isa import COUNT_MAX, FORMATS, OPCODE_BITS, Op
+from ..model.encoding import ARG_BITS, ERR_ARG, HEADER_TYPE_BITS, SLOT_BITS, TILE_COUNTER_NAMES, WROW_ARG, PacketType
+from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 from ..model.macro import FaultMap
 from .counters import CounterPort, counter_indices, pre_counters
 from .macro import Macro
 from .noc.ni import NodeSignature
-from .sender import ARG_BITS, PacketSender
+from .sender import PacketSender
 from .tile_words import ResultWords, SendOp, field_bits, mode_layout
 
-__all__ = ["Tile", "TileState", "unpack", "field", "field_bits", "mvm_layout", "INSTR_BITS"]
+__all__ = ["Tile", "TileState", "unpack", "field", "field_bits", "mvm_layout"]
 
-INSTR_BITS = 64             # an instruction word (model/isa.py)
 
 class TileState(enum.Enum, shape=3):
     IDLE = 0

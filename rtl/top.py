@@ -29,7 +29,8 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, field_lsb, fields_width, imem_write_fields
+from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, field_lsb, fields_width
+from ..model.isa import INSTR_BITS
 from .chip import ChipCore, counter_count
 
 __all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words",
@@ -65,9 +66,6 @@ AXIL_DATA_BITS = 32             # AXI4-Lite data; a 64-bit counter is read as tw
 
 #: ``STATUS`` bits, least significant first (the names the host driver gives them).
 STATUS_BITS = ("running", "done", "error", "quiet", "tiles_idle", "frame_error")
-
-#: The instruction in an instruction-memory beat (the low bits).
-INSTR_BITS = dict(imem_write_fields())["data"]
 
 
 class FrameType(enum.Enum, shape=dict(FRAME_HEADER)["type"]):
@@ -250,7 +248,7 @@ class ChipTop(wiring.Component):
         hdr_type, hdr_count, hdr_addr = (_field(beat, name) for name in ("type", "count", "addr"))
         m.d.comb += [
             core.imem_wr.payload.addr.eq(waddr),
-            core.imem_wr.payload.data.eq(beat[:INSTR_BITS]),
+            core.imem_wr.payload.data.eq(beat[:INSTR_BITS]),     # an instruction in the low bits
             core.gbuf_wr.payload.addr.eq(waddr),
             core.gbuf_wr.payload.data.eq(beat[:W]),
         ]
