@@ -26,7 +26,7 @@ tell how it ended. The performance counters' pre-counters are on ``counters``
 (:mod:`.counters`).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -38,31 +38,16 @@ from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIE
 from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 from .counters import CounterPort, counter_indices, pre_counters
 from .noc.ni import NodeSignature
+from .fields import instr_field, layout, pack
 from .sender import PacketSender
-from .tile import field
 
 __all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
 
 
 
-def _layout(fields) -> data.StructLayout:
-    """The Amaranth layout of a field list of :mod:`rramcim.model.encoding`."""
-    return data.StructLayout(dict(fields))
-
-
-def _pack(fields, **values):
-    """The word of a field list of :mod:`rramcim.model.encoding` holding ``values`` (each cut to
-    its field; padding and fields not given are 0)."""
-    parts = []
-    for name, width in fields:
-        v = Value.cast(values.get(name, Const(0, width)))
-        parts.append(v[:width] if len(v) >= width else Cat(v, Const(0, width - len(v))))
-    return Cat(*parts)
-
-
 def error_layout() -> data.StructLayout:
     """The error register: code (docs/isa.md), instruction address, and for RRAM errors tile and row."""
-    return _layout(ERROR_FIELDS)
+    return layout(ERROR_FIELDS)
 
 
 class CtrlState(enum.Enum, shape=2):
@@ -132,8 +117,8 @@ class Controller(wiring.Component):
         nodes = cfg.mesh_x * cfg.mesh_y
         super().__init__({
             "node": Out(NodeSignature(cfg)),
-            "imem_wr": In(stream.Signature(_layout(imem_write_fields()))),
-            "gbuf_wr": In(stream.Signature(_layout(gbuf_write_fields(cfg)))),
+            "imem_wr": In(stream.Signature(layout(imem_write_fields()))),
+            "gbuf_wr": In(stream.Signature(layout(gbuf_write_fields(cfg)))),
             "gbuf_rd_addr": In(GADDR_BITS),
             "gbuf_rd_data": Out(cfg.flit_width),
             "start": In(1),
@@ -231,6 +216,7 @@ class _CtrlLogic:
         r_addr = Signal(GADDR_BITS + 1)
         r_src = Signal(node.rx_header.payload.src.shape())
         m.d.comb += [node.rx_header.ready.eq(1), node.rx_payload.ready.eq(1)]
+        result_arg, err_arg = layout(RESULT_ARG), layout(ERR_ARG)     # the argument words read
         rh, rp = node.rx_header, node.rx_payload
         with m.If(rh.valid):
             m.d.sync += [r_type.eq(rh.payload.type), r_src.eq(rh.payload.src), r_first.eq(1)]
@@ -241,12 +227,12 @@ class _CtrlLogic:
             word = rp.payload.data
             with m.If(r_type == PacketType.RESULT):
                 with m.If(r_first):
-                    m.d.sync += r_addr.eq(_layout(RESULT_ARG)(word[:GADDR_BITS]).gaddr)
+                    m.d.sync += r_addr.eq(result_arg(word[:result_arg.size]).gaddr)
                 with m.Else():
                     m.d.comb += result_write.eq(1)
                     m.d.sync += r_addr.eq(r_addr + 1)
             with m.If((r_type == PacketType.ERR) & r_first & (pend.code == 0)):
-                arg = _layout(ERR_ARG)(word[:_layout(ERR_ARG).size])
+                arg = err_arg(word[:err_arg.size])
                 m.d.sync += [pend.code.eq(ErrorCode.RRAM_VERIFY), pend.pc.eq(arg.pc), pend.row.eq(arg.row),
                              pend.x.eq(r_src.x), pend.y.eq(r_src.y)]
         self.count("gbuf_write_bits", result_write, cfg.flit_width)
@@ -381,8 +367,8 @@ class _CtrlLogic:
                     continue
                 with m.Case(op):
                     m.d.sync += self.state.eq(CtrlState.SEND)
-                    m.d.comb += [job.valid.eq(1), job.payload.dest.x.eq(field(word, name, "tx")),
-                                 job.payload.dest.y.eq(field(word, name, "ty")), job.payload.dest.ctrl.eq(0)]
+                    m.d.comb += [job.valid.eq(1), job.payload.dest.x.eq(instr_field(word, name, "tx")),
+                                 job.payload.dest.y.eq(instr_field(word, name, "ty")), job.payload.dest.ctrl.eq(0)]
                     if op in LOAD_PACKET:
                         self.issue_load(name, op, {f.name for f in fields})
                     else:
@@ -392,22 +378,22 @@ class _CtrlLogic:
                         if op == Op.SYNC:
                             m.d.comb += self.inc.eq(1)
                         elif op == Op.PSUM:
-                            m.d.comb += self.inc.eq(field(word, name, "count"))
+                            m.d.comb += self.inc.eq(instr_field(word, name, "count"))
 
     def issue_load(self, name, op, names):
         """A load: ``count`` packets of a vector from the global buffer each."""
         m, word, job = self.m, self.word, self.sender.job
         words = _load_words(self.cfg, op)
         if op == Op.LDW:
-            arg = _pack(WROW_ARG, row=field(word, name, "row"), pc=self.pc)
+            arg = pack(WROW_ARG, row=instr_field(word, name, "row"), pc=self.pc)
         elif op == Op.LDBIAS:
             arg = 0
         else:
-            arg = field(word, name, "slot")
+            arg = instr_field(word, name, "slot")
         m.d.comb += [job.payload.type.eq(LOAD_PACKET[op]), job.payload.length.eq(1 + words),
-                     job.payload.count.eq(field(word, name, "count") if "count" in names else 1),
+                     job.payload.count.eq(instr_field(word, name, "count") if "count" in names else 1),
                      job.payload.arg.eq(arg), job.payload.step.eq(op != Op.LDBIAS)]
-        m.d.sync += [self.gaddr.eq(field(word, name, "gaddr")), self.gstep.eq(words)]
+        m.d.sync += [self.gaddr.eq(instr_field(word, name, "gaddr")), self.gstep.eq(words)]
 
 
 def _check(m, cfg, word, code):
@@ -426,7 +412,7 @@ def _check(m, cfg, word, code):
 def _checks(cfg, word, name, op, names) -> list:
     """(error code, condition) of instruction ``name`` in ``word``, in check order."""
     def fld(n):
-        return field(word, name, n)
+        return instr_field(word, name, n)
     conds = [(ErrorCode.ILLEGAL_OPCODE, (word & ~Const(_used_mask(name), INSTR_BITS)) != 0)]
     if "tx" in names:
         conds.append((ErrorCode.BAD_TILE, (fld("tx") >= cfg.mesh_x) | (fld("ty") >= cfg.mesh_y)))

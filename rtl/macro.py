@@ -26,8 +26,10 @@ from amaranth.lib import wiring, stream, data, enum, fifo
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
+from ..model.encoding import macro_prog_fields, macro_resp_fields
 from ..model.macro import FaultMap
 from .crossbar import Crossbar, crossbar_module_name
+from .fields import layout
 
 __all__ = ["Macro", "prog_layout", "prog_resp_layout", "x_layout", "y_layout", "StatusSignature"]
 
@@ -51,21 +53,19 @@ def _sext(v, width):
 
 
 def prog_layout(cfg: Config) -> data.StructLayout:
-    """One row write: the row and its ``cols`` signed weights."""
+    """One row write: the row and its ``cols`` signed weights (:func:`~rramcim.model.encoding.macro_prog_fields`,
+    the weights as an array)."""
+    fields = dict(macro_prog_fields(cfg))
+    assert fields["weights"] == cfg.cols * cfg.wbits
     return data.StructLayout({
-        "row": cfg.row_bits,
+        "row": fields["row"],
         "weights": data.ArrayLayout(signed(cfg.wbits), cfg.cols),
     })
 
 
 def prog_resp_layout(cfg: Config) -> data.StructLayout:
-    """The outcome of one row write."""
-    return data.StructLayout({
-        "row": cfg.row_bits,
-        "attempts": cfg.attempt_bits,
-        "ok": 1,
-        "fail_mask": cfg.cells_per_row,
-    })
+    """The outcome of one row write (:func:`~rramcim.model.encoding.macro_resp_fields`)."""
+    return layout(macro_resp_fields(cfg))
 
 
 def x_layout(cfg: Config) -> data.ArrayLayout:

@@ -30,15 +30,16 @@ from amaranth.lib.wiring import Out
 
 from ..model.config import Config
 from ..model.encoding import ARG_BITS, ERR_ARG, HEADER_TYPE_BITS, SLOT_BITS, TILE_COUNTER_NAMES, WROW_ARG, PacketType
-from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
+from ..model.isa import COUNT_MAX, INSTR_BITS, OPCODE_BITS, Op, isa_field
 from ..model.macro import FaultMap
 from .counters import CounterPort, counter_indices, pre_counters
+from .fields import instr_field, layout
 from .macro import Macro
 from .noc.ni import NodeSignature
 from .sender import PacketSender
-from .tile_words import ResultWords, SendOp, field_bits, mode_layout
+from .tile_words import ResultWords, SendOp, mode_layout
 
-__all__ = ["Tile", "TileState", "unpack", "field", "field_bits", "mvm_layout"]
+__all__ = ["Tile", "TileState"]
 
 
 class TileState(enum.Enum, shape=3):
@@ -49,14 +50,6 @@ class TileState(enum.Enum, shape=3):
     PROG_WAIT = 4
     MVM = 5
     SEND = 6
-
-
-def field(word, op_name: str, name: str):
-    """Field ``name`` of instruction ``op_name`` in the 64-bit value ``word`` (from the ISA table)."""
-    for f in FORMATS[op_name][1]:
-        if f.name == name:
-            return word[f.lsb:f.lsb + f.width]
-    raise KeyError(f"{op_name} has no field {name}")
 
 
 def unpack(words, n: int, bits: int, width: int) -> list:
@@ -70,8 +63,8 @@ def mvm_layout() -> data.StructLayout:
     vectors, ``acc`` (add to the accumulator), ``onehot`` (a ``read``: the one-hot ``row``
     instead of an input vector), ``i`` vectors offered and ``j`` results written."""
     return data.StructLayout({
-        "a": field_bits("mvm", "a"), "b": field_bits("mvm", "b"), "count": range(COUNT_MAX + 1),
-        "acc": field_bits("mvm", "acc"), "onehot": 1, "row": field_bits("read", "row"),
+        "a": isa_field("mvm", "a").width, "b": isa_field("mvm", "b").width, "count": range(COUNT_MAX + 1),
+        "acc": isa_field("mvm", "acc").width, "onehot": 1, "row": isa_field("read", "row").width,
         "i": range(COUNT_MAX + 1), "j": range(COUNT_MAX + 1),
     })
 
@@ -259,8 +252,8 @@ class _TileLogic:
                     with m.If(macro.prog_resp.payload.ok):
                         m.d.sync += state.eq(TileState.IDLE)
                     with m.Else():
-                        wrow = data.StructLayout(dict(WROW_ARG))(self.arg[:ARG_BITS])
-                        err = Signal(data.StructLayout(dict(ERR_ARG)))
+                        wrow = layout(WROW_ARG)(self.arg[:ARG_BITS])
+                        err = Signal(layout(ERR_ARG))
                         m.d.comb += [err.pc.eq(wrow.pc), err.row.eq(wrow.row)]
                         self.send(SendOp.ONE, PacketType.ERR, 1, arg=err)
             with m.Case(TileState.MVM):
@@ -300,12 +293,12 @@ class _TileLogic:
         m, instr, mv = self.m, self.instr, self.mv
         with m.Switch(instr[:OPCODE_BITS]):
             with m.Case(Op.MVM):
-                m.d.sync += [mv.a.eq(field(instr, "mvm", "a")), mv.b.eq(field(instr, "mvm", "b")),
-                             mv.count.eq(field(instr, "mvm", "count")), mv.acc.eq(field(instr, "mvm", "acc")),
+                m.d.sync += [mv.a.eq(instr_field(instr, "mvm", "a")), mv.b.eq(instr_field(instr, "mvm", "b")),
+                             mv.count.eq(instr_field(instr, "mvm", "count")), mv.acc.eq(instr_field(instr, "mvm", "acc")),
                              mv.onehot.eq(0), mv.i.eq(0), mv.j.eq(0), self.state.eq(TileState.MVM)]
             with m.Case(Op.READ):
-                m.d.sync += [mv.a.eq(0), mv.b.eq(field(instr, "read", "b")), mv.count.eq(1), mv.acc.eq(0),
-                             mv.onehot.eq(1), mv.row.eq(field(instr, "read", "row")), mv.i.eq(0), mv.j.eq(0),
+                m.d.sync += [mv.a.eq(0), mv.b.eq(instr_field(instr, "read", "b")), mv.count.eq(1), mv.acc.eq(0),
+                             mv.onehot.eq(1), mv.row.eq(instr_field(instr, "read", "row")), mv.i.eq(0), mv.j.eq(0),
                              self.state.eq(TileState.MVM)]
             with m.Case(Op.SYNC):
                 self.send(SendOp.ONE, PacketType.ACK, 0)
@@ -316,16 +309,16 @@ class _TileLogic:
     def exec_send(self, op, name):
         """``EXEC`` of ``out``, ``outq`` or ``psum``: ``count`` accumulator vectors from slot ``b``."""
         m, cfg, instr, mode = self.m, self.cfg, self.instr, self.mode
-        n = field(instr, name, "count")
-        m.d.sync += mode.b.eq(field(instr, name, "b"))
+        n = instr_field(instr, name, "count")
+        m.d.sync += mode.b.eq(instr_field(instr, name, "b"))
         if op == Op.PSUM:
-            self.send(SendOp.PSUM, PacketType.PSUM_T, 1 + cfg.words_a, count=n, arg=field(instr, name, "d"),
-                      step=1, ctrl=0, x=field(instr, name, "dx"), y=field(instr, name, "dy"))
+            self.send(SendOp.PSUM, PacketType.PSUM_T, 1 + cfg.words_a, count=n, arg=instr_field(instr, name, "d"),
+                      step=1, ctrl=0, x=instr_field(instr, name, "dx"), y=instr_field(instr, name, "dy"))
         elif op == Op.OUT:
-            self.send(SendOp.OUT, PacketType.RESULT, 1 + cfg.words_a, count=n, arg=field(instr, name, "gaddr"),
+            self.send(SendOp.OUT, PacketType.RESULT, 1 + cfg.words_a, count=n, arg=instr_field(instr, name, "gaddr"),
                       step=cfg.words_a)
-            m.d.sync += mode.bias.eq(field(instr, name, "bias"))
+            m.d.sync += mode.bias.eq(instr_field(instr, name, "bias"))
         else:
-            self.send(SendOp.OUTQ, PacketType.RESULT, 1 + cfg.words_q, count=n, arg=field(instr, name, "gaddr"),
+            self.send(SendOp.OUTQ, PacketType.RESULT, 1 + cfg.words_q, count=n, arg=instr_field(instr, name, "gaddr"),
                       step=cfg.words_q)
-            m.d.sync += [mode.shift.eq(field(instr, name, "shift")), mode.relu.eq(field(instr, name, "relu"))]
+            m.d.sync += [mode.shift.eq(instr_field(instr, name, "shift")), mode.relu.eq(instr_field(instr, name, "relu"))]

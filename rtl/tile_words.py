@@ -22,11 +22,11 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.isa import FORMATS
+from ..model.isa import isa_field
 from .postproc import ShiftClampLane, biased
 from .sender import PayloadPort
 
-__all__ = ["SendOp", "ResultWords", "field_bits", "mode_layout"]
+__all__ = ["SendOp", "ResultWords", "mode_layout"]
 
 
 class SendOp(enum.Enum, shape=2):
@@ -36,23 +36,15 @@ class SendOp(enum.Enum, shape=2):
     ONE = 3          # a single packet: ACK (no payload) or ERR (one argument word)
 
 
-def field_bits(op_name: str, name: str) -> int:
-    """The width of field ``name`` of instruction ``op_name`` (the ISA table)."""
-    for f in FORMATS[op_name][1]:
-        if f.name == name:
-            return f.width
-    raise KeyError(f"{op_name} has no field {name}")
-
-
 def mode_layout() -> data.StructLayout:
     """What a tile sends: the kind (``op``), the first accumulator slot ``b`` and the
     post-processing of ``out`` (``bias``) and ``outq`` (``shift``, ``relu``), as the ISA's fields."""
     return data.StructLayout({
         "op": SendOp,
-        "b": field_bits("out", "b"),
-        "bias": field_bits("out", "bias"),
-        "shift": field_bits("outq", "shift"),
-        "relu": field_bits("outq", "relu"),
+        "b": isa_field("out", "b").width,
+        "bias": isa_field("out", "bias").width,
+        "shift": isa_field("outq", "shift").width,
+        "relu": isa_field("outq", "relu").width,
     })
 
 

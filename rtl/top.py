@@ -24,14 +24,15 @@ Beats are ``max(64, flit_width)`` bits; a word sits in the low bits.
 import hashlib
 from typing import NamedTuple
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, field_lsb, fields_width
+from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, fields_width
 from ..model.isa import INSTR_BITS
 from .chip import ChipCore, counter_count
+from .fields import layout, pack
 
 __all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words",
            "AXIL_ADDR_BITS", "AXIL_DATA_BITS", "STATUS_BITS"]
@@ -94,22 +95,6 @@ def config_words(cfg: Config) -> dict:
 def beat_width(cfg: Config) -> int:
     """Bits of an AXI4-Stream beat: a frame header or a global-buffer word, whichever is wider."""
     return max(fields_width(FRAME_HEADER), cfg.flit_width)
-
-
-def _field_width(name: str) -> int:
-    """Bits of field ``name`` of a frame header."""
-    return dict(FRAME_HEADER)[name]
-
-
-def _field(beat: Value, name: str) -> Value:
-    """Field ``name`` of the frame header in ``beat``."""
-    lsb = field_lsb(FRAME_HEADER, name)
-    return beat[lsb:lsb + _field_width(name)]
-
-
-def _pack(fields, **values) -> Value:
-    """The register word of a field list: ``values`` by name, padding fields zero."""
-    return Cat(Const(0, w) if n.startswith("_") else values[n] for n, w in fields)
 
 
 class _ReadState(NamedTuple):
@@ -214,7 +199,7 @@ class ChipTop(wiring.Component):
             Reg.CTRL: 0,
             Reg.STATUS: Cat(status[name] for name in STATUS_BITS),
             Reg.ERR_CODE: err.code, Reg.ERR_PC: err.pc,
-            Reg.ERR_TILE: _pack(ERR_TILE_REG, x=err.x, y=err.y, row=err.row),
+            Reg.ERR_TILE: pack(ERR_TILE_REG, x=err.x, y=err.y, row=err.row),
             Reg.CNT_SEL: cnt_sel, Reg.CNT_LO: core.cnt_value[:AXIL_DATA_BITS], Reg.CNT_HI: cnt_hi,
         })
         with m.If(self.s_axil_arvalid & ~rvalid):
@@ -239,13 +224,15 @@ class ChipTop(wiring.Component):
         with m.If(out_valid & self.m_axis_tready):
             m.d.sync += out_valid.eq(0)
         s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
-        waddr = Signal(_field_width("addr"))
-        rd_addr = Signal(_field_width("addr"))
-        rd_left = Signal(_field_width("count"))
+        widths = dict(FRAME_HEADER)
+        waddr = Signal(widths["addr"])
+        rd_addr = Signal(widths["addr"])
+        rd_left = Signal(widths["count"])
         rd_busy = Signal()
         inflight = Signal()          # a global-buffer read issued last cycle: its word arrives now
         beat = self.s_axis_tdata
-        hdr_type, hdr_count, hdr_addr = (_field(beat, name) for name in ("type", "count", "addr"))
+        hdr = layout(FRAME_HEADER)(beat[:fields_width(FRAME_HEADER)])
+        hdr_type, hdr_count, hdr_addr = hdr.type, hdr.count, hdr.addr
         m.d.comb += [
             core.imem_wr.payload.addr.eq(waddr),
             core.imem_wr.payload.data.eq(beat[:INSTR_BITS]),     # an instruction in the low bits
