@@ -29,13 +29,13 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, fields_width
+from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, fields_width, pack_fields
 from ..model.isa import INSTR_BITS
 from .chip import ChipCore, counter_count
 from .fields import layout, pack
 
 __all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words",
-           "AXIL_ADDR_BITS", "AXIL_DATA_BITS", "STATUS_BITS"]
+           "AXIL_ADDR_BITS", "AXIL_DATA_BITS", "STATUS_BITS", "CTRL_BITS", "ctrl_word", "CFG_FIELDS"]
 
 CHIP_ID = 0x5243494D            # "RCIM"
 VERSION = 0x0001_0000           # 1.0: register map and framing of this file
@@ -45,14 +45,14 @@ class Reg:
     """AXI4-Lite byte addresses."""
     ID = 0x00
     VERSION = 0x04
-    CFG0 = 0x08         # mesh_x [7:0], mesh_y [15:8], wbits [23:16], xbits [31:24]
-    CFG1 = 0x0C         # rows [15:0], cols [31:16]
-    CFG2 = 0x10         # par [7:0], acc_bits [15:8], flit_width [31:16]
-    CFG3 = 0x14         # imem_depth
-    CFG4 = 0x18         # gbuf_words
-    CFG5 = 0x1C         # tile_ibuf_depth [15:0], tile_acc_depth [31:16]
+    CFG0 = 0x08         # CFG0..CFG5: the config's fields, CFG_FIELDS below
+    CFG1 = 0x0C
+    CFG2 = 0x10
+    CFG3 = 0x14
+    CFG4 = 0x18
+    CFG5 = 0x1C
     CFG_HASH = 0x20     # the first 32 bits of sha256(Config.key())
-    CTRL = 0x40         # write: bit 0 start, bit 1 soft reset (one cycle), bit 2 clear frame_error
+    CTRL = 0x40         # write: CTRL_BITS below (start, soft reset: one-cycle pulses)
     STATUS = 0x44       # running [0], done [1], error [2], quiet [3], tiles_idle [4], frame_error [5]
     ERR_CODE = 0x48
     ERR_PC = 0x4C
@@ -68,11 +68,39 @@ AXIL_DATA_BITS = 32             # AXI4-Lite data; a 64-bit counter is read as tw
 #: ``STATUS`` bits, least significant first (the names the host driver gives them).
 STATUS_BITS = ("running", "done", "error", "quiet", "tiles_idle", "frame_error")
 
+#: ``CTRL`` bits, least significant first: run the program, reset the chip (but for the memories'
+#: content), clear ``STATUS.frame_error``.
+CTRL_BITS = ("start", "soft_reset", "clear_frame_error")
+
+#: The identification registers ``CFG0``..``CFG5``: config fields, least significant first.
+CFG_FIELDS = {
+    Reg.CFG0: (("mesh_x", 8), ("mesh_y", 8), ("wbits", 8), ("xbits", 8)),
+    Reg.CFG1: (("rows", 16), ("cols", 16)),
+    Reg.CFG2: (("par", 8), ("acc_bits", 8), ("flit_width", 16)),
+    Reg.CFG3: (("imem_depth", AXIL_DATA_BITS),),
+    Reg.CFG4: (("gbuf_words", AXIL_DATA_BITS),),
+    Reg.CFG5: (("tile_ibuf_depth", 16), ("tile_acc_depth", 16)),
+}
+
+
+def ctrl_word(*names: str) -> int:
+    """The ``CTRL`` word that sets the bits ``names`` (of :data:`CTRL_BITS`)."""
+    return sum(1 << CTRL_BITS.index(name) for name in names)
+
 
 class FrameType(enum.Enum, shape=dict(FRAME_HEADER)["type"]):
     IMEM = 1
     GBUF = 2
     READ = 3
+
+
+class _InState(enum.Enum, shape=2):
+    """The stream input: at a frame's header, in an instruction-memory or a global-buffer
+    frame's words, or dropping beats to ``TLAST`` (a read request's or a bad frame's)."""
+    HEADER = 0
+    IMEM = 1
+    GBUF = 2
+    DROP = 3
 
 
 def config_hash(cfg: Config) -> int:
@@ -83,11 +111,8 @@ def config_words(cfg: Config) -> dict:
     """The identification registers' values for ``cfg`` (what the host driver expects)."""
     return {
         Reg.ID: CHIP_ID, Reg.VERSION: VERSION,
-        Reg.CFG0: cfg.mesh_x | cfg.mesh_y << 8 | cfg.wbits << 16 | cfg.xbits << 24,
-        Reg.CFG1: cfg.rows | cfg.cols << 16,
-        Reg.CFG2: cfg.par | cfg.acc_bits << 8 | cfg.flit_width << 16,
-        Reg.CFG3: cfg.imem_depth, Reg.CFG4: cfg.gbuf_words,
-        Reg.CFG5: cfg.tile_ibuf_depth | cfg.tile_acc_depth << 16,
+        **{reg: pack_fields(fields, **{name: getattr(cfg, name) for name, _ in fields})
+           for reg, fields in CFG_FIELDS.items()},
         Reg.CFG_HASH: config_hash(cfg),
     }
 
@@ -173,8 +198,9 @@ class ChipTop(wiring.Component):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bvalid.eq(1)]
             with m.Switch(aw_addr):
                 with m.Case(Reg.CTRL):
-                    m.d.sync += [start.eq(w_data[0]), soft_reset.eq(w_data[1])]
-                    with m.If(w_data[2]):
+                    ctrl = dict(zip(CTRL_BITS, w_data))
+                    m.d.sync += [start.eq(ctrl["start"]), soft_reset.eq(ctrl["soft_reset"])]
+                    with m.If(ctrl["clear_frame_error"]):
                         m.d.sync += frame_error.eq(0)
                 with m.Case(Reg.CNT_SEL):
                     m.d.sync += cnt_sel.eq(w_data)
@@ -223,7 +249,7 @@ class ChipTop(wiring.Component):
         out, out_valid = Signal(beat_width(self.cfg) + 1), Signal()
         with m.If(out_valid & self.m_axis_tready):
             m.d.sync += out_valid.eq(0)
-        s_in = Signal(2)            # 0: header, 1: imem words, 2: gbuf words, 3: drop to TLAST
+        s_in = Signal(_InState)
         widths = dict(FRAME_HEADER)
         waddr = Signal(widths["addr"])
         rd_addr = Signal(widths["addr"])
@@ -241,32 +267,32 @@ class ChipTop(wiring.Component):
         ]
         fire = self.s_axis_tvalid & self.s_axis_tready
         with m.Switch(s_in):
-            with m.Case(0):
+            with m.Case(_InState.HEADER):
                 m.d.comb += self.s_axis_tready.eq(~rd_busy & ~inflight & ~out_valid)
                 with m.If(fire):
                     m.d.sync += waddr.eq(hdr_addr)
                     with m.Switch(hdr_type):
                         with m.Case(FrameType.IMEM):
-                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, 0, 1))
+                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.IMEM))
                         with m.Case(FrameType.GBUF):
-                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, 0, 2))
+                            m.d.sync += s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.GBUF))
                         with m.Case(FrameType.READ):
                             # the reply's header first, then the words
                             m.d.sync += [out.eq(Cat(beat, hdr_count == 0)), out_valid.eq(1)]
                             m.d.sync += [rd_addr.eq(hdr_addr), rd_left.eq(hdr_count), rd_busy.eq(hdr_count != 0),
-                                         s_in.eq(Mux(self.s_axis_tlast, 0, 3))]
+                                         s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.DROP))]
                         with m.Default():
-                            m.d.sync += [frame_error.eq(1), s_in.eq(Mux(self.s_axis_tlast, 0, 3))]
-            with m.Case(1):
+                            m.d.sync += [frame_error.eq(1), s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.DROP))]
+            with m.Case(_InState.IMEM):
                 m.d.comb += [self.s_axis_tready.eq(core.imem_wr.ready), core.imem_wr.valid.eq(self.s_axis_tvalid)]
-            with m.Case(2):
+            with m.Case(_InState.GBUF):
                 m.d.comb += [self.s_axis_tready.eq(core.gbuf_wr.ready), core.gbuf_wr.valid.eq(self.s_axis_tvalid)]
-            with m.Case(3):
+            with m.Case(_InState.DROP):
                 m.d.comb += self.s_axis_tready.eq(1)
-        with m.If(fire & (s_in != 0)):
+        with m.If(fire & (s_in != _InState.HEADER)):
             m.d.sync += waddr.eq(waddr + 1)
             with m.If(self.s_axis_tlast):
-                m.d.sync += s_in.eq(0)
+                m.d.sync += s_in.eq(_InState.HEADER)
         return _ReadState(out, out_valid, rd_addr, rd_left, rd_busy, inflight)
 
     def _read_engine(self, m, rd):

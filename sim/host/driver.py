@@ -16,7 +16,7 @@ from ...model.chip import ChipError
 from ...model.config import Config
 from ...model.encoding import (COUNTER_NAMES, ERR_TILE_REG, FRAME_HEADER, TILE_COUNTER_NAMES, counter_index,
                                pack_fields, unpack_fields)
-from ...rtl.top import AXIL_DATA_BITS, CHIP_ID, STATUS_BITS, FrameType, Reg, beat_width, config_words
+from ...rtl.top import AXIL_DATA_BITS, CHIP_ID, STATUS_BITS, FrameType, Reg, beat_width, config_words, ctrl_word
 from .transport import AxiTransport, window_pause
 
 CLOCK_PERIOD_NS = 10     # the test benches' clock
@@ -128,7 +128,7 @@ class HostDriver:
 
     # --- runs ------------------------------------------------------------------------
     async def start(self):
-        await self.write(Reg.CTRL, 1)
+        await self.write(Reg.CTRL, ctrl_word("start"))
 
     async def wait_quiet(self, limit_polls: int = 100000):
         for _ in range(limit_polls):

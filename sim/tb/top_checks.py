@@ -11,7 +11,7 @@ from cocotb.triggers import ClockCycles
 
 from ...model.encoding import ErrorCode, counter_index
 from ...model.isa import assemble
-from ...rtl.top import FrameType, Reg
+from ...rtl.top import FrameType, Reg, ctrl_word
 from .common import run_axi_bench
 from ..host.driver import DriverError, HostDriver
 from ..benches.io import CheckError, expect
@@ -38,8 +38,8 @@ async def chip_axi_checks(dut):
         await drv._send([drv._header(FrameType.READ, 3, 0)])
         frame = await drv.sink.recv()
         expect([int(b) for b in frame.tdata] == [drv._header(FrameType.READ, 3, 0)], "empty read reply")
-        await drv.write(Reg.CTRL, 4)
-        expect(not (await drv.status())["frame_error"], "CTRL bit 2 did not clear frame_error")
+        await drv.write(Reg.CTRL, ctrl_word("clear_frame_error"))
+        expect(not (await drv.status())["frame_error"], "CTRL clear_frame_error did not clear frame_error")
 
         # an error: code, address, irq; soft reset clears control state, not memories
         await drv.load_program(assemble("nop\nnop\n.word 0x3f\nhalt"))
@@ -52,7 +52,7 @@ async def chip_axi_checks(dut):
         expect(int(dut.irq.value) == 1, "irq low with an error in the register")
         cycles = await drv.counter(counter_index("cycles"))
         expect(cycles == 3, f"cycles counter {cycles}, expected 3 (two nops and the failing fetch)")
-        await drv.write(Reg.CTRL, 2)
+        await drv.write(Reg.CTRL, ctrl_word("soft_reset"))
         await ClockCycles(dut.clk, 2)
         expect(await drv.error() is None and int(dut.irq.value) == 0, "soft reset left the error set")
         expect(await drv.read_gbuf(17, 5) == words, "soft reset changed the global buffer")
