@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .encoding import LOAD_PACKET, ErrorCode, pack_vector, unpack_vector, vector_words
+from .encoding import ErrorCode, gbuf_words_of, pack_vector, unpack_vector
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
@@ -97,12 +97,6 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
     return y
 
 
-def _gbuf_words_of(ins: Instr, cfg: Config) -> int:
-    if ins.op in LOAD_PACKET:
-        return vector_words(cfg, LOAD_PACKET[ins.op])
-    return {Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(ins.op, 0)
-
-
 def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     """``(error code, decoded instruction)`` for the word the controller fetched."""
     ins = decode(word)
@@ -116,7 +110,7 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     if "dx" in o and (o["dx"], o["dy"]) == (o["tx"], o["ty"]):
         # a tile that sends to itself cannot receive while it sends: it would deadlock
         return ErrorCode.BAD_TILE, ins
-    words = _gbuf_words_of(ins, cfg)
+    words = gbuf_words_of(cfg, ins.op)
     if words:
         n = o.get("count", 1)
         if o["gaddr"] + n * words > cfg.gbuf_words:

@@ -32,9 +32,10 @@ from .chip import ChipError, ChipState, TileState, check_instr
 from .config import Config
 from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS,
                        TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
-                       counter_index, field_lsb, header_fields, pack_fields, pack_header, unpack_fields,
+                       command_word, command_words, counter_index, field_lsb, header_fields, pack_fields,
+                       pack_header, unpack_fields,
                        unpack_header, unpack_vector, vector_words)
-from .isa import INSTR_BITS, Op, decode
+from .isa import Op, decode
 from .macro import MacroCore
 from .noc import MeshCore, TxHeader
 
@@ -108,10 +109,6 @@ class _Sender:
         else:
             self.k += 1
         return p, k
-
-
-def _split64(word: int, width: int, n: int) -> list[int]:
-    return [(word >> (i * width)) & ((1 << width) - 1) for i in range(n)]
 
 
 _TYPE_MASK = (1 << HEADER_TYPE_BITS) - 1
@@ -293,7 +290,7 @@ class TileModel:
         cfg, d, W = self.cfg, self.data, self.cfg.flit_width
         ty, words = self.rx_type, self.words
         if ty == PacketType.CMD:
-            return self._command(sum(w << (i * W) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << INSTR_BITS) - 1))
+            return self._command(command_word(cfg, words))
         arg = words[0]
         n = vector_words(cfg, ty)
         data = words[1:1 + n]
@@ -524,7 +521,7 @@ class ControllerModel:
             outstanding += 1
         elif op == Op.PSUM:
             outstanding += o["count"]          # the destination answers each partial sum
-        ctx.packets.append(_Packet(tile, PacketType.CMD, _split64(ins.encode(), cfg.flit_width, cfg.cmd_words)))
+        ctx.packets.append(_Packet(tile, PacketType.CMD, command_words(cfg, ins.encode())))
         return "send", pc, outstanding
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
-__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
+__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
            "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
            "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER", "imem_write_fields",
@@ -113,6 +113,25 @@ def vector_words(cfg, ptype: int) -> int:
     """The words of a vector in a packet of type ``ptype`` (after its argument word)."""
     return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
             PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a}[ptype]
+
+
+def gbuf_words_of(cfg, op: int) -> int:
+    """The words of one vector that instruction ``op`` moves through the global buffer (0: none):
+    a load's vector, or an ``out`` / ``outq`` result."""
+    if op in LOAD_PACKET:
+        return vector_words(cfg, LOAD_PACKET[op])
+    return {Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(op, 0)
+
+
+def command_words(cfg, word: int) -> list[int]:
+    """The payload of a ``CMD`` packet: the instruction ``word`` as ``cmd_words`` words, low first."""
+    mask = (1 << cfg.flit_width) - 1
+    return [(word >> (i * cfg.flit_width)) & mask for i in range(cfg.cmd_words)]
+
+
+def command_word(cfg, words) -> int:
+    """The instruction in the payload ``words`` of a ``CMD`` packet (:func:`command_words`)."""
+    return sum(int(w) << (i * cfg.flit_width) for i, w in enumerate(words[:cfg.cmd_words])) & ((1 << INSTR_BITS) - 1)
 
 
 HEADER_TYPE_BITS = 4

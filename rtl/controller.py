@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, ERROR_PC_BITS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
-                              gbuf_write_fields, imem_write_fields)
+                              gbuf_words_of, gbuf_write_fields, imem_write_fields)
 from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 from .counters import CounterPort, counter_indices, pre_counters
 from .noc.ni import NodeSignature
@@ -70,13 +70,6 @@ def _tile_limits(cfg: Config) -> dict:
     return {"ldact": [("slot", ibuf)], "ldw": [("row", cfg.rows)], "ldpsum": [("slot", acc)],
             "mvm": [("a", ibuf), ("b", acc)], "read": [("row", cfg.rows), ("b", acc)],
             "out": [("b", acc)], "outq": [("b", acc)], "psum": [("b", acc), ("d", acc)]}
-
-
-def _load_words(cfg: Config, op: int) -> int:
-    """The words of one vector that instruction ``op`` moves through the global buffer (0: none)."""
-    if op in LOAD_PACKET:
-        return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w}.get(LOAD_PACKET[op], cfg.words_a)
-    return {Op.OUT: cfg.words_a, Op.OUTQ: cfg.words_q}.get(op, 0)
 
 
 class Controller(wiring.Component):
@@ -383,7 +376,7 @@ class _CtrlLogic:
     def issue_load(self, name, op, names):
         """A load: ``count`` packets of a vector from the global buffer each."""
         m, word, job = self.m, self.word, self.sender.job
-        words = _load_words(self.cfg, op)
+        words = gbuf_words_of(self.cfg, op)     # a constant per opcode
         if op == Op.LDW:
             arg = pack(WROW_ARG, row=instr_field(word, name, "row"), pc=self.pc)
         elif op == Op.LDBIAS:
@@ -420,7 +413,7 @@ def _checks(cfg, word, name, op, names) -> list:
         conds.append((ErrorCode.BAD_TILE, (fld("dx") >= cfg.mesh_x) | (fld("dy") >= cfg.mesh_y)
                       | ((fld("dx") == fld("tx")) & (fld("dy") == fld("ty")))))
     n = fld("count") if "count" in names else 1
-    words = _load_words(cfg, op)
+    words = gbuf_words_of(cfg, op)
     if words:
         conds.append((ErrorCode.BAD_GBUF, fld("gaddr") + n * words > cfg.gbuf_words))
     if "count" in names:

@@ -29,7 +29,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from ..model.config import Config
-from ..model.encoding import ARG_BITS, ERR_ARG, HEADER_TYPE_BITS, SLOT_BITS, TILE_COUNTER_NAMES, WROW_ARG, PacketType
+from ..model.encoding import (ERR_ARG, HEADER_TYPE_BITS, SLOT_ARG, TILE_COUNTER_NAMES, WROW_ARG, PacketType,
+                              fields_width)
 from ..model.isa import COUNT_MAX, INSTR_BITS, OPCODE_BITS, Op, isa_field
 from ..model.macro import FaultMap
 from .counters import CounterPort, counter_indices, pre_counters
@@ -136,6 +137,9 @@ class _TileLogic:
         self.rbuf = [Signal(cfg.flit_width, name=f"rbuf{i}") for i in range(self.nbuf)]
         self.rx_type = Signal(HEADER_TYPE_BITS)
         self.arg = self.rbuf[0]
+        # the argument word as an ACT / PSUM / PSUM_T packet's slot, or as a WROW packet's row and pc
+        self.slot_arg = layout(SLOT_ARG)(self.arg[:fields_width(SLOT_ARG)])
+        self.wrow_arg = layout(WROW_ARG)(self.arg[:fields_width(WROW_ARG)])
         self.vec = self.rbuf[1:]
         self.instr = Cat(*self.rbuf[:cfg.cmd_words])[:INSTR_BITS]
         self.mv = Signal(mvm_layout())
@@ -173,7 +177,7 @@ class _TileLogic:
         X, A = cfg.xbits, cfg.acc_bits
         m.d.comb += [
             macro.prog.valid.eq(state == TileState.PROG),
-            macro.prog.payload.row.eq(self.arg[:cfg.row_bits]),
+            macro.prog.payload.row.eq(self.wrow_arg.row),
             macro.prog.payload.weights.eq(Cat(*unpack(self.vec, cfg.cols, cfg.wbits, cfg.flit_width))),
             macro.prog_resp.ready.eq(state == TileState.PROG_WAIT),
             macro.x.valid.eq((state == TileState.MVM) & (mv.i < mv.count)),
@@ -224,7 +228,7 @@ class _TileLogic:
                              for c in range(cfg.cols)])
         with m.Switch(state):
             with m.Case(TileState.EXEC):
-                m.d.comb += self.acc_r.addr.eq(self.arg[:SLOT_BITS])
+                m.d.comb += self.acc_r.addr.eq(self.slot_arg.slot)
             with m.Case(TileState.SEND):
                 m.d.comb += self.acc_r.addr.eq(self.words.slot)
             with m.Default():
@@ -252,9 +256,8 @@ class _TileLogic:
                     with m.If(macro.prog_resp.payload.ok):
                         m.d.sync += state.eq(TileState.IDLE)
                     with m.Else():
-                        wrow = layout(WROW_ARG)(self.arg[:ARG_BITS])
                         err = Signal(layout(ERR_ARG))
-                        m.d.comb += [err.pc.eq(wrow.pc), err.row.eq(wrow.row)]
+                        m.d.comb += [err.pc.eq(self.wrow_arg.pc), err.row.eq(self.wrow_arg.row)]
                         self.send(SendOp.ONE, PacketType.ERR, 1, arg=err)
             with m.Case(TileState.MVM):
                 with m.If(self.x_fire):
@@ -270,17 +273,18 @@ class _TileLogic:
 
     def exec_packet(self):
         """``EXEC``: act on the packet just received (one cycle)."""
-        m, cfg, rx_type, arg, vec = self.m, self.cfg, self.rx_type, self.arg, self.vec
+        m, cfg, rx_type, vec = self.m, self.cfg, self.rx_type, self.vec
         W, A, X = cfg.flit_width, cfg.acc_bits, cfg.xbits
         m.d.sync += self.state.eq(TileState.IDLE)
         with m.Switch(rx_type):
             with m.Case(PacketType.ACT):
-                m.d.comb += [self.ibuf_w.addr.eq(arg[:SLOT_BITS]), self.ibuf_w.en.eq(1),
+                m.d.comb += [self.ibuf_w.addr.eq(self.slot_arg.slot), self.ibuf_w.en.eq(1),
                              self.ibuf_w.data.eq(Cat(*unpack(vec, cfg.rows, X, W)))]
             with m.Case(PacketType.BIAS):
                 m.d.sync += [self.bias[c].eq(e.as_signed()) for c, e in enumerate(unpack(vec, cfg.cols, A, W))]
             with m.Case(PacketType.PSUM, PacketType.PSUM_T):
-                m.d.comb += [self.acc_w.addr.eq(arg[:SLOT_BITS]), self.acc_w.en.eq(1), self.acc_w.data.eq(self.acc_sum)]
+                m.d.comb += [self.acc_w.addr.eq(self.slot_arg.slot), self.acc_w.en.eq(1),
+                             self.acc_w.data.eq(self.acc_sum)]
                 with m.If(rx_type == PacketType.PSUM_T):
                     self.send(SendOp.ONE, PacketType.ACK, 0)
             with m.Case(PacketType.WROW):

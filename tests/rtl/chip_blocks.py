@@ -23,8 +23,7 @@ from typing import NamedTuple
 from rramcim.model.encoding import unpack_header
 from rramcim.rtl.counters import PRE_BITS
 
-__all__ = ["BlockMismatch", "Flit", "RxFeed", "TxCheck", "BankEmulator", "compare_counters", "counter_port", "draw",
-           "split_words"]
+__all__ = ["BlockMismatch", "Flit", "RxFeed", "TxCheck", "BankEmulator", "compare_counters", "counter_port", "draw"]
 
 
 class BlockMismatch(AssertionError):
@@ -47,11 +46,6 @@ class Flit(NamedTuple):
 def draw(rng, n: int, p: float) -> list:
     """``n`` cycles of a pattern: True with probability ``p``."""
     return [bool(v) for v in rng.random(n) < p]
-
-
-def split_words(word: int, width: int, n: int) -> list:
-    """``word`` as ``n`` words of ``width`` bits, low word first (a command packet's payload)."""
-    return [(word >> (i * width)) & ((1 << width) - 1) for i in range(n)]
 
 
 class RxFeed:

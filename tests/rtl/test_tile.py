@@ -16,15 +16,14 @@ import pytest
 
 from rramcim.model.chip import TileState
 from rramcim.model.chip_cycle import TileModel
-from rramcim.model.encoding import (CTRL, TILE_COUNTER_NAMES, WROW_ARG, PacketType, pack_fields, pack_header,
-                                    pack_vector)
+from rramcim.model.encoding import (CTRL, TILE_COUNTER_NAMES, WROW_ARG, PacketType, command_words, pack_fields,
+                                    pack_header, pack_vector)
 from rramcim.model.isa import encode
 from rramcim.model.macro import FaultMap
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
 from tests.configs import CHIP_CONFIGS, P2W4, TINY
-from tests.rtl.chip_blocks import (BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw,
-                                   split_words)
+from tests.rtl.chip_blocks import BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw
 
 def _vector(rng, n, bits):
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -42,7 +41,7 @@ def tile_stream(cfg, pos, rng, steps: int) -> list:
 
     def cmd(name, **ops):
         word = encode(name, tx=pos[0], ty=pos[1], **ops)
-        return packet(PacketType.CMD, split_words(word, W, cfg.cmd_words))
+        return packet(PacketType.CMD, command_words(cfg, word))
 
     def wrow(row):
         arg = pack_fields(WROW_ARG, row=row, pc=int(rng.integers(0, 1 << 16)))
