@@ -37,11 +37,13 @@ import numpy as np
 
 from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
-__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word", "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
+__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
+           "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
-           "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "ERROR_FIELDS", "ERR_ARG",
-           "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER", "imem_write_fields",
-           "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width", "field_lsb", "pack_fields", "unpack_fields",
+           "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS",
+           "ERROR_FIELDS", "ERR_ARG", "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER",
+           "imem_write_fields", "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width",
+           "field_lsb", "pack_fields", "unpack_fields",
            "COUNTER_NAMES", "TILE_COUNTER_NAMES", "TILE_COUNTER_BASE", "TILE_COUNTER_STRIDE",
            "counter_index", "counter_name", "pack_vector", "unpack_vector", "pack_lanes", "unpack_lanes"]
 

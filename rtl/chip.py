@@ -30,7 +30,7 @@ from .counters import COUNTER_BITS, CounterBank, counter_count, counter_indices
 from .noc.mesh import Mesh, node_name
 from .tile import Tile
 
-__all__ = ["ChipCore", "counter_count"]     # counter_count: from .counters
+__all__ = ["ChipCore"]
 
 
 class _Core(wiring.Component):

@@ -1,7 +1,7 @@
 """The controller: instruction memory, global buffer, fetch and check, DMA over the network.
 
-Behaviour and timing are those of :class:`rramcim.model.chip_cycle.ChipCycleModel`
-(docs/isa.md): one state per cycle,
+Behaviour and timing are those of :class:`rramcim.model.chip_cycle.ControllerModel`
+(in :class:`~rramcim.model.chip_cycle.ChipCycleModel`; docs/isa.md): one state per cycle,
 
 * ``FETCH`` reads ``imem[pc]`` and checks it (:func:`rramcim.model.chip.check_instr`,
   in the same order: pending RRAM error, instruction-memory overflow, illegal
@@ -32,7 +32,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
-from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, ERROR_PC_BITS, GADDR_BITS,
+from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
                               gbuf_words_of, gbuf_write_fields, imem_write_fields)
 from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
@@ -41,7 +41,7 @@ from .noc.ni import NodeSignature
 from .fields import instr_field, layout, pack
 from .sender import PacketSender
 
-__all__ = ["Controller", "CtrlState", "error_layout", "ERROR_PC_BITS"]
+__all__ = ["Controller", "CtrlState", "error_layout"]
 
 
 
@@ -79,11 +79,11 @@ class Controller(wiring.Component):
         The controller's port of the network.
     imem_wr : In(stream of {addr, data})
         Host writes to the instruction memory (ready while not running). An
-        address past the end sets error 5 (instruction-memory overflow).
+        address past the end sets ``ErrorCode.IMEM_OVERFLOW``.
     gbuf_wr : In(stream of {addr, data})
         Host writes to the global buffer (ready while not running and no
-        result is being written). An address past the end sets error 3.
-    gbuf_rd_addr : In, gbuf_rd_data : Out
+        result is being written). An address past the end sets ``ErrorCode.BAD_GBUF``.
+    gbuf_rd_addr : In(GADDR_BITS), gbuf_rd_data : Out(flit_width)
         The word at ``gbuf_rd_addr``, one cycle later.
     start : In(1)
         Taken while not running and ``quiet``: clears counters and the error register, runs from address 0.

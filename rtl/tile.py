@@ -1,6 +1,6 @@
 """A tile: network port, input buffer, CIM macro, accumulators, bias, post-processing.
 
-Behaviour and timing are those of ``_Tile`` in :mod:`rramcim.model.chip_cycle`
+Behaviour and timing are those of :class:`rramcim.model.chip_cycle.TileModel`
 (docs/isa.md, "Timing"), state for state:
 
 * ``IDLE`` takes a header; ``RECV`` takes the payload words into a receive
@@ -298,7 +298,8 @@ class _TileLogic:
         with m.Switch(instr[:OPCODE_BITS]):
             with m.Case(Op.MVM):
                 m.d.sync += [mv.a.eq(instr_field(instr, "mvm", "a")), mv.b.eq(instr_field(instr, "mvm", "b")),
-                             mv.count.eq(instr_field(instr, "mvm", "count")), mv.acc.eq(instr_field(instr, "mvm", "acc")),
+                             mv.count.eq(instr_field(instr, "mvm", "count")),
+                             mv.acc.eq(instr_field(instr, "mvm", "acc")),
                              mv.onehot.eq(0), mv.i.eq(0), mv.j.eq(0), self.state.eq(TileState.MVM)]
             with m.Case(Op.READ):
                 m.d.sync += [mv.a.eq(0), mv.b.eq(instr_field(instr, "read", "b")), mv.count.eq(1), mv.acc.eq(0),
@@ -325,4 +326,5 @@ class _TileLogic:
         else:
             self.send(SendOp.OUTQ, PacketType.RESULT, 1 + cfg.words_q, count=n, arg=instr_field(instr, name, "gaddr"),
                       step=cfg.words_q)
-            m.d.sync += [mode.shift.eq(instr_field(instr, name, "shift")), mode.relu.eq(instr_field(instr, name, "relu"))]
+            m.d.sync += [mode.shift.eq(instr_field(instr, name, "shift")),
+                         mode.relu.eq(instr_field(instr, name, "relu"))]

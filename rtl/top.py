@@ -31,7 +31,8 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import Config
 from ..model.encoding import ERR_TILE_REG, FRAME_HEADER, fields_width, pack_fields
 from ..model.isa import INSTR_BITS
-from .chip import ChipCore, counter_count
+from .chip import ChipCore
+from .counters import counter_count
 from .fields import layout, pack
 
 __all__ = ["ChipTop", "Reg", "FrameType", "CHIP_ID", "VERSION", "config_hash", "beat_width", "config_words",
@@ -282,7 +283,8 @@ class ChipTop(wiring.Component):
                             m.d.sync += [rd_addr.eq(hdr_addr), rd_left.eq(hdr_count), rd_busy.eq(hdr_count != 0),
                                          s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.DROP))]
                         with m.Default():
-                            m.d.sync += [frame_error.eq(1), s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.DROP))]
+                            m.d.sync += [frame_error.eq(1),
+                                         s_in.eq(Mux(self.s_axis_tlast, _InState.HEADER, _InState.DROP))]
             with m.Case(_InState.IMEM):
                 m.d.comb += [self.s_axis_tready.eq(core.imem_wr.ready), core.imem_wr.valid.eq(self.s_axis_tvalid)]
             with m.Case(_InState.GBUF):

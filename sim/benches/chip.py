@@ -28,7 +28,7 @@ from ...model.encoding import (ERROR_FIELDS, counter_name, gbuf_write_fields, im
                                unpack_fields)
 from ...model.isa import assemble
 from ...model.macro import FaultMap
-from ...rtl.chip import counter_count
+from ...rtl.counters import counter_count
 from ...rtl.verilog import chip_faults
 from .io import CheckError
 
