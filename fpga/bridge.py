@@ -109,14 +109,7 @@ class Bridge(wiring.Component):
             with m.State("IDLE"):
                 self._idle(m, r)
             with m.State("ARGS"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid):
-                    m.d.sync += [r.arg.eq(Cat(r.arg[8:], self.rx.payload)), r.arg_left.eq(r.arg_left - 1)]
-                    with m.If(r.arg_left == 1):
-                        m.next = "DISPATCH"
-                with m.Elif(r.timed_out):
-                    m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
-                    m.next = "IDLE"
+                self._shift_in(m, r, r.arg, r.arg_left, "DISPATCH")
             with m.State("DISPATCH"):
                 self._dispatch(m, r)
             self._axil_states(m, r)
@@ -209,6 +202,18 @@ class Bridge(wiring.Component):
                     self._send(m, r, _byte(REPLY_ERROR), rx.payload)
                     m.d.sync += r.flags[_FLAG_BIT[Flag.BAD_COMMAND]].eq(1)
 
+    def _shift_in(self, m, r, reg, left, then: str):
+        """Take bytes from the UART into ``reg`` (least significant byte first) until ``left`` reaches 0,
+        then go to state ``then``; a byte that does not come in time flags TIMEOUT and goes back to IDLE."""
+        m.d.comb += self.rx.ready.eq(1)
+        with m.If(self.rx.valid):
+            m.d.sync += [reg.eq(Cat(reg[8:], self.rx.payload)), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.next = then
+        with m.Elif(r.timed_out):
+            m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
+            m.next = "IDLE"
+
     def _dispatch(self, m, r):
         """DISPATCH: the arguments are in; go to the command's transfer (a read answers first)."""
         m.d.sync += r.silent.eq(0)
@@ -247,17 +252,10 @@ class Bridge(wiring.Component):
 
     def _stream_states(self, m, r):
         """BEAT (collect a beat's bytes), PUSH (hand it to ``s_axis``), PULL (a ``STREAM_READ`` record)."""
-        c, rx, D = self.chip, self.rx, self.beat_bits
+        c, D = self.chip, self.beat_bits
         NB = beat_bytes(D)
         with m.State("BEAT"):
-            m.d.comb += rx.ready.eq(1)
-            with m.If(rx.valid):
-                m.d.sync += [r.beat.eq(Cat(r.beat[8:], rx.payload)), r.beat_left.eq(r.beat_left - 1)]
-                with m.If(r.beat_left == 1):
-                    m.next = "PUSH"
-            with m.Elif(r.timed_out):
-                m.d.sync += r.flags[_FLAG_BIT[Flag.TIMEOUT]].eq(1)
-                m.next = "IDLE"
+            self._shift_in(m, r, r.beat, r.beat_left, "PUSH")
         with m.State("PUSH"):
             m.d.sync += r.silent.eq(0)                # waiting for the chip is not the host's silence
             m.d.comb += [c.s_axis_tvalid.eq(1),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .encoding import (ERR_ARG, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS, WROW_ARG,
                        fields_width, header_bits)
-from .isa import TILE_FIELDS
+from .isa import INSTR_BITS, TILE_FIELDS
 
 __all__ = ["Config", "ConfigError", "PRESETS", "load_config"]
 
@@ -217,8 +217,8 @@ class Config:
 
     @property
     def cmd_words(self) -> int:
-        """Words of one 64-bit instruction sent as a tile command."""
-        return -(-64 // self.flit_width)
+        """Words of one instruction sent as a tile command."""
+        return -(-INSTR_BITS // self.flit_width)
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated again)."""

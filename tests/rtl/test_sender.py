@@ -19,7 +19,8 @@ from amaranth.sim import Simulator
 
 from rramcim.model.config import PRESETS
 from rramcim.rtl.noc.flit import header_layout
-from rramcim.rtl.sender import ARG_BITS, PacketSender, job_layout
+from rramcim.model.encoding import ARG_BITS
+from rramcim.rtl.sender import PacketSender, job_layout
 
 CFG = PRESETS["tiny"]
 W = CFG.flit_width
