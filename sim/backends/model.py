@@ -71,12 +71,11 @@ def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | N
     host writes before and reads after the windows, times ``flit_width``).
     """
     cfg = plan.cfg
-    st = state if state is not None else ChipState(cfg)
-    if st.cfg != cfg:
-        raise ValueError(f"state: a chip of config {st.cfg.name!r}, the plan is for {cfg.name!r}")
+    if state is not None and state.cfg != cfg:
+        raise ValueError(f"state: a chip of config {state.cfg.name!r}, the plan is for {cfg.name!r}")
     bound = traffic_bound(plan)
     # a valid plan never comes near these limits; a deadlock would otherwise run to the model's own limit
-    out = run_windows(cfg, plan.windows, st, progress, trace, trace_offset,
+    out = run_windows(cfg, plan.windows, state, progress, trace, trace_offset,
                       max_cycles=[20 * c + 20_000 for c in bound["windows"]])
     for w, o in enumerate(out):
         if o["error"] is not None:
