@@ -33,9 +33,56 @@ def add_backend_options(sp, what):
                          "(fpga, with --port) (default: %(default)s)")
     sp.add_argument("--port", metavar="DEVICE", help="--backend fpga: the board's serial port "
                                                      "(e.g. /dev/ttyUSB0; any pyserial URL)")
-    sp.add_argument("--baud", type=int, default=DEFAULT_BAUD,
-                    help="--backend fpga: line rate of the board's UART (default: %(default)s)")
+    sp.add_argument("--baud", type=bounded(int, *BAUD_RANGE), default=DEFAULT_BAUD,
+                    help=f"--backend fpga: line rate of the board's UART, {BAUD_RANGE[0]}..{BAUD_RANGE[1]} "
+                         "(default: %(default)s)")
+    sp.add_argument("--serial-timeout", type=bounded(float, *SERIAL_TIMEOUT_RANGE), metavar="SECONDS",
+                    help="--backend fpga: how long to wait for each reply of the board "
+                         f"({SERIAL_TIMEOUT_RANGE[0]:g}..{SERIAL_TIMEOUT_RANGE[1]:g}; default: the backend's)")
+    add_keep_build_option(sp)
     sp.add_argument("--report", metavar="R.json", help=f"write {what} as JSON")
+
+
+def add_keep_build_option(sp):
+    """``--keep-build``: RTL backends keep their work folders (as ``RRAMCIM_KEEP_BUILD=1`` does)."""
+    sp.add_argument("--keep-build", action="store_true",
+                    help="RTL backends: keep the simulator's work folder (logs, waveforms) and say where; "
+                         "the same as RRAMCIM_KEEP_BUILD=1 (default: removed, except after a failure)")
+
+
+def keep_build(args):
+    """Pass ``--keep-build`` on to the RTL backends (they read ``RRAMCIM_KEEP_BUILD``)."""
+    if getattr(args, "keep_build", False):
+        os.environ["RRAMCIM_KEEP_BUILD"] = "1"
+
+
+BAUD_RANGE = (300, 12_000_000)
+SERIAL_TIMEOUT_RANGE = (0.1, 3600.0)
+
+
+def bounded(kind, lo, hi):
+    """An argparse ``type``: an int or a finite float in ``[lo, hi]``; the error names the range.
+
+    Strings longer than 40 characters are refused before conversion (no thousands-of-digits numbers).
+    """
+    import argparse
+    import math
+    noun = "an integer" if kind is int else "a number"
+    span = f"[{lo}, {hi}]" if kind is int else f"[{lo:g}, {hi:g}]"
+
+    def parse(text: str):
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        if len(text) > 40:
+            raise argparse.ArgumentTypeError(f"{shown!r} is too long for {noun} in {span}")
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{shown!r} is not {noun}") from None
+        if kind is float and not math.isfinite(v) or not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{shown} is out of range: {noun} in {span}")
+        return v
+    parse.__name__ = kind.__name__           # argparse names the type in some messages
+    return parse
 
 
 def add_node_option(sp):
@@ -99,21 +146,6 @@ def check_node(args):
     return args.node
 
 
-def check_output_dirs(*flags_and_paths):
-    """Before any work: every given output's directory exists."""
-    for flag, path in flags_and_paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise CliError(f"{flag} {path}: directory {Path(path).parent} does not exist")
-
-
-def plot_dir(path) -> Path:
-    """``--plot DIR`` as a path, which may not exist yet but must not be a file."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--plot {out}: not a directory")
-    return out
-
-
 # -- input and output -----------------------------------------------------------------------------------------
 
 def read_text(path: str) -> str:
@@ -144,13 +176,13 @@ def write_atomic(path: Path, text: str | bytes):
         raise
 
 
-def write_npy_atomic(path: Path, array):
-    """:func:`write_atomic` for a numpy array in .npy format."""
+def npy_bytes(array) -> bytes:
+    """``array`` in .npy format, to stage as an output (:class:`.outputs.Outputs`)."""
     import io
     import numpy as np
     buf = io.BytesIO()
     np.save(buf, array)
-    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def jsonable(v):
@@ -167,9 +199,9 @@ def jsonable(v):
     return v
 
 
-def write_report(path, report: dict):
-    """Write a run's report as indented JSON (``--report R.json``)."""
-    write_atomic(Path(path), json.dumps(jsonable(report), indent=2) + "\n")
+def report_text(report: dict) -> str:
+    """A run's report as indented JSON (``--report R.json``)."""
+    return json.dumps(jsonable(report), indent=2) + "\n"
 
 
 # -- progress -------------------------------------------------------------------------------------------------
@@ -188,9 +220,9 @@ def progress_printer(what):
 
 # -- energy summary of run and gemm ---------------------------------------------------------------------------
 
-def energy(args, cfg, report, layers, per: int, unit: str):
+def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
     """Energy of the run and of the von Neumann baseline (model/energy.py): printed, added to ``report``
-    (the R.json fields), and drawn as ``energy.png`` with ``--plot``. Returns the energy report."""
+    (the R.json fields), and drawn as ``energy.png`` in ``plot_dir`` if given. Returns the energy report."""
     from ..model.energy import energy_report
     e = energy_report(cfg, report, layers, args.node, per=per)
     r, c = e["baseline_array"]
@@ -208,8 +240,7 @@ def energy(args, cfg, report, layers, per: int, unit: str):
     report.update(energy_pj=e["energy_pj"], tops_per_w=e["tops_per_w"], tops_per_mm2=e["tops_per_mm2"],
                   baseline_energy_pj=e["baseline_energy_pj"], baseline_tops_per_w=e["baseline_tops_per_w"],
                   energy_ratio=e["energy_ratio"], node=e["node"], energy=e)
-    if getattr(args, "plot", None):
+    if plot_dir is not None:
         from ..sim.report.plots import plot_energy
-        out = plot_dir(args.plot)
-        print(f"  plots: {plot_energy(e, out)}")
+        plot_energy(e, plot_dir)
     return e

@@ -3,7 +3,12 @@ model, and print their agreement, cycle counts and throughput."""
 
 from __future__ import annotations
 
-from .common import CliError, add_config_option, add_stuck_option, config, faults, progress_printer
+from .common import (CliError, add_config_option, add_keep_build_option, add_stuck_option, bounded, config, faults,
+                     keep_build, progress_printer)
+
+MVMS = (1, 1_000_000)
+SEED = (0, 2**32 - 1)
+STALL = (0.0, 0.9)     # above, a stream is idle for more than 90% of cycles: a run of minutes becomes hours
 
 
 def add_parser(sub):
@@ -14,13 +19,17 @@ def add_parser(sub):
     add_config_option(sp)
     sp.add_argument("--backend", choices=["verilator", "icarus"], default="verilator",
                     help="RTL simulator (default: %(default)s)")
-    sp.add_argument("--mvms", type=int, default=1000, help="MVMs to run (default: %(default)s)")
-    sp.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
-    sp.add_argument("--stall", type=float, default=0.0,
-                    help="probability of an idle or backpressure cycle on every stream (default: 0)")
+    sp.add_argument("--mvms", type=bounded(int, *MVMS), default=1000,
+                    help=f"MVMs to run, {MVMS[0]}..{MVMS[1]} (default: %(default)s)")
+    sp.add_argument("--seed", type=bounded(int, *SEED), default=1,
+                    help=f"random seed, {SEED[0]}..{SEED[1]} (default: %(default)s)")
+    sp.add_argument("--stall", type=bounded(float, *STALL), default=0.0,
+                    help=f"probability of an idle or backpressure cycle on every stream, {STALL[0]:g}..{STALL[1]:g} "
+                         "(default: 0)")
     add_stuck_option(sp, "a stuck-at cell (CELL = col*wbits + bit); repeatable")
     sp.add_argument("--no-waves", dest="waves_on_failure", action="store_false",
                     help="on a mismatch, do not re-run on Icarus to dump an FST waveform")
+    add_keep_build_option(sp)
     sp.set_defaults(func=main)
 
 
@@ -29,8 +38,7 @@ def main(args):
     from ..sim.benches.macro import MacroBench
     from ..sim.tools.build import build, run_cocotb
     cfg = config(args.config)
-    if args.mvms < 1:
-        raise CliError(f"--mvms must be at least 1, not {args.mvms}")
+    keep_build(args)
     fmap = faults(cfg, args.stuck)
     print(f"rramcim demo: macro {cfg.rows}x{cfg.cols}, int{cfg.wbits} weights x int{cfg.xbits} "
           f"inputs, {cfg.par} bit-plane(s)/cycle, config '{cfg.name}', backend {args.backend}")

@@ -3,10 +3,8 @@ gives the same words)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-from .common import CliError, read_text, write_atomic
+from .common import CliError, read_text
+from .outputs import Outputs
 
 
 def add_parser(sub):
@@ -20,12 +18,13 @@ def add_parser(sub):
 
 def main(args):
     from ..model.isa import disassemble
+    output = args.output or "-"
+    outputs = Outputs([("-o", output)], inputs=[("PROG.hex", args.program)], stdout_ok=("-o",))
     text = disassemble(read_hex_words(args.program))
-    if args.output:
-        write_atomic(Path(args.output), text)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
+    outputs.stage("-o", output, text)
+    if output != "-":
+        print(f"wrote {output}")
+    outputs.commit()
 
 
 def read_hex_words(path: str) -> list[int]:

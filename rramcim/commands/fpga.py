@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CliError, config
+from .common import CliError, bounded, config
+from .outputs import Outputs
+
+CLOCK_MHZ = (1.0, 1000.0)
 
 
 def add_parser(sub):
@@ -20,8 +23,9 @@ def add_parser(sub):
     fb.add_argument("--board", required=True, metavar="BOARD", help="ulx3s or icebreaker")
     fb.add_argument("--config", metavar="NAME|FILE", help="preset or .toml/.json file (default: the board's preset)")
     fb.add_argument("--out", metavar="DIR", help="output directory (default: build/BOARD)")
-    fb.add_argument("--clock", type=float, metavar="MHZ",
-                    help="the chip's clock and timing target (default: the board's, ulx3s 50, icebreaker 12)")
+    fb.add_argument("--clock", type=bounded(float, *CLOCK_MHZ), metavar="MHZ",
+                    help=f"the chip's clock and timing target, {CLOCK_MHZ[0]:g}..{CLOCK_MHZ[1]:g} "
+                         "(default: the board's, ulx3s 50, icebreaker 12)")
     fb.set_defaults(func=main_build)
     fr = fsub.add_parser("report", help="print the summary of earlier builds again",
                          description="Print the resource and Fmax summary of earlier builds (summary.json).")
@@ -40,8 +44,7 @@ def main_build(args):
             raise CliError(f"--{e}") from None
     cfg = config(args.config or b.name)
     out = Path(args.out) if args.out else Path("build") / b.name
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out}: not a directory")
+    Outputs([], inputs=[("--config", args.config)], dirs=[("--out", out, ("top.v", "summary.json", "report.json"))])
     print(f"rramcim fpga build: board {b.name}, config '{cfg.name}', output {out}/")
     try:
         summary = build(b, cfg, out)

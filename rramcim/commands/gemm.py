@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import (CliError, add_backend_options, add_config_option, add_node_option, check_fpga_args,
-                     check_int8_config, check_node, check_output_dirs, config, energy, progress_printer,
-                     write_npy_atomic, write_report)
+                     check_int8_config, check_node, config, energy, keep_build, npy_bytes, progress_printer,
+                     report_text)
+from .outputs import Outputs
 
 
 def add_parser(sub):
@@ -31,16 +32,19 @@ def add_parser(sub):
 def main(args):
     import numpy as np
     from ..model.compiler import CompileError, compile_gemm
+    outputs = Outputs([("--out", args.out), ("--report", args.report)],
+                      inputs=[("--a", args.a), ("--b", args.b), ("--config", args.config)],
+                      dirs=[("--plot", args.plot, ("energy.png",))])
     cfg = config(args.config)
     check_int8_config(cfg)
     check_node(args)
     check_fpga_args(args)
+    keep_build(args)
     A = load_int8_matrix(args.a, "--a")
     B = load_int8_matrix(args.b, "--b")
     if A.shape[1] != B.shape[0]:
         raise CliError(f"K mismatch: --a {args.a} is {A.shape[0]}x{A.shape[1]} (M x K), --b {args.b} is "
                        f"{B.shape[0]}x{B.shape[1]} (K x N)")
-    check_output_dirs(("--out", args.out), ("--report", args.report))
     M, K = A.shape
     N = B.shape[1]
     print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
@@ -49,7 +53,7 @@ def main(args):
         plan = compile_gemm(cfg, A, B)
     except CompileError as e:
         raise CliError(str(e)) from None
-    C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud)
+    C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
@@ -58,14 +62,20 @@ def main(args):
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
           f"RRAM rows written {report['rram_row_writes']}")
-    energy(args, cfg, report, [(M, K, N, 32)], 1, "GEMM")
-    write_npy_atomic(Path(args.out), C)
+    with outputs.scratch() as scratch:
+        energy(args, cfg, report, [(M, K, N, 32)], 1, "GEMM", scratch if args.plot else None)
+        if args.plot:
+            outputs.stage_dir("--plot", [Path(scratch) / "energy.png"])
+            print(f"  plots: {Path(args.plot) / 'energy.png'}")
+    outputs.stage("--out", args.out, npy_bytes(C))
     if args.report:
-        write_report(args.report, report)
+        outputs.stage("--report", args.report, report_text(report))
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+    outputs.commit()
 
 
-def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int | None = None):
+def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int | None = None,
+             serial_timeout: float | None = None):
     """Run a compiled plan on a backend: (C, report). RTL and FPGA backends are checked against the model."""
     from ..sim.backends.jobs import JobError, run_plan as _run
     if backend == "fpga":
@@ -75,27 +85,37 @@ def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int |
             f"and cached) ...")
     try:
         return _run(plan, backend, log=lambda s: log("  " + s), progress=progress_printer("windows"),
-                    port=port, baud=baud)
+                    port=port, baud=baud, serial_timeout=serial_timeout)
     except JobError as e:
         raise CliError(str(e)) from None
 
 
 def load_int8_matrix(path: str, flag: str):
-    """A 2-D integer array from a .npy file whose values fit int8, or a one-line CliError."""
+    """A 2-D integer array from a .npy file whose values fit int8, or a one-line CliError.
+
+    Read by :func:`rramcim.model.npfile.read_npy`: the dtype, the shape and the size limit are checked from
+    the header, before any data is read; pickles are never loaded."""
     import numpy as np
+    from ..model.npfile import NpFileError, one_line, read_npy
     p = Path(path)
     if not p.is_file():
         raise CliError(f"{flag} {path}: no such file")
+
+    def check(h):
+        if h.dtype.kind not in "iu":
+            raise CliError(f"{flag} {path}: dtype {h.dtype}, expected integers (int8)")
+        if h.ndim != 2:
+            raise CliError(f"{flag} {path}: shape {h.shape}, expected a 2-D matrix")
+        if 0 in h.shape:
+            raise CliError(f"{flag} {path}: shape {h.shape} is empty")
     try:
-        a = np.load(p, allow_pickle=False)
+        a = read_npy(p, where=str(path), check=check)
+    except NpFileError as e:
+        raise CliError(f"{flag} {e}") from None
+    except CliError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unreadable file is one message
-        raise CliError(f"{flag} {path}: not a readable .npy file ({str(e).splitlines()[0][:80]})") from None
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu":
-        raise CliError(f"{flag} {path}: dtype {getattr(a, 'dtype', type(a).__name__)}, expected integers (int8)")
-    if a.ndim != 2:
-        raise CliError(f"{flag} {path}: shape {a.shape}, expected a 2-D matrix")
-    if 0 in a.shape:
-        raise CliError(f"{flag} {path}: shape {a.shape} is empty")
+        raise CliError(f"{flag} {path}: cannot read it ({one_line(e)})") from None
     lo, hi = int(a.min()), int(a.max())
     if lo < -128 or hi > 127:
         bad = lo if lo < -128 else hi

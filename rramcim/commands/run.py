@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import (CliError, add_backend_options, add_config_option, add_node_option, check_fpga_args,
-                     check_int8_config, check_node, check_output_dirs, config, energy, plot_dir,
-                     progress_printer, write_npy_atomic, write_report)
+                     check_int8_config, check_node, config, energy, keep_build, npy_bytes, progress_printer,
+                     report_text)
+from .outputs import Outputs
 
 CLOCK_MHZ = 200      # the clock the demo states inferences per second at (an assumption, not a timing result)
+PLOTS = ("layers.png", "timeline.png", "energy.png")
 
 
 def add_parser(sub):
@@ -36,18 +38,22 @@ def main(args):
     import numpy as np
     from ..model.mlp import NetError, load_inputs, load_net, reference
     given = [f for f in ("net", "inputs", "out") if getattr(args, f)]
-    if not given:
-        return _run_demo(args)
-    missing = [f"--{f}" for f in ("net", "inputs", "out") if not getattr(args, f)]
-    if missing:
-        raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out (or none of them for the demo)")
+    if given:
+        missing = [f"--{f}" for f in ("net", "inputs", "out") if not getattr(args, f)]
+        if missing:
+            raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out "
+                           "(or none of them for the demo)")
+    outputs = Outputs([("--out", args.out), ("--report", args.report)],
+                      inputs=[("--net", args.net), ("--inputs", args.inputs), ("--config", args.config)],
+                      dirs=[("--plot", args.plot, PLOTS)])
     cfg = _checked_config(args)
+    if not given:
+        return _run_demo(args, cfg, outputs)
     try:
         net = load_net(args.net)
         X = load_inputs(args.inputs, net)
     except NetError as e:
         raise CliError(str(e)) from None
-    check_output_dirs(("--out", args.out), ("--report", args.report))
     sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
     print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
           f"backend {args.backend}")
@@ -59,19 +65,20 @@ def main(args):
     report.update(config_fields=cfg.as_dict(), layers_count=len(net.layers))
     print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
           f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
-    energy(args, cfg, report, _layers(report), X.shape[0], "inference")
-    _plots(args, report, trace, cfg)
-    write_npy_atomic(Path(args.out), Y.astype(np.int32))
+    with outputs.scratch() as scratch:
+        energy(args, cfg, report, _layers(report), X.shape[0], "inference", scratch if args.plot else None)
+        _plots(args, report, trace, cfg, outputs, scratch)
+    outputs.stage("--out", args.out, npy_bytes(Y.astype(np.int32)))
     if args.report:
-        write_report(args.report, report)
+        outputs.stage("--report", args.report, report_text(report))
     print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+    outputs.commit()
 
 
-def _run_demo(args):
+def _run_demo(args, cfg, outputs):
     import numpy as np
     from ..model.digits import train_digits
     from ..model.mlp import reference
-    cfg = _checked_config(args)
     print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
           f"run on the chip (config '{cfg.name}', backend {args.backend})")
     net, X, y, float_acc, _ = train_digits()
@@ -89,12 +96,15 @@ def _run_demo(args):
     print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
     print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
-    energy(args, cfg, report, _layers(report), len(y), "inference")
-    _plots(args, report, trace, cfg)
-    if args.report:
-        write_report(args.report, dict(report, float_accuracy=float_acc))
+    with outputs.scratch() as scratch:
+        energy(args, cfg, report, _layers(report), len(y), "inference", scratch if args.plot else None)
+        _plots(args, report, trace, cfg, outputs, scratch)
     if not same:
         raise CliError("the chip's outputs differ from the int8 numpy reference")
+    if args.report:
+        outputs.stage("--report", args.report, report_text(dict(report, float_accuracy=float_acc)))
+        print(f"wrote {args.report}")
+    outputs.commit()
 
 
 def _checked_config(args):
@@ -103,6 +113,7 @@ def _checked_config(args):
     check_int8_config(cfg)
     check_node(args)
     check_fpga_args(args)
+    keep_build(args)
     return cfg
 
 
@@ -111,7 +122,7 @@ def _run_net(args, cfg, net, X, trace):
     from ..sim.backends.jobs import JobError, run_net
     try:
         return run_net(cfg, net, X, args.backend, log=print, progress=progress_printer("windows"),
-                       trace=trace, port=args.port, baud=args.baud)
+                       trace=trace, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout)
     except JobError as e:
         raise CliError(str(e)) from None
 
@@ -123,11 +134,13 @@ def _layers(report) -> list:
     return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32, 1) for i, L in enumerate(report["layers"])]
 
 
-def _plots(args, report, trace, cfg):
-    """``--plot DIR``: the per-layer and timeline plots of a net run."""
+def _plots(args, report, trace, cfg, outputs, scratch):
+    """``--plot DIR``: the per-layer and timeline plots of a net run (and energy.png, drawn by
+    :func:`.common.energy` into the same scratch folder), staged into DIR."""
     if not args.plot:
         return
     from ..sim.report.plots import plot_net_run
-    out = plot_dir(args.plot)
-    files = plot_net_run(report, trace, cfg, out)
-    print(f"  plots: {', '.join(str(f) for f in files)}")
+    plot_net_run(report, trace, cfg, scratch)
+    files = sorted(Path(scratch).glob("*.png"))
+    outputs.stage_dir("--plot", files)
+    print(f"  plots: {', '.join(str(Path(args.plot) / f.name) for f in files)}")
