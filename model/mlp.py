@@ -24,11 +24,12 @@ Pure numpy: no Amaranth or cocotb here.
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .npfile import NpFileError, NpzArchive, one_line, read_npy
 
 __all__ = ["Layer", "Net", "NetError", "load_net", "load_inputs", "reference", "requantize", "save_net"]
 
@@ -88,23 +89,33 @@ def reference(net: Net, X: np.ndarray) -> np.ndarray:
 
 
 def _scalar(arr, where: str, lo: int, hi: int) -> int:
-    if arr.dtype.kind not in "iu":
-        raise NetError(f"{where}: dtype {arr.dtype}, expected an integer")
-    if arr.size != 1 or arr.ndim > 1:
-        raise NetError(f"{where}: shape {arr.shape}, expected a scalar (0-d or 1 element)")
+    """A 0-d or 1-element integer in ``lo..hi``; the dtype and shape checks also take a :class:`Header`."""
+    _scalar_shape(arr, where)
     v = int(arr.reshape(()))
     if not lo <= v <= hi:
         raise NetError(f"{where}: {v} outside {lo}..{hi}")
     return v
 
 
-def _int_array(arr, where: str, ndim: int, rng: tuple[int, int], kind: str) -> np.ndarray:
+def _scalar_shape(arr, where: str):
+    if arr.dtype.kind not in "iu":
+        raise NetError(f"{where}: dtype {arr.dtype}, expected an integer")
+    if arr.size != 1 or arr.ndim > 1:
+        raise NetError(f"{where}: shape {arr.shape}, expected a scalar (0-d or 1 element)")
+
+
+def _int_shape(arr, where: str, ndim: int, kind: str):
+    """The dtype and shape checks of :func:`_int_array`, on an array or a :class:`Header` (before its data)."""
     if arr.dtype.kind not in "iu":
         raise NetError(f"{where}: dtype {arr.dtype}, expected {kind}")
     if arr.ndim != ndim:
         raise NetError(f"{where}: shape {arr.shape}, expected {ndim}-D")
     if arr.size == 0:
         raise NetError(f"{where}: shape {arr.shape} is empty")
+
+
+def _int_array(arr, where: str, ndim: int, rng: tuple[int, int], kind: str) -> np.ndarray:
+    _int_shape(arr, where, ndim, kind)
     lo, hi = int(arr.min()), int(arr.max())
     if lo < rng[0] or hi > rng[1]:
         bad = lo if lo < rng[0] else hi
@@ -112,63 +123,95 @@ def _int_array(arr, where: str, ndim: int, rng: tuple[int, int], kind: str) -> n
     return arr
 
 
-def load_net(path) -> Net:
-    """Read and check a NET.npz; every problem is a one-line :class:`NetError` naming the field."""
-    p = Path(path)
-    if not p.is_file():
-        raise NetError(f"{path}: no such file")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise NetError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})") \
-            from None
-    if "layers" not in data:
-        raise NetError(f"{path}: no 'layers' field")
-    n = _scalar(data["layers"], f"{path}: layers", 1, 1 << 16)
-    expected = {"layers"}
-    layers = []
-    for i in range(n):
-        for f in (f"w{i}", f"b{i}") + ((f"shift{i}", f"relu{i}") if i < n - 1 else ()):
-            if f not in data:
-                raise NetError(f"{path}: {f} missing (layers = {n})")
-            expected.add(f)
-        w = _int_array(data[f"w{i}"], f"{path}: w{i}", 2, I8, "int8")
-        b = _int_array(data[f"b{i}"], f"{path}: b{i}", 1, I32, "int32")
-        if b.shape != (w.shape[1],):
-            raise NetError(f"{path}: b{i} shape {b.shape}, expected ({w.shape[1]},) (the outputs of w{i} {w.shape})")
-        if layers and layers[-1].w.shape[1] != w.shape[0]:
-            raise NetError(f"{path}: w{i} shape {w.shape} does not chain: w{i - 1} has {layers[-1].w.shape[1]} "
-                           f"outputs")
-        shift = relu = None
-        if i < n - 1:
-            shift = _scalar(data[f"shift{i}"], f"{path}: shift{i}", 0, 31)
-            relu = _scalar(data[f"relu{i}"], f"{path}: relu{i}", 0, 1)
-        layers.append(Layer(w.astype(np.int8), b.astype(np.int32), shift, relu or 0))
-    extra = sorted(set(data) - expected)
+def _unexpected(path, z: NpzArchive, expected: set):
+    extra = sorted(set(z.fields) - expected)
     if extra:
         hint = ""
         if any(re.fullmatch(r"(shift|relu)\d+", k) for k in extra):
             hint = " (the last layer has no shift or relu: it returns int32)"
-        raise NetError(f"{path}: unexpected field {extra[0]!r}{hint}")
+        shown = extra[0] if len(extra[0]) <= 60 else extra[0][:60] + "..."
+        raise NetError(f"{path}: unexpected field {shown!r}{hint}")
+
+
+def _read_net(path, z: NpzArchive) -> Net:
+    """The contract's checks in the order that reads least: names, then headers, then data."""
+    if "layers" not in z.fields:
+        raise NetError(f"{path}: no 'layers' field")
+    n = _scalar(z.read("layers", check=lambda h: _scalar_shape(h, f"{path}: layers")), f"{path}: layers",
+                1, 1 << 16)
+    expected = {"layers"}
+    for i in range(n):
+        for f in (f"w{i}", f"b{i}") + ((f"shift{i}", f"relu{i}") if i < n - 1 else ()):
+            if f not in z.fields:
+                raise NetError(f"{path}: {f} missing (layers = {n})")
+            expected.add(f)
+    _unexpected(path, z, expected)
+    prev = None
+    for i in range(n):                  # shapes and dtypes from the headers, before any weight is read
+        w, b = z.header(f"w{i}"), z.header(f"b{i}")
+        _int_shape(w, f"{path}: w{i}", 2, "int8")
+        _int_shape(b, f"{path}: b{i}", 1, "int32")
+        if b.shape != (w.shape[1],):
+            raise NetError(f"{path}: b{i} shape {b.shape}, expected ({w.shape[1]},) (the outputs of w{i} {w.shape})")
+        if prev is not None and prev.shape[1] != w.shape[0]:
+            raise NetError(f"{path}: w{i} shape {w.shape} does not chain: w{i - 1} has {prev.shape[1]} outputs")
+        if i < n - 1:
+            _scalar_shape(z.header(f"shift{i}"), f"{path}: shift{i}")
+            _scalar_shape(z.header(f"relu{i}"), f"{path}: relu{i}")
+        prev = w
+    layers = []
+    for i in range(n):
+        w = _int_array(z.read(f"w{i}"), f"{path}: w{i}", 2, I8, "int8")
+        b = _int_array(z.read(f"b{i}"), f"{path}: b{i}", 1, I32, "int32")
+        shift = relu = None
+        if i < n - 1:
+            shift = _scalar(z.read(f"shift{i}"), f"{path}: shift{i}", 0, 31)
+            relu = _scalar(z.read(f"relu{i}"), f"{path}: relu{i}", 0, 1)
+        layers.append(Layer(w.astype(np.int8), b.astype(np.int32), shift, relu or 0))
     return Net(layers)
 
 
-def load_inputs(path, net: Net) -> np.ndarray:
-    """Read and check X.npy: int8 values [batch, in] with ``in`` = the net's inputs."""
+def load_net(path) -> Net:
+    """Read and check a NET.npz; every problem is a one-line :class:`NetError` naming the file and the field.
+
+    The archive is read by :class:`rramcim.model.npfile.NpzArchive`: member names, sizes and headers are
+    checked before any array is decompressed, within its limits (``MAX_ARRAY_BYTES`` an array,
+    ``MAX_TOTAL_BYTES`` in all).
+    """
     p = Path(path)
     if not p.is_file():
         raise NetError(f"{path}: no such file")
     try:
-        X = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise NetError(f"{path}: not a readable .npy file ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})") \
-            from None
-    if not isinstance(X, np.ndarray):
-        raise NetError(f"{path}: not a .npy array")
+        with NpzArchive(p, where=str(path)) as z:
+            return _read_net(path, z)
+    except NetError:
+        raise
+    except NpFileError as e:
+        raise NetError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - whatever else breaks while reading is one line, not a traceback
+        raise NetError(f"{path}: cannot read it ({one_line(e)})") from None
+
+
+def load_inputs(path, net: Net) -> np.ndarray:
+    """Read and check X.npy: int8 values [batch, in] with ``in`` = the net's inputs (read by
+    :func:`rramcim.model.npfile.read_npy`: dtype and shape checked before the data is read)."""
+    p = Path(path)
+    if not p.is_file():
+        raise NetError(f"{path}: no such file")
+
+    def check(h):
+        _int_shape(h, str(path), 2, "int8")
+        if h.shape[1] != net.inputs:
+            raise NetError(f"{path}: shape {h.shape}, expected [batch, {net.inputs}] (w0 has {net.inputs} inputs)")
+    try:
+        X = read_npy(p, where=str(path), check=check)
+    except NetError:
+        raise
+    except NpFileError as e:
+        raise NetError(str(e)) from None
+    except Exception as e:  # noqa: BLE001
+        raise NetError(f"{path}: cannot read it ({one_line(e)})") from None
     X = _int_array(X, str(path), 2, I8, "int8")
-    if X.shape[1] != net.inputs:
-        raise NetError(f"{path}: shape {X.shape}, expected [batch, {net.inputs}] (w0 has {net.inputs} inputs)")
     return X.astype(np.int8)
 
 
