@@ -42,6 +42,16 @@ are the lower-case field names of rramcim.model.config.Config.
 class Parser(argparse.ArgumentParser):
     """argparse with its errors as one line and a hint, not the usage block (subparsers inherit it)."""
 
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:                           # named by the subcommand they were given to, with its help
+            prog = " ".join([self.prog] + [v for v in (getattr(ns, "command", None),
+                                                       getattr(ns, "fpga_command", None)) if v])
+            print(f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see '{prog} --help')",
+                  file=sys.stderr)
+            sys.exit(2)
+        return ns
+
     def error(self, message):
         first = message.splitlines()[0] if message else "bad arguments"
         print(f"{self.prog}: error: {first} (see '{self.prog} --help')", file=sys.stderr)
