@@ -62,7 +62,7 @@ class NpFileError(ValueError):
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB"
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def one_line(e: BaseException) -> str:
@@ -113,8 +113,10 @@ def _read_header(fp, where: str, max_bytes: int) -> Header:
         offset = fp.tell()          # the data follows the header (numpy pads it to 16 or 64 bytes)
     except NpFileError:
         raise
-    except Exception as e:  # noqa: BLE001 - a broken header is one message, whatever numpy raises
+    except ValueError as e:             # numpy's header parser
         raise NpFileError(f"{where}: not a readable .npy file ({one_line(e)})") from None
+    except Exception as e:  # noqa: BLE001 - zlib.error, BadZipFile (CRC), OSError, EOFError, ...: one message
+        raise NpFileError(f"{where}: cannot read it ({one_line(e)})") from None
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise NpFileError(f"{where}: dtype {dtype} holds Python objects (pickles), which are never loaded")
@@ -125,7 +127,7 @@ def _read_header(fp, where: str, max_bytes: int) -> Header:
     h = Header(tuple(shape), bool(fortran), dtype, offset)
     if h.nbytes > max_bytes:
         raise NpFileError(f"{where}: shape {h.shape} of {dtype} declares {h.nbytes} bytes, more than the "
-                          f"limit of {_mib(max_bytes)} an array")
+                          f"limit of {_mib(max_bytes)} per array")
     return h
 
 
@@ -246,7 +248,7 @@ class NpzArchive:
                                   f"is not supported (stored and deflated are)")
             if info.file_size > self.max_array_bytes + MAX_HEADER_BYTES + 16:
                 raise NpFileError(f"{self.where}: {field}: declares {info.file_size} bytes uncompressed, more "
-                                  f"than the limit of {_mib(self.max_array_bytes)} an array")
+                                  f"than the limit of {_mib(self.max_array_bytes)} per array")
             total += info.file_size
             if total > max_total_bytes:
                 raise NpFileError(f"{self.where}: its members declare more than the limit of "
