@@ -14,7 +14,8 @@ Assembly syntax, one instruction per line, ``#`` starts a comment::
     halt
 
 The tile operand ``x,y`` comes first; the other operands are ``name=value``
-(decimal or ``0x`` hex) in any order; every operand of the instruction must
+(decimal without leading zeros, or ``0x`` hex, each within its field's
+width) in any order; every operand of the instruction must
 be given, except ``acc``, ``bias``, ``relu`` and ``shift``, which default to 0.
 ``.word 0x...`` puts a raw word (the disassembler's form of a word that is
 not an instruction). The
@@ -191,7 +192,8 @@ def encode(name: str, **ops) -> int:
             raise AsmError(f"{name}: operand {f.name!r} missing")
         v = ops[f.name]
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < (1 << f.width):
-            raise AsmError(f"{name}: {f.name}={v!r} does not fit {f.width} bits")
+            raise AsmError(f"{name}: {f.name}={_show(v)} does not fit {f.width} bits: out of range for field "
+                           f"{f.name} (0..{(1 << f.width) - 1})")
         word |= v << f.lsb
     return word
 
@@ -216,9 +218,35 @@ def decode(word: int) -> Instr | None:
     return Instr(name, ops)
 
 
-_NUM = r"(?:0x[0-9a-fA-F]+|\d+)"
-_TILE_RE = re.compile(rf"^({_NUM})\s*,\s*({_NUM})$")
-_KV_RE = re.compile(rf"^([a-z]+)=({_NUM})$")
+_HEX_DIGITS = INSTR_BITS // 4          # a number: 0x and at most 16 hex digits, or at most 20 decimal digits
+_DEC_DIGITS = len(str(1 << INSTR_BITS))
+_HEX_RE = re.compile(rf"0[xX][0-9a-fA-F]{{1,{_HEX_DIGITS}}}", re.ASCII)
+_DEC_RE = re.compile(rf"0|[1-9][0-9]{{0,{_DEC_DIGITS - 1}}}", re.ASCII)
+_TILE_RE = re.compile(r"^([^,=\s]+),([^,=\s]+)$")
+_KV_RE = re.compile(r"^([a-z]+)=(\S+)$", re.ASCII)
+
+
+def _show(v, most: int = 24) -> str:
+    """``v`` for a message, cut short: a line of the source may be anything, of any length."""
+    text = str(v)
+    return text if len(text) <= most else text[:most] + "..."
+
+
+def _number(text: str, what: str, sep: str = "=") -> int:
+    """An operand's value: decimal without leading zeros, or ``0x`` hex; checked before ``int()`` sees it."""
+    if not text:
+        raise AsmError(f"{what}: a number is missing")
+    if _HEX_RE.fullmatch(text):
+        return int(text, 16)
+    if _DEC_RE.fullmatch(text):
+        return int(text)
+    if re.fullmatch(r"0[0-9]+", text, re.ASCII):
+        why = "a leading zero (write decimal without it, or 0x hex)"
+    elif re.fullmatch(r"(0[xX][0-9a-fA-F]*|[0-9]+)", text, re.ASCII):
+        why = f"too many digits (at most {_DEC_DIGITS} decimal or {_HEX_DIGITS} hex)"
+    else:
+        why = "not a number (decimal, or 0x hex)"
+    raise AsmError(f"{what}{sep}{_show(text)}: {why}")
 
 
 def _tokens(rest: str) -> list[str]:
@@ -228,8 +256,30 @@ def _tokens(rest: str) -> list[str]:
     return rest.split() if rest else []
 
 
+def _operands(name: str, fields, toks: list[str]) -> dict:
+    ops = {}
+    if fields and fields[0] is _TX:
+        mt = _TILE_RE.match(toks[0]) if toks else None
+        if not mt:
+            raise AsmError(f"{name}: the tile operand 'x,y' must come first")
+        toks = toks[1:]
+        ops["tx"], ops["ty"] = _number(mt.group(1), f"{name}: tx"), _number(mt.group(2), f"{name}: ty")
+    for tok in toks:
+        mk = _KV_RE.match(tok)
+        if not mk:
+            raise AsmError(f"{name}: cannot read operand {_show(tok)!r} (expected name=value)")
+        if mk.group(1) in ops:
+            raise AsmError(f"{name}: operand {mk.group(1)!r} given twice")
+        ops[mk.group(1)] = _number(mk.group(2), f"{name}: {mk.group(1)}")
+    return ops
+
+
 def assemble(text: str) -> list[int]:
-    """Words of an assembly program. Raises :class:`AsmError` naming the line."""
+    """Words of an assembly program. Raises :class:`AsmError` naming the line.
+
+    Numbers are decimal without leading zeros (``0``, ``12``) or ``0x`` hex; each is checked against the
+    width of its field in :data:`FORMATS` (``row=5000`` is out of range for a 12-bit field).
+    """
     words = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -239,32 +289,14 @@ def assemble(text: str) -> list[int]:
         name = name.lower()
         try:
             if name == ".word":
-                try:
-                    v = int(rest.strip(), 0)
-                except ValueError:
-                    raise AsmError(f".word: cannot read {rest.strip()!r}") from None
+                v = _number(rest.strip(), ".word", " ")
                 if not 0 <= v < (1 << INSTR_BITS):
                     raise AsmError(f".word: {v:#x} does not fit {INSTR_BITS} bits")
                 words.append(v)
                 continue
             if name not in FORMATS:
-                raise AsmError(f"unknown instruction {name!r}")
-            _, fields, _ = FORMATS[name]
-            ops = {}
-            toks = _tokens(rest)
-            if fields and fields[0] is _TX:
-                if not toks or not _TILE_RE.match(toks[0]):
-                    raise AsmError(f"{name}: the tile operand 'x,y' must come first")
-                mt = _TILE_RE.match(toks.pop(0))
-                ops["tx"], ops["ty"] = int(mt.group(1), 0), int(mt.group(2), 0)
-            for tok in toks:
-                mk = _KV_RE.match(tok)
-                if not mk:
-                    raise AsmError(f"{name}: cannot read operand {tok!r} (expected name=value)")
-                if mk.group(1) in ops:
-                    raise AsmError(f"{name}: operand {mk.group(1)!r} given twice")
-                ops[mk.group(1)] = int(mk.group(2), 0)
-            words.append(encode(name, **ops))
+                raise AsmError(f"unknown instruction {_show(name)!r}")
+            words.append(encode(name, **_operands(name, FORMATS[name][1], _tokens(rest))))
         except AsmError as e:
             raise AsmError(f"line {lineno}: {e}") from None
     return words
