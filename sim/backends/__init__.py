@@ -41,12 +41,13 @@ def _chip_errors(out: list[dict]) -> list[dict]:
 
 
 def run_windows(backend: str, cfg, windows, *, progress=None, log=None, port: str | None = None,
-                baud: int | None = None, **options) -> list[dict]:
+                baud: int | None = None, serial_timeout: float | None = None, **options) -> list[dict]:
     """Run ``windows`` (objects with ``program``, ``gbuf`` and ``reads``) on ``backend``.
 
-    ``log`` (RTL: build messages), ``port`` and ``baud`` (``fpga``: the board's serial device and
-    line rate) go to the backends that use them; ``options`` to the backend's own
-    ``run_windows``: the model's (:func:`.model.run_windows`: ``state``, ``trace``,
+    ``log`` (RTL: build messages), ``port``, ``baud`` and ``serial_timeout`` (``fpga``: the board's
+    serial device, line rate and seconds to wait for a reply, None for
+    :data:`.fpga.DEFAULT_SERIAL_TIMEOUT`) go to the backends that use them; ``options`` to the
+    backend's own ``run_windows``: the model's (:func:`.model.run_windows`: ``state``, ``trace``,
     ``trace_offset``, ``max_cycles``) or the RTL's (:func:`.rtl.run_windows`: ``pause``, ``seed``,
     ``test_dir``, ``expect_cycles``).
     """
@@ -63,7 +64,8 @@ def run_windows(backend: str, cfg, windows, *, progress=None, log=None, port: st
         from ...fpga.protocol import DEFAULT_BAUD
         from .fpga import FpgaError, run_windows as run
         try:
-            return _chip_errors(run(cfg, windows, port, baud or DEFAULT_BAUD, progress=progress, **options))
+            return _chip_errors(run(cfg, windows, port, baud or DEFAULT_BAUD, progress=progress,
+                                    serial_timeout=serial_timeout, **options))
         except FpgaError as e:
             raise BackendError(str(e)) from None
     raise BackendError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

@@ -19,18 +19,28 @@ from ...rtl.top import beat_width
 from ..host.driver import DriverError, HostDriver
 from . import plain_windows
 
-__all__ = ["run_windows", "FpgaError"]
+__all__ = ["run_windows", "FpgaError", "DEFAULT_SERIAL_TIMEOUT"]
+
+# Seconds the host waits for the board's reply: a board answers within milliseconds, but a
+# simulated board (tests/sim/test_board_cocotb.py) on a busy machine may take seconds.
+DEFAULT_SERIAL_TIMEOUT = 30.0
 
 
 def run_windows(cfg: Config, windows, port: str | None, baud: int = DEFAULT_BAUD, progress=None,
-                link=None) -> list[dict]:
+                link=None, serial_timeout: float | None = None) -> list[dict]:
     """Run windows (objects with ``program``, ``gbuf``, ``reads``) on a board; as :func:`.rtl.run_windows`.
 
     Every window's chip-wide counters are read (not the per-tile ones: a serial line is slow).
+    ``serial_timeout``: seconds to wait for the board's reply (None: :data:`DEFAULT_SERIAL_TIMEOUT`).
     ``link`` replaces the serial port (tests).
     """
+    timeout = DEFAULT_SERIAL_TIMEOUT if serial_timeout is None else float(serial_timeout)
+    if not timeout > 0:
+        raise FpgaError(f"the serial time-out must be a positive number of seconds, not {serial_timeout!r}")
     own = link is None
-    link = link if link is not None else open_board(port, baud)
+    if own:
+        link = open_board(port, baud)
+        link.timeout = link.ser.timeout = link.ser.write_timeout = timeout    # pyserial applies them to the open port
     transport = BridgeTransport(link, beat_width(cfg))
     drv = HostDriver(None, cfg, transport=transport)
 

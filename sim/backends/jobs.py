@@ -26,10 +26,13 @@ class JobError(RuntimeError):
 
 
 def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
-             trace_offset: int = 0, port: str | None = None, baud: int | None = None):
+             trace_offset: int = 0, port: str | None = None, baud: int | None = None,
+             serial_timeout: float | None = None):
     """``(C, report)``; the report is :func:`.model.run_on_model`'s plus ``backend`` (and ``model_cycles``).
 
-    ``port`` and ``baud``: the board's serial device and line rate (``fpga`` backend only).
+    ``port``, ``baud`` and ``serial_timeout``: the board's serial device, line rate and how many
+    seconds to wait for a reply (``fpga`` backend only; None for
+    :data:`.fpga.DEFAULT_SERIAL_TIMEOUT`).
 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
@@ -40,7 +43,8 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     if backend == "model":
         return C, report
     try:
-        out = run_windows(backend, plan.cfg, plan.windows, progress=progress, log=log, port=port, baud=baud)
+        out = run_windows(backend, plan.cfg, plan.windows, progress=progress, log=log, port=port, baud=baud,
+                          serial_timeout=serial_timeout)
     except BackendError as e:
         raise JobError(str(e)) from None
     for i, o in enumerate(out):
@@ -57,13 +61,14 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
 
 
 def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
-            trace: list | None = None, port: str | None = None, baud: int | None = None):
+            trace: list | None = None, port: str | None = None, baud: int | None = None,
+            serial_timeout: float | None = None):
     """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
     Layer after layer over the whole batch: each layer is one compiled plan
     (bias, requantization and ReLU on the tiles), its int8 output the next
     layer's input. The report sums cycles, MACs and events over the layers and
-    lists each layer's.
+    lists each layer's. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
     """
     x = np.asarray(X, dtype=np.int8)
     total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
@@ -77,7 +82,7 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
-                          port=port, baud=baud)
+                          port=port, baud=baud, serial_timeout=serial_timeout)
         for k in total:
             total[k] += rep.get(k, 0) if k != "macs" else plan.macs
         for k, v in rep.get("counters", {}).items():

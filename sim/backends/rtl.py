@@ -8,7 +8,6 @@ model of the whole chip for the config and runs the host driver
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from ...model.config import Config
@@ -30,13 +29,16 @@ def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float
     ``counters`` (name -> value; tile counters as ``name@t``), ``reads`` ([[words] per read]) and
     ``sim_seconds`` (with ``expect_cycles``, one per window: the wall time of the window's cycles,
     the testbench idle).
+
+    ``test_dir``: the run's work folder, left as it is; without one a temporary folder, removed
+    unless the run fails or ``RRAMCIM_KEEP_BUILD=1`` (see :func:`rramcim.sim.tools.build.run_cocotb`);
+    a failure's message names it.
     """
     b = build("chip", cfg, simulator, log=log)
     ws = plain_windows(windows)
     if expect_cycles is not None:           # timing runs: the bench idles through each window
         for w, c in zip(ws, expect_cycles):
             w["expect_cycles"] = int(c)
-    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-chip-{simulator}-"))
     res = run_cocotb(b, "rramcim.sim.tb.top", dict(windows=ws, pause=pause, seed=seed), test_dir,
                      progress=progress)
     if not res.passed:

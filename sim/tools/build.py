@@ -10,19 +10,32 @@
 * :func:`run_cocotb` runs a cocotb test module on a build and returns its
   outcome and the summary the test wrote; on a failure it can re-run on Icarus
   with waveforms and name the FST file.
+
+Every simulator and build tool runs in a session (process group) of its own, so
+a Ctrl-C at the terminal reaches only this process (Icarus's ``vvp`` would
+take a SIGINT as an interactive stop); on KeyboardInterrupt, or SIGTERM while
+a simulator runs (raised as :class:`Terminated`, a KeyboardInterrupt), the whole
+group is stopped (SIGTERM, then SIGKILL) before the interrupt goes on. A run's
+work folder is removed when the run ends, passed or interrupted, unless the
+caller chose it or ``RRAMCIM_KEEP_BUILD=1``; a failed run's is kept and named.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
-import re
+import inspect
 import json
+import re
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +45,7 @@ from ...model.config import Config
 from ...model.macro import FaultMap
 
 __all__ = ["setup_tools", "cache_root", "build", "Build", "run_cocotb", "CocotbResult",
-           "SIMULATORS", "waivers_file", "lint", "ToolError"]
+           "SIMULATORS", "waivers_file", "lint", "ToolError", "Terminated", "keep_work_folders"]
 
 SIMULATORS = ("icarus", "verilator")
 _PKG_ROOT = Path(__file__).resolve().parent.parent.parent     # the folder of rtl/, model/, sim/, fpga/
@@ -40,6 +53,15 @@ _PKG_ROOT = Path(__file__).resolve().parent.parent.parent     # the folder of rt
 
 class ToolError(RuntimeError):
     """A simulator or tool is missing or failed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a simulator or build tool ran; handled as a Ctrl-C."""
+
+
+def keep_work_folders() -> bool:
+    """Whether runs keep their work folders (``RRAMCIM_KEEP_BUILD=1``; the CLI's ``--keep-build``)."""
+    return os.environ.get("RRAMCIM_KEEP_BUILD", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def waivers_file() -> Path:
@@ -88,14 +110,17 @@ def source_hash() -> str:
     """Hash of every source file that shapes generated Verilog or a simulator build."""
     h = hashlib.sha256()
     # What generated Verilog depends on: the RTL, the model modules it imports
-    # (config, fault map, NoC formats), and this file (the build flags).
+    # (config, fault map, NoC formats), and of this file the functions that
+    # make a build (the build flags), not the rest (how runs go), so that an
+    # edit there rebuilds nothing.
     files = sorted((_PKG_ROOT / "rtl").rglob("*.py"))
     files += _model_sources(files)
-    files.append(Path(__file__).resolve())
     for p in files:
         if "__pycache__" not in p.parts:
             h.update(str(p.relative_to(_PKG_ROOT)).encode())
             h.update(p.read_bytes())
+    for f in (build, _get_runner, _runner_build):
+        h.update(inspect.getsource(f).encode())
     import amaranth
     import cocotb
     h.update(f"amaranth {amaranth.__version__} cocotb {cocotb.__version__}".encode())
@@ -162,20 +187,137 @@ def build(block: str, cfg: Config, simulator: str, faults: FaultMap | None = Non
             top, text = block_verilog(block, cfg, faults)
             vpath = d / f"{block}.v"
             vpath.write_text(text)
-            _runner_build(simulator, vpath, top, d / "sim", waves)
+            with _interruptible():
+                _runner_build(simulator, vpath, top, d / "sim", waves)
             if log:
                 log(f"built {block} ({cfg.name}) for {simulator} in {time.time() - t0:.0f} s: {d}")
             done.write_text(top)
     return Build(simulator, block, cfg, faults, d, d / f"{block}.v", top, waves)
 
 
-def _get_runner(simulator):
-    """cocotb's runner; for Icarus one whose waveform-dump module is Verilog-2005 (see below)."""
-    from cocotb_tools.runner import Icarus, get_runner
-    if simulator != "icarus":
-        return get_runner(simulator)
+class _OwnSession:
+    """A mixin for cocotb's runners: each command in a session of its own, stopped with its children.
 
-    class Icarus2005(Icarus):
+    cocotb's runner waits on ``subprocess.run``; an interrupt there (or a run
+    in a worker thread whose caller was interrupted) would leave the simulator
+    running. Here a KeyboardInterrupt in the waiting thread, or :meth:`cancel`
+    from another, stops the command's whole process group.
+    """
+
+    def _session_state(self) -> dict:
+        # made on first use (cocotb's runners take no extra constructor arguments); setdefault is atomic
+        return self.__dict__.setdefault("_own_session", {"lock": threading.Lock(), "procs": set(),
+                                                         "cancelled": False})
+
+    def _execute_cmds(self, cmds, cwd, stdout=None):
+        state = self._session_state()
+        for cmd in cmds:
+            self.log.info("Running command %s in directory %s", " ".join(map(str, cmd)), cwd)
+            with state["lock"]:
+                if state["cancelled"]:
+                    raise _Cancelled()
+                proc = subprocess.Popen(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                                        stderr=None if stdout is None else subprocess.STDOUT,
+                                        start_new_session=True)
+                state["procs"].add(proc)
+                _LIVE.add(proc)
+            try:
+                rc = proc.wait()
+            except BaseException:           # KeyboardInterrupt, Terminated
+                with _uninterrupted():
+                    _stop_group(proc)
+                raise
+            finally:
+                with state["lock"]:
+                    state["procs"].discard(proc)
+                _LIVE.discard(proc)
+            if state["cancelled"]:
+                raise _Cancelled()
+            if rc != 0:
+                raise subprocess.CalledProcessError(rc, cmd)     # what cocotb's runner.test handles
+
+    def cancel(self):
+        """Stop the running command's process group; commands not yet started do not start."""
+        state = self._session_state()
+        with state["lock"]:
+            state["cancelled"] = True
+            procs = list(state["procs"])
+        for proc in procs:
+            _stop_group(proc)
+
+
+class _Cancelled(Exception):
+    """A runner's command was stopped by :meth:`_OwnSession.cancel`."""
+
+
+_LIVE: set = set()          # simulator and tool processes running now, stopped at interpreter exit
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM to ``proc``'s process group, SIGKILL to what is left after ``grace`` seconds; reaps ``proc``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if sig == signal.SIGTERM:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+    proc.wait()
+
+
+@atexit.register
+def _stop_all():
+    # A run left in a daemon thread (a test that failed) would outlive the interpreter.
+    for proc in list(_LIVE):
+        _stop_group(proc, grace=1.0)
+
+
+@contextmanager
+def _interruptible():
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) meanwhile, so runs stop as on a Ctrl-C.
+
+    Only in the main thread (where signal handlers live); elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _uninterrupted():
+    """SIGINT and SIGTERM ignored meanwhile (main thread only): a second Ctrl-C must not cut a cleanup short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _get_runner(simulator):
+    """cocotb's runner, running its commands in sessions of their own (:class:`_OwnSession`); for
+    Icarus one whose waveform-dump module is Verilog-2005 (see below)."""
+    from cocotb_tools.runner import Icarus, Verilator
+    if simulator == "verilator":
+        return type("Verilator", (_OwnSession, Verilator), {})()
+    if simulator != "icarus":
+        raise ToolError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
+
+    class Icarus2005(_OwnSession, Icarus):
         # cocotb writes its dump module with a SystemVerilog `string`, which
         # -g2005 (needed, see _runner_build) rejects; a reg holds the path here.
         def _create_iverilog_dump_file(self):
@@ -221,12 +363,15 @@ class CocotbResult:
     failure: str
     log: Path
     waves: Path | None = None
+    kept: Path | None = None          # a work folder of the run's own, kept (a failure, or RRAMCIM_KEEP_BUILD)
 
     def describe(self) -> str:
-        """The first mismatch (or where to look), and the waveform if one was dumped."""
+        """The first mismatch (or where to look), the waveform if one was dumped, and the kept work folder."""
         msg = self.failure.strip() or f"see {self.log}"
         if self.waves:
             msg += f" (waveform: {self.waves})"
+        if self.kept:
+            msg += f" (work folder kept: {self.kept})"
         return msg
 
 
@@ -236,10 +381,34 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
 
     ``progress(done, total)``, if given, is called about twice a second with
     what the test reports in its progress file.
+
+    ``test_dir``: the work folder (parameters, log, results, waveform), left as it is; without
+    one, a fresh ``rramcim-*`` folder under the temp folder, removed when the run passes or is
+    interrupted and kept when it fails (:attr:`CocotbResult.kept`), or always kept with
+    ``RRAMCIM_KEEP_BUILD=1``. A KeyboardInterrupt (or SIGTERM, as :class:`Terminated`) stops the
+    simulator's whole process group before it goes on.
     """
+    own = test_dir is None
+    with _interruptible():
+        test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-{b.block}-{b.simulator}-"))
+        try:
+            res = _run_cocotb(b, test_module, params, test_dir, waves_on_failure, quiet, progress)
+        except BaseException:
+            if own and not keep_work_folders():
+                with _uninterrupted():
+                    shutil.rmtree(test_dir, ignore_errors=True)
+            raise
+        if own:
+            if res.passed and not keep_work_folders():
+                shutil.rmtree(test_dir, ignore_errors=True)
+            else:
+                res.kept = test_dir
+        return res
+
+
+def _run_cocotb(b: Build, test_module, params, test_dir: Path, waves_on_failure, quiet, progress) -> CocotbResult:
     from cocotb_tools.check_results import get_results
     setup_tools()
-    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"rramcim-{b.block}-{b.simulator}-"))
     test_dir.mkdir(parents=True, exist_ok=True)
     summary_file = test_dir / "summary.json"
     failure_file = test_dir / "failure.txt"
@@ -269,7 +438,7 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
                         hdl_toplevel_lang="verilog", timescale=("1ns", "1ps"),
                         test_dir=str(test_dir), results_xml=str(results), extra_env=env,
                         waves=b.waves, plusargs=plusargs, log_file=str(log) if quiet else None)
-        except SystemExit:
+        except (SystemExit, _Cancelled):
             pass
 
     try:
@@ -278,9 +447,15 @@ def run_cocotb(b: Build, test_module: str, params: dict, test_dir: Path | None =
         else:
             worker = threading.Thread(target=go, daemon=True)
             worker.start()
-            while worker.is_alive():
-                worker.join(0.5)
-                _report_progress(progress_file, progress)
+            try:
+                while worker.is_alive():
+                    worker.join(0.5)
+                    _report_progress(progress_file, progress)
+            except BaseException:            # Ctrl-C or SIGTERM in this thread: stop the simulator, then the worker
+                with _uninterrupted():
+                    runner.cancel()
+                    worker.join(30)           # it ends as soon as its simulator has
+                raise
             _report_progress(progress_file, progress)
     finally:
         if saved is not None:
