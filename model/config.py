@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,7 +23,8 @@ from .encoding import (ERR_ARG, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_
                        fields_width, header_bits)
 from .isa import INSTR_BITS, TILE_FIELDS
 
-__all__ = ["Config", "ConfigError", "PRESETS", "load_config"]
+__all__ = ["Config", "ConfigError", "PRESETS", "RANGES", "load_config", "model_memory_bytes", "model_memory_parts",
+           "machine_memory_bytes", "check_memory"]
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,41 @@ class ConfigError(ValueError):
 
 def _ceil_log2(n: int) -> int:
     return max(0, (n - 1).bit_length())
+
+
+NAME_MAX = 64
+"""Longest config name (it names build directories and reports)."""
+
+RANGES: dict[str, tuple[int, int, str]] = {
+    "mesh_x": (1, 1 << TILE_FIELDS[0].width, "the ISA's tile x field"),
+    "mesh_y": (1, 1 << TILE_FIELDS[1].width, "the ISA's tile y field"),
+    "rows": (1, 1 << SLOT_BITS, "a row in an argument word"),
+    "cols": (1, 1 << SLOT_BITS, "a column in an argument word"),
+    "wbits": (2, 16, "a signed weight of 2 to 16 bits"),
+    "xbits": (2, 16, "a signed activation of 2 to 16 bits"),
+    "par": (1, 16, "input bit-planes a cycle, a divisor of xbits"),
+    "acc_bits": (8, 64, "the model computes in int64"),
+    "macro_out_depth": (1, 256, "result slots of the macro's output FIFO"),
+    "rram_write_cycles": (1, 65535, "a 16-bit pulse counter"),
+    "rram_verify_cycles": (1, 65535, "a 16-bit verify counter"),
+    "rram_max_attempts": (1, 255, "pulses one row write may take"),
+    "flit_width": (1, 4096, "bits of a NoC flit"),
+    "noc_fifo_depth": (1, 1024, "flits of a router input FIFO"),
+    "imem_depth": (1, 1 << (IMEM_ADDR_BITS - 1), "ISA address fields"),
+    "gbuf_words": (1, 1 << GADDR_BITS, "ISA address fields"),
+    "tile_ibuf_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
+    "tile_acc_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
+}
+"""The allowed values of every integer field, each with its reason. Within them, only the machine's memory
+bounds a config (:func:`model_memory_bytes`, checked by :func:`load_config`)."""
+
+
+def _show(v) -> str:
+    """A value for a message, cut short (a file may hold anything, of any size)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"a {v.bit_length()}-bit integer"
+    text = repr(v) if not isinstance(v, int) else str(v)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 @dataclass(frozen=True)
@@ -105,33 +143,24 @@ class Config:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name == "name":
-                if not isinstance(v, str) or not v or not v.replace("-", "").replace("_", "").isalnum():
-                    raise ConfigError(f"name: must be a non-empty word of letters, digits, '-' or '_', not {v!r}")
+                if (not isinstance(v, str) or not v or len(v) > NAME_MAX
+                        or not v.replace("-", "").replace("_", "").isalnum()):
+                    raise ConfigError(f"name: must be a non-empty word of at most {NAME_MAX} letters, digits, "
+                                      f"'-' or '_', not {_show(v)}")
                 continue
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ConfigError(f"{f.name}: must be an integer, not {v!r}")
+                raise ConfigError(f"{f.name}: must be an integer, not {_show(v)}")
+            lo, hi, why = RANGES[f.name]
             if v <= 0:
-                raise ConfigError(f"{f.name}: must be > 0, not {v}")
-        for f in ("wbits", "xbits"):
-            if getattr(self, f) < 2:
-                raise ConfigError(f"{f}: a signed value needs at least 2 bits, not {getattr(self, f)}")
-            if getattr(self, f) > 16:
-                raise ConfigError(f"{f}: at most 16 bits are supported, not {getattr(self, f)}")
+                raise ConfigError(f"{f.name}: must be > 0 (allowed {lo}..{hi}), not {_show(v)}")
+            if not lo <= v <= hi:
+                raise ConfigError(f"{f.name}: must be in {lo}..{hi} ({why}), not {_show(v)}")
         if self.xbits % self.par:
             raise ConfigError(f"par: must divide xbits={self.xbits}, not {self.par}")
-        if not 8 <= self.acc_bits <= 64:
-            raise ConfigError(f"acc_bits: must be between 8 and 64, not {self.acc_bits}")
-        if self.rows > 1 << SLOT_BITS or self.cols > 1 << SLOT_BITS:      # a row in an argument word
-            field = "rows" if self.rows > 1 << SLOT_BITS else "cols"
-            raise ConfigError(f"{field}: at most {1 << SLOT_BITS}, not {getattr(self, field)}")
         header = header_bits(self)              # dest, src (x, y, ctrl), type, length (model/encoding.py)
         if self.flit_width < header:
             raise ConfigError(f"flit_width: a {self.mesh_x}x{self.mesh_y} mesh needs at least {header} bits "
                               f"for a packet header, not {self.flit_width}")
-        most = {"mesh_x": 1 << TILE_FIELDS[0].width, "mesh_y": 1 << TILE_FIELDS[1].width}  # the ISA's tile fields
-        for field, lim in most.items():
-            if getattr(self, field) > lim:
-                raise ConfigError(f"{field}: at most {lim}, not {getattr(self, field)}")
         for f in ("wbits", "xbits", "acc_bits"):
             if getattr(self, f) > self.flit_width:
                 raise ConfigError(f"flit_width: must hold one {f}={getattr(self, f)} element, "
@@ -139,11 +168,6 @@ class Config:
         arg_bits = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
         if self.flit_width < arg_bits:
             raise ConfigError(f"flit_width: at least {arg_bits} (packet argument words), not {self.flit_width}")
-        limits = {"imem_depth": 1 << (IMEM_ADDR_BITS - 1), "gbuf_words": 1 << GADDR_BITS,
-                  "tile_ibuf_depth": 1 << SLOT_BITS, "tile_acc_depth": 1 << SLOT_BITS}
-        for f, lim in limits.items():
-            if getattr(self, f) > lim:
-                raise ConfigError(f"{f}: at most {lim} (ISA address fields), not {getattr(self, f)}")
         for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a),
                          ("cols", self.words_q)):
             if words + 1 > (1 << LENGTH_BITS) - 1:        # an argument word and the vector in one packet
@@ -224,6 +248,11 @@ class Config:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    @property
+    def model_memory_bytes(self) -> int:
+        """An estimate of the golden model's memory for this config (:func:`model_memory_bytes`)."""
+        return model_memory_bytes(self)
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -253,18 +282,129 @@ PRESETS: dict[str, Config] = {
 }
 
 
+# -- the golden model's memory -----------------------------------------------------------------------------
+
+def _py_int_bytes(bits: int) -> int:
+    """CPython's size of a non-negative int of ``bits`` bits (30-bit digits), plus the list slot holding it."""
+    return 8 + 24 + 4 * max(1, -(-bits // 30))
+
+
+def model_memory_parts(cfg: Config) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """The golden model's memory for ``cfg`` by part: ``{part: (bytes, the fields it grows with)}``.
+
+    Derived from what the model allocates (the sizes are numpy's item sizes and CPython's object sizes):
+
+    - per tile (:class:`~rramcim.model.macro.MacroState`, :class:`~rramcim.model.chip.TileState`,
+      :class:`~rramcim.model.macro.MacroCore`): the cells, ``uint8 [rows, cols*wbits]``; the two fault
+      masks, ``bool`` of the same shape (allocated even without faults); the effective weights the
+      cycle model keeps between row writes, ``int64 [rows, cols]``; the write counters, ``int64 [rows]``;
+      input buffer, accumulators and bias, ``int64``;
+    - once, for the macro being read or written: ``cells_to_weights`` and ``mvm_bitplane`` turn the
+      cells into ``int64`` and shift them (two ``int64 [rows, cols*wbits]`` arrays) after
+      ``effective_cells`` made three byte arrays of that shape: 19 bytes a cell at the peak;
+    - the controller: ``imem_depth`` Python ints with their decoded and checked instructions (about
+      700 bytes a word) and ``gbuf_words`` Python ints of ``flit_width`` bits;
+    - the NoC: at most ``5 * (noc_fifo_depth + 2)`` flit objects (about 100 bytes and a payload int)
+      a router.
+
+    One chip state: the ``model`` backend; an RTL backend checks against a second one. The Python
+    interpreter, numpy and the compiled program (which grow with the workload, not with the config) are
+    not counted. Measured against tracemalloc's peak on configs from ``tiny`` to 16 tiles of 1024x1024
+    (tests/model/test_config.py), it is within a factor of 2.
+    """
+    tiles, cells = cfg.tiles, cfg.rows * cfg.cells_per_row
+    macro = ("mesh_x", "mesh_y", "rows", "cols", "wbits")
+    return {
+        "RRAM cells and fault maps": (tiles * 3 * cells, macro),
+        "effective weights": (tiles * 8 * cfg.rows * cfg.cols, ("mesh_x", "mesh_y", "rows", "cols")),
+        "a macro read or written": (19 * cells, ("rows", "cols", "wbits")),
+        "tile buffers": (tiles * 8 * (cfg.rows * (cfg.tile_ibuf_depth + 1) + cfg.cols * (cfg.tile_acc_depth + 1)),
+                         ("mesh_x", "mesh_y", "tile_ibuf_depth", "rows", "tile_acc_depth", "cols")),
+        "instruction memory": (cfg.imem_depth * 700, ("imem_depth",)),
+        "global buffer": (cfg.gbuf_words * _py_int_bytes(cfg.flit_width), ("gbuf_words", "flit_width")),
+        "NoC": (tiles * 5 * (cfg.noc_fifo_depth + 2) * (100 + _py_int_bytes(cfg.flit_width)),
+                ("mesh_x", "mesh_y", "noc_fifo_depth", "flit_width")),
+    }
+
+
+def model_memory_bytes(cfg: Config) -> int:
+    """An estimate of the golden model's memory for ``cfg``, in bytes (:func:`model_memory_parts`)."""
+    return sum(b for b, _ in model_memory_parts(cfg).values())
+
+
+def machine_memory_bytes() -> tuple[int | None, str]:
+    """The memory a config's model may use on this machine: ``(bytes or None if unknown, what it is)``.
+
+    The physical memory (``SC_PHYS_PAGES * SC_PAGE_SIZE``), or a smaller cgroup limit (a container's).
+    Not ``MemAvailable``: whether a config is valid should not change with what else runs at the moment;
+    a config that fits physical memory but not the free memory of the moment is a busy machine, not a
+    bad config.
+    """
+    best, what = None, "unknown"
+    try:
+        best, what = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
+    except (AttributeError, ValueError, OSError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (best is None or int(text) < best):
+            best, what = int(text), "cgroup memory limit"
+    return best, what
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.3g} GiB"
+
+
+def check_memory(cfg: Config, limit: tuple[int | None, str] | None = None) -> None:
+    """Raise :class:`ConfigError` if the model of ``cfg`` needs more memory than ``limit``
+    (:func:`machine_memory_bytes` by default), naming the fields of the parts that make it big."""
+    limit_bytes, what = machine_memory_bytes() if limit is None else limit
+    need = model_memory_bytes(cfg)
+    if limit_bytes is None or need <= limit_bytes:
+        return
+    parts = sorted(model_memory_parts(cfg).items(), key=lambda kv: -kv[1][0])
+    names, big, seen = [], [], 0
+    for part, (b, flds) in parts:
+        big.append(f"{part} {_gib(b)}")
+        names += [f for f in flds if f not in names]
+        seen += b
+        if seen * 2 >= need:
+            break
+    raise ConfigError(f"{', '.join(names)}: the golden model of config '{cfg.name}' ({cfg.mesh_x}x{cfg.mesh_y} "
+                      f"tiles of {cfg.rows}x{cfg.cols} x {cfg.wbits}-bit) needs about {_gib(need)} "
+                      f"({'; '.join(big)}), more than this machine's {what} of {_gib(limit_bytes)}")
+
+
+# -- files ----------------------------------------------------------------------------------------------------
+
+CONFIG_FILE_MAX_BYTES = 1 << 20
+"""Largest config file read (a config has 19 fields)."""
+
+
 def _check_file_keys(data: dict, source: str) -> None:
     known = {f.name for f in fields(Config)}
     for k in data:
         if k not in known:
-            raise ConfigError(f"{source}: unknown key {k!r} (known keys: {', '.join(sorted(known))})")
+            raise ConfigError(f"{source}: unknown key {_show(k)} (known keys: {', '.join(sorted(known))})")
 
 
-def load_config(spec: "str | Path | Config | None" = None) -> Config:
+def _default_name(path: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:NAME_MAX]
+    return name or "file"
+
+
+def load_config(spec: "str | Path | Config | None" = None, check_memory_limit: bool = True) -> Config:
     """Return the configuration named by ``spec``.
 
     ``spec`` is a :class:`Config` (returned as is), a preset name, or the path
-    of a ``.toml`` or ``.json`` file whose keys override ``default``.
+    of a ``.toml`` or ``.json`` file whose keys override ``default``. Every problem is one
+    :class:`ConfigError` line naming the field. A preset or file config whose golden model would
+    need more than this machine's memory (:func:`check_memory`) is refused unless
+    ``check_memory_limit`` is False (for work that never builds the model).
     """
     if spec is None:
         return PRESETS["default"]
@@ -272,28 +412,54 @@ def load_config(spec: "str | Path | Config | None" = None) -> Config:
         return spec
     text = str(spec)
     if text in PRESETS:
-        return PRESETS[text]
+        cfg = PRESETS[text]
+        if check_memory_limit:
+            check_memory(cfg)
+        return cfg
+    cfg = _load_file(text)
+    if check_memory_limit:
+        try:
+            check_memory(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"config file {text!r}: {e}") from None
+    return cfg
+
+
+def _load_file(text: str) -> Config:
     path = Path(text)
+    shown = repr(text)           # a path from the command line: never cut short
     if path.suffix.lower() not in (".toml", ".json"):
         if not path.exists():
             raise ConfigError(
-                f"config {text!r}: not a preset ({', '.join(PRESETS)}) nor an existing .toml/.json file")
-        raise ConfigError(f"config {text!r}: a config file must end in .toml or .json")
+                f"config {shown}: not a preset ({', '.join(PRESETS)}) nor an existing .toml/.json file")
+        raise ConfigError(f"config {shown}: a config file must end in .toml or .json")
     if not path.is_file():
-        raise ConfigError(f"config file {text!r}: no such file")
+        raise ConfigError(f"config file {shown}: no such file")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(CONFIG_FILE_MAX_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"config file {shown}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if len(raw) > CONFIG_FILE_MAX_BYTES:
+        raise ConfigError(f"config file {shown}: larger than the limit of {CONFIG_FILE_MAX_BYTES} bytes")
+    try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {text!r}: cannot parse: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {shown}: cannot parse: nested too deeply") from None
+    except Exception as e:  # noqa: BLE001 - TOMLDecodeError, JSONDecodeError, UnicodeDecodeError, ValueError, ...
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"config file {shown}: cannot parse: {why if len(why) <= 160 else why[:160] + '...'}") \
+            from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {text!r}: must hold a table of field = value")
-    _check_file_keys(data, f"config file {text!r}")
-    data.setdefault("name", path.stem.replace(".", "_"))
+        raise ConfigError(f"config file {shown}: must hold a table of field = value")
+    _check_file_keys(data, f"config file {shown}")
+    data.setdefault("name", _default_name(path))
     try:
         return dataclasses.replace(PRESETS["default"], **data)
     except ConfigError as e:
-        raise ConfigError(f"config file {text!r}: {e}") from None
+        raise ConfigError(f"config file {shown}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - one line whatever the dataclass machinery raises
+        raise ConfigError(f"config file {shown}: {type(e).__name__}: {_show(str(e).strip())}") from None

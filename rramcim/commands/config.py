@@ -1,4 +1,5 @@
-"""``rramcim config``: print a config (preset or file) resolved over 'default', with its derived figures."""
+"""``rramcim config``: print a config (preset or file) resolved over 'default', with its derived figures
+(``derived.model_memory_bytes``: the golden model's memory estimate, :func:`rramcim.model.config.model_memory_bytes`)."""
 
 from __future__ import annotations
 
@@ -17,5 +18,6 @@ def main(args):
     cfg = config(args.config)
     d = cfg.as_dict()
     d["derived"] = {"steps": cfg.steps, "peak_macs_per_cycle_per_macro": cfg.peak_macs_per_cycle,
-                    "cells_per_row": cfg.cells_per_row, "tiles": cfg.tiles}
+                    "cells_per_row": cfg.cells_per_row, "tiles": cfg.tiles,
+                    "model_memory_bytes": cfg.model_memory_bytes}
     print(json.dumps(d, indent=2))
