@@ -451,6 +451,8 @@ def _load_file(text: str) -> Config:
         raise ConfigError(f"config file {shown}: cannot parse: nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - TOMLDecodeError, JSONDecodeError, UnicodeDecodeError, ValueError, ...
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "integer string conversion" in why:        # Python's int() digit limit, not the user's concern
+            why = "a number of more than 4300 digits"
         raise ConfigError(f"config file {shown}: cannot parse: {why if len(why) <= 160 else why[:160] + '...'}") \
             from None
     if not isinstance(data, dict):
