@@ -434,7 +434,7 @@ def _load_file(text: str) -> Config:
                 f"config {shown}: not a preset ({', '.join(PRESETS)}) nor an existing .toml/.json file")
         raise ConfigError(f"config {shown}: a config file must end in .toml or .json")
     if not path.is_file():
-        raise ConfigError(f"config file {shown}: no such file")
+        raise ConfigError(f"config file {shown}: {'not a regular file' if path.exists() else 'no such file'}")
     try:
         with path.open("rb") as f:
             raw = f.read(CONFIG_FILE_MAX_BYTES + 1)

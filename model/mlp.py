@@ -180,7 +180,7 @@ def load_net(path) -> Net:
     """
     p = Path(path)
     if not p.is_file():
-        raise NetError(f"{path}: no such file")
+        raise NetError(f"{path}: {'not a regular file' if p.exists() else 'no such file'}")
     try:
         with NpzArchive(p, where=str(path)) as z:
             return _read_net(path, z)
@@ -197,7 +197,7 @@ def load_inputs(path, net: Net) -> np.ndarray:
     :func:`rramcim.model.npfile.read_npy`: dtype and shape checked before the data is read)."""
     p = Path(path)
     if not p.is_file():
-        raise NetError(f"{path}: no such file")
+        raise NetError(f"{path}: {'not a regular file' if p.exists() else 'no such file'}")
 
     def check(h):
         _int_shape(h, str(path), 2, "int8")

@@ -122,6 +122,8 @@ def _read_header(fp, where: str, max_bytes: int) -> Header:
         raise NpFileError(f"{where}: dtype {dtype} holds Python objects (pickles), which are never loaded")
     if dtype.names is not None or dtype.subdtype is not None or dtype.kind == "V":
         raise NpFileError(f"{where}: dtype {dtype} is structured; a plain numeric array is expected")
+    if dtype.itemsize == 0:
+        raise NpFileError(f"{where}: dtype {dtype} has no bytes an element")
     if not all(isinstance(n, int) and n >= 0 for n in shape) or len(shape) > 32:
         raise NpFileError(f"{where}: shape {shape} is not an array shape")
     h = Header(tuple(shape), bool(fortran), dtype, offset)
@@ -156,10 +158,11 @@ def _read_data(fp, h: Header, where: str, available: int) -> np.ndarray:
         raise
     except Exception as e:  # noqa: BLE001 - zlib.error, BadZipFile (CRC), OSError, EOFError, ...: one message
         raise NpFileError(f"{where}: cannot read its data ({one_line(e)})") from None
-    a = np.frombuffer(buf, dtype=h.dtype, count=h.size)
-    if h.fortran_order:
-        return a.reshape(h.shape[::-1]).transpose()
-    return a.reshape(h.shape)
+    try:
+        a = np.frombuffer(buf, dtype=h.dtype, count=h.size)
+        return a.reshape(h.shape[::-1]).transpose() if h.fortran_order else a.reshape(h.shape)
+    except Exception as e:  # noqa: BLE001
+        raise NpFileError(f"{where}: cannot make an array of it ({one_line(e)})") from None
 
 
 def read_npy(path, where: str | None = None, check: Callable[[Header], None] | None = None,

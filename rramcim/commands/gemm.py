@@ -99,7 +99,7 @@ def load_int8_matrix(path: str, flag: str):
     from ..model.npfile import NpFileError, one_line, read_npy
     p = Path(path)
     if not p.is_file():
-        raise CliError(f"{flag} {path}: no such file")
+        raise CliError(f"{flag} {path}: {'not a regular file' if p.exists() else 'no such file'}")
 
     def check(h):
         if h.dtype.kind not in "iu":

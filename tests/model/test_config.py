@@ -211,3 +211,9 @@ def test_the_machine_limit_is_the_smaller_of_ram_and_cgroup():
     limit, what = machine_memory_bytes()
     assert limit is not None and 0 < limit <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert what in ("physical memory", "cgroup memory limit")
+
+
+def test_a_directory_named_like_a_config(tmp_path):
+    (tmp_path / "d.toml").mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(tmp_path / "d.toml")

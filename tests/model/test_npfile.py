@@ -251,3 +251,13 @@ def test_a_wrong_shape_is_refused_from_the_header(tmp_path):
     net = _members(_good_net())
     net["w1.npy"] = _header_only((7, 3), "|i1", extra=b"")      # shape wrong, and no data at all
     _refused(lambda: load_net(_zip(tmp_path / "c.npz", net)), "c.npz", "w1", "chain")
+
+
+def test_zero_byte_dtypes_and_special_files(tmp_path):
+    buf = io.BytesIO()
+    npformat.write_array_header_1_0(buf, {"descr": "|S0", "fortran_order": False, "shape": (3,)})
+    (tmp_path / "s0.npy").write_bytes(buf.getvalue())
+    _refused(lambda: read_npy(tmp_path / "s0.npy"), "s0.npy", "no bytes")
+    (tmp_path / "dir.npz").mkdir()
+    _refused(lambda: load_net(tmp_path / "dir.npz"), "dir.npz", "not a regular file")
+    _refused(lambda: load_net(tmp_path / "none.npz"), "none.npz", "no such file")
