@@ -1,5 +1,6 @@
 """``rramcim config``: print a config (preset or file) resolved over 'default', with its derived figures
-(``derived.model_memory_bytes``: the golden model's memory estimate, :func:`rramcim.model.config.model_memory_bytes`)."""
+(``derived.model_memory_bytes``: the golden model's memory estimate,
+:func:`rramcim.model.config.model_memory_bytes`)."""
 
 from __future__ import annotations
 

@@ -150,7 +150,8 @@ def test_a_member_twice(tmp_path):
 
 def test_corrupt_deflate_data(tmp_path):
     w0 = np.random.default_rng(2).integers(-3, 4, (2000, 10)).astype(np.int8)
-    big = {"layers.npy": _npy_bytes(np.array(1)), "w0.npy": _npy_bytes(w0), "b0.npy": _npy_bytes(np.zeros(10, np.int32))}
+    big = {"layers.npy": _npy_bytes(np.array(1)), "w0.npy": _npy_bytes(w0),
+           "b0.npy": _npy_bytes(np.zeros(10, np.int32))}
     path = _zip(tmp_path / "z.npz", big, zipfile.ZIP_DEFLATED)
     local, _ = _offsets(path, "w0.npy")
     data = bytearray(path.read_bytes())
