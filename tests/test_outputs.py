@@ -228,3 +228,26 @@ def test_full_or_closed_standard_output_is_one_line(tmp_path):
                        stderr=subprocess.PIPE, text=True)
     one_line(p.returncode, p.stderr, "standard output is closed")
     assert not (tmp_path / "q.hex").exists()
+
+
+def test_gemm_refuses_a_result_over_the_array_limit(capsys, tmp_path):
+    from rramcim.model.npfile import MAX_ARRAY_BYTES
+    n = int((MAX_ARRAY_BYTES // 4) ** 0.5) + 1               # C = n x n int32 just over the limit
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, np.ones((n, 1), np.int8))
+    np.save(b, np.ones((1, n), np.int8))
+    rc, out, err = call(capsys, "gemm", "--a", a, "--b", b, "--out", tmp_path / "c.npy")
+    one_line(rc, err, "--out", "MiB limit")
+    assert not (tmp_path / "c.npy").exists()
+
+
+@pytest.mark.parametrize("stuck", ["1,2", "1,2," + "9" * 5000, "a,b,c", "1,2,3,4"])
+def test_bad_stuck_cells_are_one_line(capsys, tmp_path, stuck):
+    rc, _, err = call(capsys, "verilog", "--config", "tiny", "--stuck", stuck, "-o", tmp_path / "m.v")
+    one_line(rc, err, "--stuck", "ROW,CELL,VALUE")
+    assert not (tmp_path / "m.v").exists()
+
+
+def test_a_program_source_that_is_not_a_file_is_one_line(capsys, tmp_path):
+    rc, _, err = call(capsys, "asm", tmp_path, "-o", tmp_path / "p.hex")
+    one_line(rc, err, "not a regular file")

@@ -108,12 +108,14 @@ def config(spec):
 
 def faults(cfg, items):
     """The ``--stuck`` items as a :class:`rramcim.model.macro.FaultMap` for ``cfg``."""
+    import re
     from ..model.macro import FaultMap
     parsed = []
     for it in items or []:
-        parts = it.split(",")
-        if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
-            raise CliError(f"--stuck {it!r}: expected ROW,CELL,VALUE (three integers)")
+        parts = [p.strip() for p in it.split(",")]
+        shown = it if len(it) <= 40 else it[:40] + "..."
+        if len(parts) != 3 or not all(re.fullmatch(r"-?\d{1,9}", p) for p in parts):
+            raise CliError(f"--stuck {shown!r}: expected ROW,CELL,VALUE (three integers of at most 9 digits)")
         parsed.append(tuple(int(p) for p in parts))
     try:
         return FaultMap.from_list(cfg, parsed)
@@ -148,10 +150,20 @@ def check_node(args):
 
 # -- input and output -----------------------------------------------------------------------------------------
 
+MAX_TEXT_BYTES = 16 << 20
+"""The largest program source or hex file read (an imem holds at most 2**16 words: about 1 MiB of hex)."""
+
+
 def read_text(path: str) -> str:
     """A text file's content, or a one-line CliError."""
+    p = Path(path)
     try:
-        return Path(path).read_text()
+        if p.exists() and not p.is_file():
+            raise CliError(f"{path}: not a regular file")
+        if p.is_file() and p.stat().st_size > MAX_TEXT_BYTES:
+            raise CliError(f"{path}: {p.stat().st_size:,} bytes, more than the {MAX_TEXT_BYTES >> 20} MiB read "
+                           "for a program")
+        return p.read_text()
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -45,6 +45,11 @@ def main(args):
     if A.shape[1] != B.shape[0]:
         raise CliError(f"K mismatch: --a {args.a} is {A.shape[0]}x{A.shape[1]} (M x K), --b {args.b} is "
                        f"{B.shape[0]}x{B.shape[1]} (K x N)")
+    from ..model.npfile import MAX_ARRAY_BYTES
+    if A.shape[0] * B.shape[1] * 4 > MAX_ARRAY_BYTES:
+        raise CliError(f"--out {args.out}: C would be {A.shape[0]}x{B.shape[1]} int32, "
+                       f"{A.shape[0] * B.shape[1] * 4 / 2**20:,.0f} MiB, more than the "
+                       f"{MAX_ARRAY_BYTES >> 20} MiB limit of an array")
     M, K = A.shape
     N = B.shape[1]
     print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
