@@ -73,3 +73,25 @@ def test_transport_bytes_on_the_wire():
     with pytest.raises(ProtocolError, match="reply byte 0x02, expected 0x82"):
         asyncio.run(t.reg_read(0))           # the echo of the command is not the reply
     link.close()
+
+
+def test_serial_timeout_reaches_the_link():
+    """``serial_timeout=`` of the jobs reaches the serial link: a board that never answers (a TCP port
+    nobody reads) fails after that many seconds, naming them; the default is a loaded machine's."""
+    import socket
+
+    from rramcim.model.compiler import compile_gemm
+    from rramcim.model.config import PRESETS
+    from rramcim.sim.backends.fpga import DEFAULT_SERIAL_TIMEOUT
+    from rramcim.sim.backends.jobs import JobError, run_plan
+    assert DEFAULT_SERIAL_TIMEOUT >= 30
+    plan = compile_gemm(PRESETS["tiny"], np.ones((2, 3), dtype=np.int8), np.ones((3, 2), dtype=np.int8))
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)                            # connections wait in the backlog, unanswered
+        port = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+        with pytest.raises(JobError, match=r"no reply from the board within 0\.2 s"):
+            run_plan(plan, "fpga", port=port, serial_timeout=0.2)
+        for bad in (0, -1.0, float("nan")):
+            with pytest.raises(JobError, match="serial time-out must be a positive number"):
+                run_plan(plan, "fpga", port=port, serial_timeout=bad)
