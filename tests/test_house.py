@@ -1,7 +1,7 @@
 """The house rules of docs/architecture.md ("The map of the house"), checked on the tree.
 
 Sizes (no module outside tests/ over 700 lines, no function over 120), at most 10 modules at the
-top of sim/, imports that only go downward, every package in pyproject.toml's list, and every
+top of sim/, imports that only go downward, every package in the wheel (setup.py), and every
 repository path named in the docs, the README and the sources exists.
 """
 
@@ -167,11 +167,20 @@ def test_every_imported_name_exists():
     assert check_import_names([*_sources(), *sorted((ROOT / "tests").rglob("*.py"))]) == []
 
 
-def test_every_package_is_listed_in_pyproject():
+def test_every_package_goes_into_the_wheel():
+    """setup.py finds the wheel's packages under the folders of pyproject's package-dir; a folder of
+    sources without an ``__init__.py`` would be left out of the wheel."""
+    import importlib.util
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    listed = set(cfg["packages"])
+    assert "packages" not in cfg, "setup.py finds the packages: list none in pyproject.toml"
+    assert cfg["package-dir"] == {name: folder for folder, name in FOLDERS.items()}
+    spec = importlib.util.spec_from_file_location("rramcim_setup", ROOT / "setup.py")
+    setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup)                       # setup() runs only as __main__
     found = {_module_name(p) for p in _sources() if p.name == "__init__.py"}
-    assert found - listed == set(), "add them to [tool.setuptools] packages"
+    assert set(setup.packages()) == found
+    no_init = {str(p.parent.relative_to(ROOT)) for p in _sources() if not (p.parent / "__init__.py").is_file()}
+    assert no_init == set(), "folders of sources without an __init__.py: not in the wheel"
 
 
 def test_every_path_named_in_docs_and_sources_exists():
