@@ -6,6 +6,7 @@ Ctrl-C as a terminal sends it (SIGINT to its process group) or a SIGTERM. Then: 
 130, the simulator's process group is gone, the temp folder holds no ``rramcim-*`` folder, the
 ``--out`` file was not written and the inputs are unchanged. Verilator the same, when its build
 of the tiny chip is in the cache or with ``RRAMCIM_SLOW=1`` (a build takes a minute or two).
+A run that passes removes its work folder, or keeps it with ``RRAMCIM_KEEP_BUILD=1``.
 
 Waits are on the processes, not on the clock: the run is interrupted as soon as its simulator
 exists, and the simulated GEMM is long enough (tens of seconds) to be still running then. The
@@ -120,3 +121,24 @@ def test_interrupted_verilator_run_leaves_nothing(tmp_path):
     if not (os.environ.get("RRAMCIM_SLOW") == "1" or _verilator_cached()):
         pytest.skip("the tiny chip's Verilator build is not cached (RRAMCIM_SLOW=1 builds it)")
     _interrupt(tmp_path, "verilator", "ctrl-c")
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_finished_run_removes_its_work_folder_unless_kept(tmp_path, keep):
+    """A run that passes leaves no ``rramcim-*`` folder; with ``RRAMCIM_KEEP_BUILD=1`` it keeps its one."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    np.save(tmp_path / "a.npy", np.ones((2, 3), dtype=np.int8))
+    np.save(tmp_path / "b.npy", np.ones((3, 2), dtype=np.int8))
+    env = dict(os.environ, TMPDIR=str(tmp), RRAMCIM_KEEP_BUILD="1" if keep else "0")
+    env.pop("PYTEST_CURRENT_TEST", None)
+    p = subprocess.run([sys.executable, "-m", "rramcim", "gemm", "--a", "a.npy", "--b", "b.npy", "--out", "c.npy",
+                        "--config", "tiny", "--backend", "icarus"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    left = sorted(tmp.iterdir())
+    if keep:
+        assert [d.name.startswith("rramcim-chip-icarus-") for d in left] == [True]
+        assert (left[0] / "sim.log").is_file() and (left[0] / "summary.json").is_file()
+    else:
+        assert left == []
