@@ -70,13 +70,11 @@ def main(argv=None):
         results.append(res)
         _report(cfg, name, res)
     if args.rtl:
-        import tempfile
         from ..tools.build import build, run_cocotb
         b = build("core", cfg, args.rtl, log=print)
         cruns = [dict(program=assemble(text), gbuf={str(a): w for a, w in gbuf.items()} if i == 0 else {})
                  for i, (_, text) in enumerate(runs)]
-        out = run_cocotb(b, "rramcim.sim.tb.chip", dict(runs=cruns, idle=0.0),
-                         tempfile.mkdtemp(prefix="rramcim-bench-chip-"))
+        out = run_cocotb(b, "rramcim.sim.tb.chip", dict(runs=cruns, idle=0.0))   # its own work folder
         if not out.passed:
             raise SystemExit(f"RTL differs from the model: {out.describe()}")
         print(f"RTL ({args.rtl}): cycles {out.summary['cycles']}, every counter and the global buffer equal "
