@@ -57,6 +57,7 @@ def run_args(net, x, out, *more):
 @pytest.mark.parametrize("make_out, words", [
     (lambda d, net, x: d, "is a directory"),
     (lambda d, net, x: d / "missing" / "y.npy", "does not exist"),
+    (lambda d, net, x: f"{d}/new/", "is a directory"),
     (lambda d, net, x: net, "the same file as the input --net"),
     (lambda d, net, x: x, "the same file as the input --inputs"),
     (lambda d, net, x: _link(d / "link.npy", x), "the same file as the input --inputs"),

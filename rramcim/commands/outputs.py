@@ -82,7 +82,7 @@ class Outputs:
                 raise CliError(f"{flag} -: standard output is not accepted here; give a file name")
             return None
         real = _real(path)
-        if real.is_dir():
+        if real.is_dir() or path.endswith(("/", os.sep)):
             raise CliError(f"{flag} {path}: is a directory; give a file name")
         if real.exists() and not real.is_file():
             raise CliError(f"{flag} {path}: not a regular file (a device, FIFO or socket); give a file name"
