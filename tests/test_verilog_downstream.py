@@ -2,7 +2,7 @@
 
 * one module per file is marked ``(* top = 1 *)``, the block's top, for every block (the board core too);
 * Yosys without ``-top`` (``hierarchy -auto-top``, ``synth``) picks that top;
-* Icarus runs a GEMM on the tiny chip core to the model's values and cycle count under ``-g2012``
+* Icarus runs a GEMM on the (one-tile) chip core to the model's values and cycle count under ``-g2012``
   (cocotb's default) as under ``-g2005``, and the Verilog as Yosys writes it (the time-zero trigger
   declared ``= 0``) does not finish under ``-g2012``: the check can fail, and the fix is what passes it;
 * ``rramcim verilog`` writes a header (version, config name and hash, command), ``--top-name`` renames
@@ -34,9 +34,9 @@ from rramcim.sim.tools import build as tools
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = PRESETS["tiny"]
-# The chip and board blocks on one tile: the same modules as tiny's, a third of the Verilog.
+# The chip-sized blocks on one tile: the same modules as tiny's, a third of the Verilog.
 ONE_TILE = TINY.replace(name="tiny1x1", mesh_x=1, mesh_y=1)
-CONFIG_OF = {"core": TINY, "chip": ONE_TILE, "board": ONE_TILE}
+CONFIG_OF = {"core": ONE_TILE, "chip": ONE_TILE, "board": ONE_TILE}
 FAULTS = [(1, 0, 1)]
 
 
@@ -93,7 +93,7 @@ def _ungarded(text: str) -> str:
 
 
 def _gemm_on_icarus(tmp_path: Path, std: str, text: str, top: str):
-    """A k-split GEMM over every tile of the tiny core on Icarus ``-g{std}``, checked by the chip bench
+    """A GEMM (ksplit_program) on the one-tile core on Icarus ``-g{std}``, checked by the chip bench
     against the cycle-exact model (every global-buffer word, the cycle count and the counters)."""
     d = tmp_path / f"g{std}"
     d.mkdir()
@@ -101,8 +101,8 @@ def _gemm_on_icarus(tmp_path: Path, std: str, text: str, top: str):
     v.write_text(text)
     tools.setup_tools()
     tools._runner_build("icarus", v, top, d / "sim", False, icarus_std=std)
-    b = tools.Build("icarus", "core", TINY, FaultMap(), d, v, top, False)
-    asm, gbuf, _ = ksplit_program(TINY, 3)
+    b = tools.Build("icarus", "core", ONE_TILE, FaultMap(), d, v, top, False)
+    asm, gbuf, _ = ksplit_program(ONE_TILE, 3)
     run = dict(program=assemble(asm), gbuf={str(a): w for a, w in gbuf.items()}, soft_reset=False)
     return tools.run_cocotb(b, "rramcim.sim.tb.chip", dict(runs=[run], seed=7, idle=0.3), d / "run",
                             waves_on_failure=False)
