@@ -75,7 +75,7 @@ def _wake_processes_at_time_zero(text: str) -> str:
             decl = re.compile(rf"^(\s*)reg {re.escape(t)} = 0;$", re.M)
             body, n = decl.subn(lambda m: (
                 f"{m[1]}// Wakes the always @* blocks at time 0 under Verilog-2005 and SystemVerilog alike\n"
-                f"{m[1]}// (an NBA at time 0; see rramcim/rtl/verilog.py).\n"
+                f"{m[1]}// (an NBA at time 0; see the Python module rramcim.rtl.verilog).\n"
                 f"{m[1]}reg {t};\n"
                 f"{m[1]}/* verilator lint_off INITIALDLY */\n"
                 f"{m[1]}initial {t}<= 1'b0;\n"
