@@ -252,3 +252,18 @@ def test_bad_stuck_cells_are_one_line(capsys, tmp_path, stuck):
 def test_a_program_source_that_is_not_a_file_is_one_line(capsys, tmp_path):
     rc, _, err = call(capsys, "asm", tmp_path, "-o", tmp_path / "p.hex")
     one_line(rc, err, "not a regular file")
+
+
+def test_verilog_never_overwrites_its_config_and_a_failed_lint_writes_nothing(capsys, monkeypatch, tmp_path):
+    cfg = tmp_path / "chip.toml"
+    cfg.write_text('name = "mine"\n')
+    rc, _, err = call(capsys, "verilog", "--config", cfg, "--block", "macro", "-o", cfg)
+    one_line(rc, err, "the same file as the input --config")
+    assert cfg.read_text() == 'name = "mine"\n'
+    import rramcim.sim.tools.build as build
+    monkeypatch.setattr(build, "lint", lambda *a, **k: (False, "%Warning-PLANTED: a planted lint problem"))
+    out = tmp_path / "m.v"
+    out.write_text("an existing file")
+    rc, _, err = call(capsys, "verilog", "--config", "tiny", "--block", "macro", "-o", out, "--lint")
+    assert rc == 2 and "PLANTED" in err and "nothing written" in err.splitlines()[-1]
+    assert out.read_text() == "an existing file" and not (tmp_path / "m.vlt").exists()

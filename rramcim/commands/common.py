@@ -1,5 +1,6 @@
 """What several commands share: the one-line error, config and fault parsing, options added to several
-subcommands, atomic output writing, progress displays and the energy summary of ``run`` and ``gemm``.
+subcommands, the outputs' bytes (written by :mod:`.outputs`), progress displays and the energy summary of
+``run`` and ``gemm``.
 
 Heavy modules (numpy, the model, sim/) are imported inside the functions that use them, so that
 ``rramcim --help`` and argument errors stay fast.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -168,24 +168,6 @@ def read_text(path: str) -> str:
         raise CliError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CliError(f"{path}: cannot read it as text ({e})") from None
-
-
-def write_atomic(path: Path, text: str | bytes):
-    """Write ``text`` (or bytes) to ``path`` only once it is complete."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise CliError(f"-o {path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def npy_bytes(array) -> bytes:

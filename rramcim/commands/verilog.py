@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from .common import CliError, add_config_option, add_stuck_option, config, faults, write_atomic
+from .common import CliError, add_config_option, add_stuck_option, config, faults
+from .outputs import Outputs
 
 
 def add_parser(sub):
@@ -26,7 +27,8 @@ def add_parser(sub):
     add_config_option(sp)
     sp.add_argument("--block", choices=["chip", "core", "macro", "crossbar", "mesh", "router"], default="chip",
                     help="block (default: %(default)s)")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE.v", help="output file")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE.v",
+                    help="output file (- for standard output, without --lint)")
     sp.add_argument("--top-name", metavar="NAME",
                     help="name of the top module (default: rramcim_chip, rramcim_core, rramcim_macro, ... "
                          "after the block); its submodules are named after it")
@@ -75,34 +77,52 @@ def header_lines(cfg, block: str, top: str, fmap, command: str) -> list[str]:
 
 def main(args):
     from ..rtl.verilog import block_verilog, check_top_name
+    out = Path(args.output)
+    vlt = waivers_path(out)
+    if args.lint and args.output == "-":
+        raise CliError("-o -: --lint needs a file name (it writes the waiver file beside it)")
+    if args.lint and vlt.resolve() == out.resolve():
+        raise CliError(f"-o {out}: --lint writes the waiver file {vlt} beside the output; name the output FILE.v")
+    outputs = Outputs([("-o", args.output)] + ([("--lint", vlt)] if args.lint else []),
+                      inputs=[("--config", args.config)], stdout_ok=("-o",))
     cfg = config(args.config)
     fmap = faults(cfg, args.stuck)
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():         # before a long generation
-        raise CliError(f"-o {out}: directory {out.parent} does not exist")
     if args.top_name is not None:
         try:
             check_top_name(args.top_name, cfg, fmap)
         except ValueError as e:
             raise CliError(f"--top-name: {e}") from None
-    vlt = waivers_path(out)
-    if args.lint and vlt.resolve() == out.resolve():
-        raise CliError(f"-o {out}: --lint writes the waiver file {vlt} beside the output; name the output FILE.v")
     t0 = time.time()
     top = args.top_name or default_top(args.block, cfg, fmap)
     top, text = block_verilog(args.block, cfg, fmap, top_name=args.top_name,
                               header=header_lines(cfg, args.block, top, fmap, command_line(args)))
-    write_atomic(out, text)
+    outputs.stage("-o", args.output, text)
+    from ..sim.tools.build import waivers_file
+    if args.output == "-":
+        outputs.commit()
+        return
     print(f"wrote {args.output}: top module {top}, config {cfg.name}, {len(text) // 1024} KiB "
           f"in {time.time() - t0:.0f} s")
-    from ..sim.tools.build import lint, waivers_file
     if not args.lint:
         print(f"Verilator: pass the waiver file {waivers_file()} before the Verilog (or use --lint to get "
               f"a copy beside it)")
+        outputs.commit()
         return
-    write_atomic(vlt, waivers_file().read_text())
-    clean, log = lint(out, top, waivers=vlt)
+    waivers = waivers_file().read_text()
+    outputs.stage("--lint", vlt, waivers)
+    _lint(text, waivers, out, vlt, top)           # before anything is written: a failed lint writes nothing
+    print(f"wrote {vlt}: the Verilator waivers; verilator --lint-only -Wall {vlt} {out}: clean")
+    outputs.commit()
+
+
+def _lint(text: str, waivers: str, out: Path, vlt: Path, top: str):
+    """``verilator --lint-only -Wall`` on copies in a scratch folder (named as the outputs will be)."""
+    import tempfile
+    from ..sim.tools.build import lint
+    with tempfile.TemporaryDirectory(prefix="rramcim-lint-") as d:
+        (Path(d) / out.name).write_text(text)
+        (Path(d) / vlt.name).write_text(waivers)
+        clean, log = lint(Path(d) / out.name, top, waivers=Path(d) / vlt.name)
     if not clean:
         print(log, file=sys.stderr)
-        raise CliError(f"verilator --lint-only -Wall found problems in {args.output}")
-    print(f"wrote {vlt}: the Verilator waivers; verilator --lint-only -Wall {vlt} {out}: clean")
+        raise CliError(f"verilator --lint-only -Wall found problems in {out}; nothing written")
