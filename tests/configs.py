@@ -1,6 +1,19 @@
-"""Configurations the tests run on: the presets plus shapes that stress the parameters."""
+"""Configurations the tests run on: the presets plus shapes that stress the parameters; :func:`slow` marks
+the cases that run only with ``RRAMCIM_SLOW=1`` (the suite stays under 35 minutes on 2 cores, cold cache)."""
+
+import os
+
+import pytest
 
 from rramcim.model.config import PRESETS
+
+SLOW = os.environ.get("RRAMCIM_SLOW") == "1"
+
+
+def slow(*values, why: str, ids=None):
+    """A parametrize case that runs only with ``RRAMCIM_SLOW=1``; ``why``: its cost and what covers it
+    meanwhile."""
+    return pytest.param(*values, id=ids, marks=pytest.mark.skipif(not SLOW, reason=f"RRAMCIM_SLOW=1: {why}"))
 
 TINY = PRESETS["tiny"]
 DEFAULT = PRESETS["default"]

@@ -19,12 +19,15 @@ from rramcim.model.macro import FaultMap
 from rramcim.model.progen import ksplit_program, random_program, requant_program
 from rramcim.sim.tools.build import build, lint, run_cocotb
 from rramcim.sim.benches.chip import dump_program
-from tests.configs import CHIP_CONFIGS
+from tests.configs import CHIP_CONFIGS, slow
 
 TEST_MODULE = "rramcim.sim.tb.chip"
 TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
-CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default"), ("icarus", "odd3x1"),
-         ("icarus", "a16x4")]
+CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("icarus", "odd3x1"), ("icarus", "a16x4")]
+IDS = [f"{s}-{n}" for s, n in CASES]
+CASES.append(slow("verilator", "default", ids="verilator-default",
+                  why="the default core's Verilator build takes 8 minutes cold; the default chip, this core "
+                      "behind its AXI ports, runs on Verilator in test_gemm_cocotb and test_mlp_cocotb"))
 # stuck cells of the last tile in the fault test: row 3, cell 0 stuck at 1, row 5, cell 9 stuck at 0
 FAULTS = [(3, 0, 1), (5, 9, 0)]
 
@@ -83,7 +86,7 @@ def _check(res, n_runs):
     return res.summary
 
 
-@pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
+@pytest.mark.parametrize("sim, name", CASES, ids=IDS + ["verilator-default"])
 def test_chip(sim, name, tmp_path):
     """Programs on every tile: values, cycles, counters and global buffer equal to the model's."""
     cfg = CHIP_CONFIGS[name]
@@ -170,7 +173,8 @@ def test_chip_checker_catches_a_late_model(tmp_path):
     assert "the RTL stopped at cycle" in res.failure and "the model at" in res.failure
 
 
-@pytest.mark.parametrize("block, name", [("core", "tiny"), ("chip", "tiny"), ("chip", "default")])
+@pytest.mark.parametrize("block, name", [("core", "tiny"), ("chip", "tiny"),
+                                         slow("chip", "default", why="3 minutes; the same code linted at tiny")])
 def test_chip_lint_clean(block, name, tmp_path):
     """The core and the whole chip (AXI top) lint clean with the project's waivers."""
     from rramcim.rtl.verilog import block_verilog
