@@ -20,6 +20,7 @@ from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
 from rramcim.sim.tools.build import build, lint, run_cocotb
+from tests.configs import slow
 
 TINY = PRESETS["tiny"]
 SIMS = ["icarus", "verilator"]
@@ -91,7 +92,9 @@ def test_sim_divisor():
     assert SIM_DIVISOR <= 16
 
 
-@pytest.mark.parametrize("sim, name, shape", GEMMS, ids=[f"{s}-{n}" for s, n, _ in GEMMS])
+@pytest.mark.parametrize("sim, name, shape", GEMMS[:3] + [
+    slow(*GEMMS[3], ids="icarus-ulx3s", why="75 s of Icarus; the ulx3s preset is a 2x2 chip like tiny")],
+    ids=[f"{s}-{n}" for s, n, _ in GEMMS])
 def test_board_gemm_over_uart(sim, name, shape, tmp_path):
     A, B, plan, summary = _run_board_gemm(sim, name, shape, tmp_path)
     check_windows(plan, A, B, summary["windows"], _model(plan))

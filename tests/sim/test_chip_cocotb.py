@@ -139,7 +139,8 @@ def test_chip_errors(sim, tmp_path):
     assert s["early_starts_refused"] == 1
 
 
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("sim", ["icarus", slow("verilator", why="a second Verilator build of the tiny core, "
+                                                                   "with its stuck cells; Icarus runs it")])
 def test_chip_rram_verify_failure(sim, tmp_path):
     """A row that fails write-verify on the last tile stops the program with code 6, the ldw's
     address, the tile and the row, at the model's cycle; after a soft reset the RRAM still holds

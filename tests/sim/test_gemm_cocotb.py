@@ -17,6 +17,7 @@ from rramcim.model.chip_cycle import ChipCycleModel
 from rramcim.model.compiler import compile_gemm
 from rramcim.model.config import PRESETS
 from rramcim.sim.backends.rtl import run_windows
+from tests.configs import slow
 
 TINY, DEFAULT = PRESETS["tiny"], PRESETS["default"]
 
@@ -77,10 +78,12 @@ def _run(cfg, sim, cases, seed):
 
 
 CASES = [("icarus", "tiny", True), ("verilator", "tiny", True), ("verilator", "default", True),
-         ("icarus", "default", False)]
+         slow("icarus", "default", False, ids="icarus-default",
+              why="Icarus on the default chip; Verilator runs it, Icarus the tiny one")]
 
 
-@pytest.mark.parametrize("sim, name, full", CASES, ids=[f"{s}-{n}" for s, n, _ in CASES])
+@pytest.mark.parametrize("sim, name, full", CASES, ids=["icarus-tiny", "verilator-tiny", "verilator-default",
+                                                        "icarus-default"])
 def test_gemm_chip_axi(sim, name, full):
     cfg = PRESETS[name]
     cases = shapes(cfg, full) if full else [(2, cfg.rows + 5, cfg.cols - 3)]

@@ -12,17 +12,22 @@ import pytest
 
 from rramcim.model.macro import FaultMap
 from rramcim.sim.tools.build import build, lint, run_cocotb
-from tests.configs import COCOTB_CONFIGS
+from tests.configs import COCOTB_CONFIGS, slow
 
 TEST_MODULE = "rramcim.sim.tb.macro"
-CASES = [(sim, name) for sim in ("icarus", "verilator") for name in COCOTB_CONFIGS]
+CASES = [(sim, name) for sim in ("icarus", "verilator") for name in COCOTB_CONFIGS
+         if (sim, name) != ("icarus", "default")]
+IDS = [f"{s}-{n}" for s, n in CASES]
+CASES.append(slow("icarus", "default", ids="icarus-default",
+                  why="6 minutes of Icarus on the 32x32 macro; Verilator runs it"))
+IDS.append("icarus-default")
 
 
 def faults_for(cfg):
     return FaultMap.random(cfg, 4, np.random.default_rng(cfg.rows * 31 + cfg.cols))
 
 
-@pytest.mark.parametrize("sim, name", CASES, ids=[f"{s}-{n}" for s, n in CASES])
+@pytest.mark.parametrize("sim, name", CASES, ids=IDS)
 def test_macro(sim, name, tmp_path):
     cfg = COCOTB_CONFIGS[name]
     b = build("macro", cfg, sim, faults_for(cfg))

@@ -6,6 +6,7 @@ import pytest
 
 from rramcim.model.config import PRESETS
 from rramcim.sim.backends.jobs import run_net
+from tests.configs import slow
 from tests.test_run import _plain_reference, random_net
 
 CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default")]
@@ -26,12 +27,15 @@ def test_mlp_chip(sim, name):
     assert rep["cycles"] == sum(layer["cycles"] for layer in rep["layers"]) > 0
 
 
-SWEEP = [("verilator", "default", [200, 97, 33, 10], 64), ("verilator", "tiny", [23, 40, 6], 16),
-         ("icarus", "tiny", [30, 17, 9, 5], 1), ("icarus", "tiny", [12, 10], 7)]
+SWEEP = [("verilator", "tiny", [23, 40, 6], 16), ("icarus", "tiny", [30, 17, 9, 5], 1),
+         ("icarus", "tiny", [12, 10], 7)]
+IDS = [f"{s}-{n}-{'-'.join(map(str, z))}-b{b}" for s, n, z, b in SWEEP]
+SWEEP.append(slow("verilator", "default", [200, 97, 33, 10], 64, ids="verilator-default-200-97-33-10-b64",
+                  why="90 s; test_mlp_chip runs the default chip on Verilator"))
+IDS.append("verilator-default-200-97-33-10-b64")
 
 
-@pytest.mark.parametrize("sim, name, sizes, batch", SWEEP,
-                         ids=[f"{s}-{n}-{'-'.join(map(str, z))}-b{b}" for s, n, z, b in SWEEP])
+@pytest.mark.parametrize("sim, name, sizes, batch", SWEEP, ids=IDS)
 def test_random_network_sweep(sim, name, sizes, batch):
     """Random networks from the contract (2 to 4 layers, odd sizes, random shifts and ReLUs, batch 1 to 64)."""
     cfg = PRESETS[name]
