@@ -33,8 +33,9 @@ class _Compiler:
 
     def __init__(self, cfg: Config, A: np.ndarray, B: np.ndarray, max_group: int | None = None,
                  chunk: int | None = None, act_group: int | None = None, bias: np.ndarray | None = None,
-                 shift: int | None = None, relu: int = 0):
+                 shift: int | None = None, relu: int = 0, rram: np.ndarray | None = None):
         self.cfg, self.A, self.B = cfg, A, B
+        self.rram = None if rram is None else rram.copy()   # what the rows hold, kept up to date by program()
         self.bias, self.shift, self.relu = bias, shift, relu
         self.epilogue = bias is not None or shift is not None    # final results take the tiles' bias
         self.M, self.K = A.shape
@@ -75,18 +76,43 @@ class _Compiler:
         em.close()
         return GemmPlan(cfg, self.M, self.K, self.N, em.windows, em.read_maps,
                         {"passes": passes, "mblocks": [mb for mb, _ in layout], "window_kinds": em.kinds,
-                         "Kb": -(-self.K // cfg.rows), "Nb": -(-self.N // cfg.cols)}, self.shift, self.relu)
+                         "Kb": -(-self.K // cfg.rows), "Nb": -(-self.N // cfg.cols)}, self.shift, self.relu,
+                        self.rram)
 
     def program(self, ps: _Pass):
         """``ldw`` the pass's blocks: ``PROGRAM_ROWS`` rows to each tile in turn (padding rows of a
-        block are left alone: their activations are zero)."""
+        block are left alone: their activations are zero). With the rows' content known (``rram``),
+        a row that already holds its weights is not written: each group of rows becomes one ``ldw``
+        per run of consecutive rows that must change."""
         q = self.PROGRAM_ROWS
         todo = [(t, kb, nb, min(self.cfg.rows, self.K - kb * self.cfg.rows)) for t, kb, nb in ps.blocks]
         for r in range(0, max(n for *_, n in todo), q):
             for t, kb, nb, n in todo:        # each its own round: windows may end anywhere
-                if r < n:
-                    self.em.round([_op("ldw", self.refs.w_ref(kb, nb, r, min(q, n - r)), tx=t[0], ty=t[1],
-                                       row=r, count=min(q, n - r))], "programming")
+                for r0, r1 in self._changed(t, kb, nb, r, min(r + q, n)):
+                    self.em.round([_op("ldw", self.refs.w_ref(kb, nb, r0, r1 - r0), tx=t[0], ty=t[1],
+                                       row=r0, count=r1 - r0)], "programming")
+
+    def _changed(self, t, kb: int, nb: int, r0: int, r1: int) -> list[tuple[int, int]]:
+        """The runs ``(first, end)`` of rows ``r0 .. r1-1`` of tile ``t`` that must be written with block
+        (kb, nb)'s rows: all of them, or (``rram`` known) those holding other weights, now marked written."""
+        if r0 >= r1:
+            return []
+        if self.rram is None:
+            return [(r0, r1)]
+        cfg = self.cfg
+        want = np.zeros((r1 - r0, cfg.cols), dtype=np.int64)
+        c1 = min(self.N, (nb + 1) * cfg.cols)
+        want[:, :c1 - nb * cfg.cols] = self.B[kb * cfg.rows + r0:kb * cfg.rows + r1, nb * cfg.cols:c1]
+        held = self.rram[t[1], t[0], r0:r1]
+        differ = [r0 + i for i in range(r1 - r0) if not np.array_equal(want[i], held[i])]
+        held[:] = want
+        runs: list[list[int]] = []
+        for r in differ:
+            if runs and runs[-1][1] == r:
+                runs[-1][1] = r + 1
+            else:
+                runs.append([r, r + 1])
+        return [(a, b) for a, b in runs]
 
     def scheme(self, ps: _Pass):
         """``(rows per chunk, scheme, early)`` for a pass, or None if its partial sums could deadlock."""
@@ -107,7 +133,7 @@ class _Compiler:
 
 
 def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: int | None = None,
-                 relu: int = 0) -> GemmPlan:
+                 relu: int = 0, rram=None) -> GemmPlan:
     """Compile ``C = A @ B`` (int8 ``A`` [M, K], int8 ``B`` [K, N], int32 ``C``) for ``cfg``, or one
     int8 layer with an epilogue.
 
@@ -118,11 +144,23 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
     final ``outq`` (bias zeros without one); partial sums through the global buffer stay raw int32.
     ``relu`` (0 or 1) needs ``shift``. Without them: ``C = A @ B`` (+ bias) wrapping to int32.
 
+    ``rram`` (None or integers [mesh_y, mesh_x, rows, cols], :attr:`rramcim.model.chipfile.KeptChip.rram`):
+    the weights the tiles' rows hold before the plan runs (a kept chip). A row that already holds the
+    weights the plan wants there is not written (no ``ldw``; a programming window left empty is not
+    made), and :attr:`GemmPlan.rram` is what the rows hold after the plan. None: the content is
+    unknown and every row the plan uses is written (the plan is the same for every content).
+
     If a round of the schedule does not fit the instruction memory or the global buffer, the
     compiler retries with smaller rounds: ``ldact`` s not cut, then chunks of 2 and 1 rows, then K
     split over fewer tiles (down to none: partial sums through the global buffer only).
     """
     A, B = _check(cfg, A, B)
+    if rram is not None:
+        rram = np.asarray(rram)
+        shape = (cfg.mesh_y, cfg.mesh_x, cfg.rows, cfg.cols)
+        if rram.shape != shape or rram.dtype.kind not in "iu":
+            raise ValueError(f"rram: {rram.dtype} {rram.shape}, expected integers {shape}")
+        rram = rram.astype(np.int64)
     epi = dict(zip(("bias", "shift", "relu"), _check_epilogue(cfg, B.shape[1], bias, shift, relu)))
     whole = COUNT_MAX
     tries = [{}, {"act_group": whole}, {"act_group": whole, "chunk": 2}, {"act_group": whole, "chunk": 1}]
@@ -132,7 +170,7 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
         g //= 2
     for i, kw in enumerate(tries):
         try:
-            return _Compiler(cfg, A, B, **kw, **epi).compile()
+            return _Compiler(cfg, A, B, **kw, **epi, rram=rram).compile()
         except CompileError:
             if i == len(tries) - 1:
                 raise

@@ -35,7 +35,8 @@ class GemmPlan:
     ``row0 .. row0+nrows-1`` of ``C``'s column block ``nb`` (columns
     ``nb*cols ..``), ``nrows`` vectors of ``words_a`` words (``words_q`` words of ``xbits``
     elements if ``shift`` is not None: ``outq`` results). ``schedule`` describes the layout
-    (passes, units, chunk sizes) for reports.
+    (passes, units, chunk sizes) for reports. ``rram`` (compiled for a kept chip, ``compile_gemm(...,
+    rram=)``): the weights every tile's rows hold after the plan, int64 [mesh_y, mesh_x, rows, cols].
     """
 
     cfg: Config
@@ -47,6 +48,7 @@ class GemmPlan:
     schedule: dict = field(default_factory=dict, repr=False)
     shift: int | None = None           # None: C is int32 (``out``); else int8 from ``outq shift=.. relu=..``
     relu: int = 0
+    rram: np.ndarray | None = field(default=None, repr=False)   # rows' weights after the plan (compiled with rram=)
 
     @property
     def macs(self) -> int:
