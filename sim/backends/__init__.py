@@ -49,8 +49,13 @@ def run_windows(backend: str, cfg, windows, *, progress=None, log=None, port: st
     :data:`.fpga.DEFAULT_SERIAL_TIMEOUT`) go to the backends that use them; ``options`` to the
     backend's own ``run_windows``: the model's (:func:`.model.run_windows`: ``state``, ``trace``,
     ``trace_offset``, ``max_cycles``) or the RTL's (:func:`.rtl.run_windows`: ``pause``, ``seed``,
-    ``test_dir``, ``expect_cycles``).
+    ``test_dir``, ``expect_cycles``). ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`), on the
+    model and the RTL: the RRAM the run starts with, updated in place to what the run left; a board's
+    RRAM cannot be loaded or read from the host, so ``fpga`` refuses it.
     """
+    if backend == "fpga" and options.get("chip") is not None:
+        raise BackendError("a kept chip (--chip) cannot be loaded into a board's RRAM from the host; "
+                           "use the model, verilator or icarus backend")
     if backend == "model":
         from .model import run_windows as run
         return run(cfg, windows, progress=progress, **options)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...model.chip import ChipState
+from ...model.chipfile import KeptChip
 from ...model.compiler import compile_gemm
 from ...model.config import Config
 from . import BackendError, run_windows
@@ -27,8 +29,12 @@ class JobError(RuntimeError):
 
 def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list | None = None,
              trace_offset: int = 0, port: str | None = None, baud: int | None = None,
-             serial_timeout: float | None = None):
+             serial_timeout: float | None = None, chip: KeptChip | None = None):
     """``(C, report)``; the report is :func:`.model.run_on_model`'s plus ``backend`` (and ``model_cycles``).
+
+    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`): the chip's RRAM when the run starts, for
+    a plan compiled for it (``compile_gemm(..., rram=chip.rram)``); updated in place to the RRAM the
+    backend left (an RTL backend's is read back from the simulation and must equal the model's).
 
     ``port``, ``baud`` and ``serial_timeout``: the board's serial device, line rate and how many
     seconds to wait for a reply (``fpga`` backend only; None for
@@ -37,14 +43,27 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     ``trace``: a list that collects the tiles' state changes (cycle, tile, state) from the model run
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
     """
-    C, report = model_backend.run_on_model(plan, trace=trace, trace_offset=trace_offset,
-                                       progress=progress if backend == "model" else None)
+    if chip is not None and backend == "fpga":
+        raise JobError("a kept chip (--chip) cannot be loaded into a board's RRAM from the host; "
+                       "use the model, verilator or icarus backend")
+    state = None
+    if chip is not None:
+        state = ChipState(plan.cfg)
+        chip.apply(state)
+    C, report = model_backend.run_on_model(plan, state=state, trace=trace, trace_offset=trace_offset,
+                                           progress=progress if backend == "model" else None)
     report = dict(report, backend=backend)
+    kept = None if chip is None else KeptChip.from_state(state)
+    if kept is not None and plan.rram is not None and not np.array_equal(kept.rram, plan.rram):
+        raise JobError("the chip's RRAM after the run differs from what the compiler planned for it")
     if backend == "model":
+        if chip is not None:
+            chip.rram, chip.write_counts = kept.rram, kept.write_counts
         return C, report
+    rtl_chip = None if chip is None else chip.copy()
     try:
         out = run_windows(backend, plan.cfg, plan.windows, progress=progress, log=log, port=port, baud=baud,
-                          serial_timeout=serial_timeout)
+                          serial_timeout=serial_timeout, **({} if chip is None else {"chip": rtl_chip}))
     except BackendError as e:
         raise JobError(str(e)) from None
     for i, o in enumerate(out):
@@ -55,6 +74,13 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     if cycles != report["window_cycles"] or not np.array_equal(C_rtl, C):
         raise JobError(f"the RTL ({backend}) disagrees with the model: cycles {sum(cycles)} vs {report['cycles']}, "
                        f"{int((C_rtl != C).sum())} of {C.size} results differ")
+    if chip is not None:
+        if rtl_chip != kept:
+            rows = int((rtl_chip.rram != kept.rram).any(axis=-1).sum())
+            counts = int((rtl_chip.write_counts != kept.write_counts).sum())
+            raise JobError(f"the RTL ({backend}) disagrees with the model on the RRAM after the run: {rows} rows' "
+                           f"weights and {counts} write counters differ")
+        chip.rram, chip.write_counts = rtl_chip.rram, rtl_chip.write_counts
     report["model_cycles"] = report["cycles"]
     report["cycles"] = sum(cycles)
     return C_rtl, report
@@ -62,13 +88,15 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
 
 def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
             trace: list | None = None, port: str | None = None, baud: int | None = None,
-            serial_timeout: float | None = None):
+            serial_timeout: float | None = None, chip: KeptChip | None = None):
     """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
     Layer after layer over the whole batch: each layer is one compiled plan
     (bias, requantization and ReLU on the tiles), its int8 output the next
     layer's input. The report sums cycles, MACs and events over the layers and
     lists each layer's. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
+    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`): each layer is compiled for the RRAM the
+    chip holds then (rows that hold their weights are not written) and run on it; updated in place.
     """
     x = np.asarray(X, dtype=np.int8)
     total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
@@ -80,9 +108,10 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
         if log:
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
-        plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0)
+        plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
+                            rram=None if chip is None else chip.rram)
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
-                          port=port, baud=baud, serial_timeout=serial_timeout)
+                          port=port, baud=baud, serial_timeout=serial_timeout, chip=chip)
         for k in total:
             total[k] += rep.get(k, 0) if k != "macs" else plan.macs
         for k, v in rep.get("counters", {}).items():
@@ -93,6 +122,7 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     peak = cfg.tiles * cfg.peak_macs_per_cycle
     report = dict(total, backend=backend, layers=per_layer, counters=counters, peak_macs_per_cycle=peak,
                   utilization=total["macs"] / (total["cycles"] * peak) if total["cycles"] else 0.0,
+                  **model_backend.cycle_split(total["cycles"], total["program_cycles"], total["macs"], peak),
                   batch=int(x.shape[0]), config=cfg.name)
     assert n == len(per_layer)
     return np.asarray(x, dtype=np.int32), report

@@ -11,24 +11,42 @@ from __future__ import annotations
 import numpy as np
 
 from ...model.chip import ChipState
+from ...model.chipfile import KeptChip
 from ...model.chip_cycle import ChipCycleModel
 from ...model.compiler import GemmPlan, roofline, traffic_bound
 from ...model.config import Config
 from ...model.encoding import COUNTER_NAMES, TILE_COUNTER_NAMES, counter_name
 from ...model.isa import Op, decode
 
-__all__ = ["run_windows", "run_on_model"]
+__all__ = ["run_windows", "run_on_model", "cycle_split"]
+
+
+def cycle_split(cycles: int, program_cycles: int, macs: int, peak: float) -> dict:
+    """The report's split of ``cycles`` into RRAM programming and the rest: ``program_cycles``,
+    ``inference_cycles`` (``cycles - program_cycles``: every cycle but the programming windows, input
+    loading included) and ``compute_utilization`` (``macs / (peak * inference_cycles)``; 0.0 when no
+    cycle is left for inference)."""
+    inference = cycles - program_cycles
+    return {"program_cycles": program_cycles, "inference_cycles": inference,
+            "compute_utilization": macs / (peak * inference) if inference > 0 else 0.0}
 
 
 def run_windows(cfg: Config, windows, state: ChipState | None = None, progress=None, trace: list | None = None,
-                trace_offset: int = 0, max_cycles: list[int] | None = None) -> list[dict]:
+                trace_offset: int = 0, max_cycles: list[int] | None = None, chip: KeptChip | None = None) -> list[dict]:
     """``windows``: objects with ``program``, ``gbuf`` ({addr: [words]}) and ``reads`` ([(addr, n)]).
 
     One dict per window, as :func:`rramcim.sim.backends.rtl.run_windows`: ``cycles``, ``error``
     (None, or the :class:`~rramcim.model.chip.ChipError`; the run stops at the first), ``counters``
     (name -> value; tile counters as ``name@t``) and ``reads`` ([[words] per read]). ``state``
     (default: a fresh chip) persists across the windows; ``max_cycles[w]`` bounds window ``w``.
+    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`, instead of ``state``): the RRAM the run starts
+    with, updated in place to what it holds after the run, as the RTL backends do.
     """
+    if chip is not None:
+        if state is not None:
+            raise ValueError("state and chip: give one")
+        state = ChipState(cfg)
+        chip.apply(state)
     st = state if state is not None else ChipState(cfg)
     if st.cfg != cfg:
         raise ValueError(f"state: a chip of config {st.cfg.name!r}, the windows are for {cfg.name!r}")
@@ -50,6 +68,9 @@ def run_windows(cfg: Config, windows, state: ChipState | None = None, progress=N
             break
         if progress is not None:
             progress(w + 1, len(windows))
+    if chip is not None:
+        after = KeptChip.from_state(st)
+        chip.rram, chip.write_counts = after.rram, after.write_counts
     return out
 
 
@@ -65,7 +86,8 @@ def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | N
     (``M*K*N``, no padding), ``peak_macs_per_cycle`` (``tiles * peak_macs_per_cycle``),
     ``utilization`` (``macs / (cycles * peak)``), ``roofline_macs_per_cycle`` (:func:`roofline`),
     ``roofline_utilization``, ``program_cycles`` and ``program_share`` (the windows that only
-    program RRAM: their cycles, measured), ``rram_row_writes`` (rows programmed), ``rram_pulses``,
+    program RRAM: their cycles, measured), ``inference_cycles`` and ``compute_utilization``
+    (:func:`cycle_split`), ``rram_row_writes`` (rows programmed), ``rram_pulses``,
     ``noc_flits``, ``bound_cycles`` (:func:`traffic_bound`) and ``bound_efficiency``
     (``bound_cycles / cycles``), ``host_write_bits`` / ``host_read_bits`` (the global-buffer words the
     host writes before and reads after the windows, times ``flit_width``).
@@ -97,7 +119,7 @@ def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | N
         "counters": counters, "macs": plan.macs, "peak_macs_per_cycle": peak,
         "utilization": plan.macs / (cycles * peak), "roofline_macs_per_cycle": roof,
         "roofline_utilization": plan.macs / (cycles * roof),
-        "program_cycles": prog, "program_share": prog / cycles,
+        **cycle_split(cycles, prog, plan.macs, peak), "program_share": prog / cycles,
         "rram_row_writes": rows, "rram_pulses": counters["rram_pulses"], "noc_flits": counters["noc_flits"],
         "bound_cycles": bound["cycles"], "bound_efficiency": bound["cycles"] / cycles,
         # what the host moves between windows (not a chip counter: exact from the plan; model/energy.py)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...model.chipfile import KeptChip
 from ...model.config import Config
 from ..tools.build import build, run_cocotb
 from . import plain_windows
@@ -22,7 +23,8 @@ class RtlError(RuntimeError):
 
 
 def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float = 0.0, seed: int = 0,
-                test_dir: Path | None = None, progress=None, log=None, expect_cycles=None) -> list[dict]:
+                test_dir: Path | None = None, progress=None, log=None, expect_cycles=None,
+                chip: KeptChip | None = None) -> list[dict]:
     """``windows``: objects with ``program``, ``gbuf`` ({addr: [words]}) and ``reads`` ([(addr, n)]).
 
     Returns one dict per window: ``cycles``, ``error`` (None or [code, pc, [x, y], row]),
@@ -33,14 +35,28 @@ def run_windows(cfg: Config, windows, simulator: str = "verilator", pause: float
     ``test_dir``: the run's work folder, left as it is; without one a temporary folder, removed
     unless the run fails or ``RRAMCIM_KEEP_BUILD=1`` (see :func:`rramcim.sim.tools.build.run_cocotb`);
     a failure's message names it.
+
+    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip` of ``cfg``): the RRAM cells and write
+    counters the simulation starts with (deposited before the first window, sim/tb/top.py; the
+    build stays the same); updated in place to what the RTL holds after the last window.
     """
     b = build("chip", cfg, simulator, log=log)
     ws = plain_windows(windows)
     if expect_cycles is not None:           # timing runs: the bench idles through each window
         for w, c in zip(ws, expect_cycles):
             w["expect_cycles"] = int(c)
-    res = run_cocotb(b, "rramcim.sim.tb.top", dict(windows=ws, pause=pause, seed=seed), test_dir,
-                     progress=progress)
+    params = dict(windows=ws, pause=pause, seed=seed)
+    if chip is not None:
+        if chip.cfg != cfg:
+            raise RtlError(f"chip: kept for config {chip.cfg.name!r}, the run is for {cfg.name!r}")
+        params["chip"] = {"cells": chip.cell_words(), "write_counts": chip.write_counts.tolist()}
+    res = run_cocotb(b, "rramcim.sim.tb.top", params, test_dir, progress=progress)
     if not res.passed:
         raise RtlError(f"{simulator} run of the chip failed: {res.describe()}")
+    if chip is not None:
+        got = res.summary.get("chip")
+        if got is None:           # the run stopped before its last window: the chip's state was not read
+            raise RtlError(f"{simulator} run of the chip: no RRAM state read back")
+        after = KeptChip.from_cell_words(cfg, got["cells"], got["write_counts"])
+        chip.rram, chip.write_counts = after.rram, after.write_counts
     return res.summary["windows"]
