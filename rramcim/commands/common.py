@@ -93,6 +93,17 @@ def add_node_option(sp):
                     help=f"technology row of the energy model: {', '.join(NODES)} (default: %(default)s)")
 
 
+def add_chip_option(sp):
+    """``--chip STATE.npz``: a kept chip (:func:`kept_chip`, :func:`stage_chip`)."""
+    sp.add_argument("--chip", metavar="STATE.npz",
+                    help="a kept chip: the RRAM rows and per-row write counts of every macro and the config's "
+                         "hash (docs/usage.md). A missing file is a fresh chip, written after the run; an "
+                         "existing one is loaded (for the same config only) and rows that already hold the "
+                         "wanted weights are not programmed again; the file is rewritten with the chip's state "
+                         "after the run, only if the run succeeds. Model, verilator and icarus; not fpga (a "
+                         "board's RRAM cannot be loaded or read from the host)")
+
+
 def add_stuck_option(sp, help):
     """``--stuck ROW,CELL,VALUE`` (repeatable), parsed by :func:`faults`."""
     sp.add_argument("--stuck", action="append", metavar="ROW,CELL,VALUE", help=help)
@@ -138,6 +149,41 @@ def check_fpga_args(args):
         raise CliError("--backend fpga needs --port (the board's serial device, e.g. /dev/ttyUSB0)")
     if args.port and args.backend != "fpga":
         raise CliError(f"--port {args.port}: only with --backend fpga (not {args.backend})")
+
+
+def kept_chip(args, cfg):
+    """``--chip``: the :class:`rramcim.model.chipfile.KeptChip` read from the file (checked for ``cfg``), a
+    fresh one if the file does not exist, or None without the option; checked before any work."""
+    if not getattr(args, "chip", None):
+        return None
+    if args.backend == "fpga":
+        raise CliError(f"--chip {args.chip}: not with --backend fpga: a board's RRAM cannot be loaded or read "
+                       "from the host (use model, verilator or icarus)")
+    from ..model.chipfile import ChipFileError, KeptChip, load_chip
+    if not Path(args.chip).exists():
+        print(f"  chip {args.chip}: a fresh chip (no such file yet; written after the run)")
+        return KeptChip.fresh(cfg)
+    try:
+        chip = load_chip(args.chip, cfg)
+    except ChipFileError as e:
+        raise CliError(f"--chip {e}") from None
+    print(f"  chip {args.chip}: kept for config '{cfg.name}', {int((chip.write_counts > 0).sum())} of "
+          f"{chip.write_counts.size} rows written before")
+    return chip
+
+
+def stage_chip(args, outputs, chip):
+    """Stage the kept chip's state after the run into its file (written with the other outputs)."""
+    if chip is not None:
+        outputs.stage("--chip", args.chip, chip.to_bytes())
+
+
+def print_cycle_split(report):
+    """The summary's two lines: RRAM programming, then inference (``program_cycles``, ``inference_cycles``)."""
+    print(f"  programming: {report['rram_row_writes']} RRAM rows written, {report['program_cycles']} cycles")
+    print(f"  inference: {report['inference_cycles']} cycles, compute utilization "
+          f"{100 * report['compute_utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle"
+          + (" (no inference cycles)" if not report["inference_cycles"] else ""))
 
 
 def check_node(args):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (CliError, add_backend_options, add_config_option, add_node_option, check_fpga_args,
-                     check_int8_config, check_node, config, energy, keep_build, npy_bytes, progress_printer,
-                     report_text)
+from .common import (CliError, add_backend_options, add_chip_option, add_config_option, add_node_option,
+                     check_fpga_args, check_int8_config, check_node, config, energy, keep_build, kept_chip,
+                     npy_bytes, print_cycle_split, progress_printer, report_text, stage_chip)
 from .outputs import Outputs
 
 
@@ -24,6 +24,7 @@ def add_parser(sub):
     sp.add_argument("--out", required=True, metavar="C.npy", help="output: int32 [M, N]")
     add_backend_options(sp, "cycles, MACs, utilization, counters, energy, ...")
     add_node_option(sp)
+    add_chip_option(sp)
     sp.add_argument("--plot", metavar="DIR", help="write energy.png: the energy of the chip and of the "
                                                   "baseline by component")
     sp.set_defaults(func=main)
@@ -32,7 +33,7 @@ def add_parser(sub):
 def main(args):
     import numpy as np
     from ..model.compiler import CompileError, compile_gemm
-    outputs = Outputs([("--out", args.out), ("--report", args.report)],
+    outputs = Outputs([("--out", args.out), ("--report", args.report), ("--chip", args.chip)],
                       inputs=[("--a", args.a), ("--b", args.b), ("--config", args.config)],
                       dirs=[("--plot", args.plot, ("energy.png",))])
     cfg = config(args.config)
@@ -54,11 +55,13 @@ def main(args):
     N = B.shape[1]
     print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
           f"({cfg.mesh_x}x{cfg.mesh_y} tiles of {cfg.rows}x{cfg.cols}), backend {args.backend}")
+    chip = kept_chip(args, cfg)
     try:
-        plan = compile_gemm(cfg, A, B)
+        plan = compile_gemm(cfg, A, B, rram=None if chip is None else chip.rram)
     except CompileError as e:
         raise CliError(str(e)) from None
-    C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout)
+    C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout,
+                         chip=chip)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
@@ -67,6 +70,7 @@ def main(args):
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "
           f"RRAM rows written {report['rram_row_writes']}")
+    print_cycle_split(report)
     with outputs.scratch() as scratch:
         energy(args, cfg, report, [(M, K, N, 32)], 1, "GEMM", scratch if args.plot else None)
         if args.plot:
@@ -75,13 +79,15 @@ def main(args):
     outputs.stage("--out", args.out, npy_bytes(C))
     if args.report:
         outputs.stage("--report", args.report, report_text(report))
-    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+    stage_chip(args, outputs, chip)
+    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else "") + (f" and {args.chip}" if chip else ""))
     outputs.commit()
 
 
 def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int | None = None,
-             serial_timeout: float | None = None):
-    """Run a compiled plan on a backend: (C, report). RTL and FPGA backends are checked against the model."""
+             serial_timeout: float | None = None, chip=None):
+    """Run a compiled plan on a backend: (C, report). RTL and FPGA backends are checked against the model.
+    ``chip``: a kept chip the plan was compiled for, updated in place (:func:`rramcim.sim.backends.jobs.run_plan`)."""
     from ..sim.backends.jobs import JobError, run_plan as _run
     if backend == "fpga":
         log(f"  running {len(plan.windows)} window(s) on the board at {port} ...")
@@ -90,7 +96,7 @@ def run_plan(plan, backend: str, log=print, port: str | None = None, baud: int |
             f"and cached) ...")
     try:
         return _run(plan, backend, log=lambda s: log("  " + s), progress=progress_printer("windows"),
-                    port=port, baud=baud, serial_timeout=serial_timeout)
+                    port=port, baud=baud, serial_timeout=serial_timeout, chip=chip)
     except JobError as e:
         raise CliError(str(e)) from None
 

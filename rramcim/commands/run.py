@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (CliError, add_backend_options, add_config_option, add_node_option, check_fpga_args,
-                     check_int8_config, check_node, config, energy, keep_build, npy_bytes, progress_printer,
-                     report_text)
+from .common import (CliError, add_backend_options, add_chip_option, add_config_option, add_node_option,
+                     check_fpga_args, check_int8_config, check_node, config, energy, keep_build, kept_chip,
+                     npy_bytes, print_cycle_split, progress_printer, report_text, stage_chip)
 from .outputs import Outputs
 
 CLOCK_MHZ = 200      # the clock the demo states inferences per second at (an assumption, not a timing result)
@@ -28,6 +28,7 @@ def add_parser(sub):
     sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
     add_backend_options(sp, "cycles, MACs, utilization, per-layer figures, energy")
     add_node_option(sp)
+    add_chip_option(sp)
     sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
                                                   "(layers.png), tile activity over time (timeline.png), "
                                                   "energy of the chip and the baseline by component (energy.png)")
@@ -43,7 +44,7 @@ def main(args):
         if missing:
             raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out "
                            "(or none of them for the demo)")
-    outputs = Outputs([("--out", args.out), ("--report", args.report)],
+    outputs = Outputs([("--out", args.out), ("--report", args.report), ("--chip", args.chip)],
                       inputs=[("--net", args.net), ("--inputs", args.inputs), ("--config", args.config)],
                       dirs=[("--plot", args.plot, PLOTS)])
     cfg = _checked_config(args)
@@ -57,21 +58,24 @@ def main(args):
     sizes = "-".join(str(n) for n in [net.inputs] + [L.w.shape[1] for L in net.layers])
     print(f"rramcim run: {len(net.layers)}-layer int8 MLP {sizes}, batch {X.shape[0]}, config '{cfg.name}', "
           f"backend {args.backend}")
+    chip = kept_chip(args, cfg)
     trace = [] if args.plot else None
-    Y, report = _run_net(args, cfg, net, X, trace)
+    Y, report = _run_net(args, cfg, net, X, trace, chip)
     ref = reference(net, X)
     if not np.array_equal(Y, ref):
         raise CliError(f"the chip's output differs from the numpy reference in {int((Y != ref).sum())} places")
     report.update(config_fields=cfg.as_dict(), layers_count=len(net.layers))
     print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
           f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    print_cycle_split(report)
     with outputs.scratch() as scratch:
         energy(args, cfg, report, _layers(report), X.shape[0], "inference", scratch if args.plot else None)
         _plots(args, report, trace, cfg, outputs, scratch)
     outputs.stage("--out", args.out, npy_bytes(Y.astype(np.int32)))
     if args.report:
         outputs.stage("--report", args.report, report_text(report))
-    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
+    stage_chip(args, outputs, chip)
+    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else "") + (f" and {args.chip}" if chip else ""))
     outputs.commit()
 
 
@@ -84,8 +88,9 @@ def _run_demo(args, cfg, outputs):
     net, X, y, float_acc, _ = train_digits()
     ref = reference(net, X)
     print(f"  test images: {len(y)}; hidden layer shift {net.layers[0].shift}, ReLU")
+    chip = kept_chip(args, cfg)
     trace = [] if args.plot else None
-    Y, report = _run_net(args, cfg, net, X, trace)
+    Y, report = _run_net(args, cfg, net, X, trace, chip)
     same = np.array_equal(Y, ref)
     cycles = report["cycles"]
     print(f"  accuracy, float (scikit-learn):  {100 * float_acc:.2f}%")
@@ -95,6 +100,7 @@ def _run_demo(args, cfg, outputs):
           f"{'yes' if same else 'NO'})")
     print(f"  cycles {cycles} for {len(y)} inferences ({cycles / len(y):.0f} per inference), MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
+    print_cycle_split(report)
     print(f"  {len(y) * CLOCK_MHZ * 1e6 / cycles:,.0f} inferences/s at an assumed {CLOCK_MHZ} MHz clock")
     with outputs.scratch() as scratch:
         energy(args, cfg, report, _layers(report), len(y), "inference", scratch if args.plot else None)
@@ -103,7 +109,10 @@ def _run_demo(args, cfg, outputs):
         raise CliError("the chip's outputs differ from the int8 numpy reference")
     if args.report:
         outputs.stage("--report", args.report, report_text(dict(report, float_accuracy=float_acc)))
-        print(f"wrote {args.report}")
+    stage_chip(args, outputs, chip)
+    written = [f for f in (args.report, args.chip if chip else None) if f]
+    if written:
+        print(f"wrote {' and '.join(written)}")
     outputs.commit()
 
 
@@ -117,12 +126,13 @@ def _checked_config(args):
     return cfg
 
 
-def _run_net(args, cfg, net, X, trace):
-    """``(Y, report)`` of ``net`` on ``X`` on the chosen backend, a JobError as a one-line CliError."""
+def _run_net(args, cfg, net, X, trace, chip):
+    """``(Y, report)`` of ``net`` on ``X`` on the chosen backend (on the kept ``chip``, updated in place, if not
+    None), a JobError as a one-line CliError."""
     from ..sim.backends.jobs import JobError, run_net
     try:
         return run_net(cfg, net, X, args.backend, log=print, progress=progress_printer("windows"),
-                       trace=trace, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout)
+                       trace=trace, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout, chip=chip)
     except JobError as e:
         raise CliError(str(e)) from None
 
