@@ -33,14 +33,15 @@ class _Compiler:
 
     def __init__(self, cfg: Config, A: np.ndarray, B: np.ndarray, max_group: int | None = None,
                  chunk: int | None = None, act_group: int | None = None, bias: np.ndarray | None = None,
-                 shift: int | None = None, relu: int = 0, rram: np.ndarray | None = None):
+                 shift: int | None = None, relu: int = 0, rram: np.ndarray | None = None, tiles: list | None = None):
         self.cfg, self.A, self.B = cfg, A, B
         self.rram = None if rram is None else rram.copy()   # what the rows hold, kept up to date by program()
         self.bias, self.shift, self.relu = bias, shift, relu
         self.epilogue = bias is not None or shift is not None    # final results take the tiles' bias
         self.M, self.K = A.shape
         self.N = B.shape[1]
-        self.max_group = max_group or cfg.tiles          # most K-blocks split over tiles
+        self.tiles = tiles                               # the tiles the plan may use (None: all)
+        self.max_group = max_group or (cfg.tiles if tiles is None else len(tiles))   # most K-blocks split over tiles
         self.chunk = chunk or COUNT_MAX                  # most rows a chunk
         self.act_group = act_group or self.ACT_GROUP
 
@@ -48,7 +49,8 @@ class _Compiler:
         """The plan, or a :class:`~.plan.CompileError` if a round does not fit a window."""
         cfg = self.cfg
         # K split over tiles needs two accumulator sets at least; else K-groups of one block
-        layout, pvec = _layout(cfg, self.M, self.K, self.N, self.max_group if cfg.tile_acc_depth >= 2 else 1)
+        layout, pvec = _layout(cfg, self.M, self.K, self.N, self.max_group if cfg.tile_acc_depth >= 2 else 1,
+                               self.tiles)
         p_base = cfg.gbuf_words - pvec * cfg.words_a
         refs = self.refs = _Refs(cfg, self.A, self.B, self.bias, self.shift, self.relu, p_base)
         em = self.em = _Emitter(cfg, p_base)
@@ -61,6 +63,8 @@ class _Compiler:
                 ps = todo.pop(0)
                 choice = self.scheme(ps)
                 if choice is None:               # several units' partial sums could deadlock: split
+                    if len(ps.units) == 1:
+                        raise CompileError("no partial-sum scheme of a unit is deadlock-free")   # retried smaller
                     todo[:0] = [_Pass([u], [b for b in ps.blocks if b[0] in u.tiles]) for u in ps.units]
                     continue
                 n, scheme, early = choice
@@ -133,7 +137,7 @@ class _Compiler:
 
 
 def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: int | None = None,
-                 relu: int = 0, rram=None) -> GemmPlan:
+                 relu: int = 0, rram=None, tiles=None) -> GemmPlan:
     """Compile ``C = A @ B`` (int8 ``A`` [M, K], int8 ``B`` [K, N], int32 ``C``) for ``cfg``, or one
     int8 layer with an epilogue.
 
@@ -150,6 +154,9 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
     made), and :attr:`GemmPlan.rram` is what the rows hold after the plan. None: the content is
     unknown and every row the plan uses is written (the plan is the same for every content).
 
+    ``tiles`` (None or a list of distinct tiles ``(x, y)``): the only tiles the plan uses, filled in that
+    order (a network kept resident gives each layer tiles of its own); None: every tile.
+
     If a round of the schedule does not fit the instruction memory or the global buffer, the
     compiler retries with smaller rounds: ``ldact`` s not cut, then chunks of 2 and 1 rows, then K
     split over fewer tiles (down to none: partial sums through the global buffer only).
@@ -161,16 +168,21 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
         if rram.shape != shape or rram.dtype.kind not in "iu":
             raise ValueError(f"rram: {rram.dtype} {rram.shape}, expected integers {shape}")
         rram = rram.astype(np.int64)
+    if tiles is not None:
+        tiles = [(int(x), int(y)) for x, y in tiles]
+        if not tiles or len(set(tiles)) != len(tiles) or not all(0 <= x < cfg.mesh_x and 0 <= y < cfg.mesh_y
+                                                                 for x, y in tiles):
+            raise ValueError(f"tiles: distinct tiles of the {cfg.mesh_x}x{cfg.mesh_y} mesh, not {tiles}")
     epi = dict(zip(("bias", "shift", "relu"), _check_epilogue(cfg, B.shape[1], bias, shift, relu)))
     whole = COUNT_MAX
     tries = [{}, {"act_group": whole}, {"act_group": whole, "chunk": 2}, {"act_group": whole, "chunk": 1}]
-    g = cfg.tiles // 2
+    g = (cfg.tiles if tiles is None else len(tiles)) // 2
     while g >= 1:
         tries.append({"act_group": whole, "chunk": 1, "max_group": g})
         g //= 2
     for i, kw in enumerate(tries):
         try:
-            return _Compiler(cfg, A, B, **kw, **epi, rram=rram).compile()
+            return _Compiler(cfg, A, B, **kw, **epi, rram=rram, tiles=tiles).compile()
         except CompileError:
             if i == len(tries) - 1:
                 raise

@@ -64,18 +64,19 @@ def _estimate(cfg: Config, per_tile_rows: list, units: list, rows: int) -> float
     return prog + max(tx, rx, tile)
 
 
-def _layout(cfg: Config, M: int, K: int, N: int, max_group: int) -> tuple[list, int]:
+def _layout(cfg: Config, M: int, K: int, N: int, max_group: int, tiles: list | None = None) -> tuple[list, int]:
     """``([(M-block, [passes])], P-region vectors)``.
 
     ``Kb <= max_group`` (at most ``T`` tiles): a pass holds ``T // Kb`` whole N-blocks, every row
     of ``A`` in one M-block. Else an N-block's K-blocks go in K-groups of ``max_group``, one pass
     each, partial sums between them through the P region, rows in M-blocks whose partial sums fit it.
     A pass that uses at most half the tiles is replicated (rows split over the copies) when the
-    estimate says the extra programming pays.
+    estimate says the extra programming pays. ``tiles``: the tiles to use, in the order they are filled
+    (default: every tile, row by row).
     """
     R, Cc = cfg.rows, cfg.cols
     Kb, Nb = -(-K // R), -(-N // Cc)
-    tiles = _tiles(cfg)
+    tiles = _tiles(cfg) if tiles is None else list(tiles)
     T = len(tiles)
     krows = [min(R, K - kb * R) for kb in range(Kb)]
 

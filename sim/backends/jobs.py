@@ -20,7 +20,7 @@ from ...model.config import Config
 from . import BackendError, run_windows
 from . import model as model_backend
 
-__all__ = ["JobError", "run_plan", "run_net"]
+__all__ = ["JobError", "run_plan", "run_net", "resident_tiles"]
 
 
 class JobError(RuntimeError):
@@ -86,6 +86,28 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     return C_rtl, report
 
 
+def resident_tiles(cfg: Config, shapes) -> list | None:
+    """Tiles of their own for layers of weight ``shapes`` ([(K, N)]), or None if their ``rows x cols`` blocks
+    do not all fit the chip. Layer ``i`` gets its blocks' number of tiles, times the copies of its weights
+    the spare tiles allow (the compiler may split the rows over them): a spare copy goes, while one fits,
+    to the layer with the most MACs a tile; tiles in row-major order, layer after layer."""
+    blocks = [-(-K // cfg.rows) * -(-N // cfg.cols) for K, N in shapes]
+    spare = cfg.tiles - sum(blocks)
+    if spare < 0:
+        return None
+    copies = [1] * len(blocks)
+    while True:
+        fit = [i for i, b in enumerate(blocks) if b <= spare]
+        if not fit:
+            break
+        i = max(fit, key=lambda i: (shapes[i][0] * shapes[i][1] / (blocks[i] * copies[i]), -i))
+        copies[i] += 1
+        spare -= blocks[i]
+    order = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
+    starts = np.cumsum([0] + [b * c for b, c in zip(blocks, copies)])
+    return [order[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+
 def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
             trace: list | None = None, port: str | None = None, baud: int | None = None,
             serial_timeout: float | None = None, chip: KeptChip | None = None):
@@ -97,6 +119,10 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     lists each layer's. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
     ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`): each layer is compiled for the RRAM the
     chip holds then (rows that hold their weights are not written) and run on it; updated in place.
+    With a chip, a network whose blocks fit the tiles together is placed *resident*
+    (:func:`resident_tiles`: each layer on tiles of its own, so that all weights stay and a second run
+    programs nothing); else the layers share every tile (as without a chip) and each run reprograms
+    them. The report's ``placement`` says which (``resident`` or ``shared``).
     """
     x = np.asarray(X, dtype=np.int8)
     total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
@@ -104,12 +130,13 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     per_layer = []
     counters: dict = {}
     n = len(net.layers)
+    placed = resident_tiles(cfg, [L.w.shape for L in net.layers]) if chip is not None else None
     for i, L in enumerate(net.layers):
         if log:
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
-                            rram=None if chip is None else chip.rram)
+                            rram=None if chip is None else chip.rram, tiles=None if placed is None else placed[i])
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
                           port=port, baud=baud, serial_timeout=serial_timeout, chip=chip)
         for k in total:
@@ -123,6 +150,6 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     report = dict(total, backend=backend, layers=per_layer, counters=counters, peak_macs_per_cycle=peak,
                   utilization=total["macs"] / (total["cycles"] * peak) if total["cycles"] else 0.0,
                   **model_backend.cycle_split(total["cycles"], total["program_cycles"], total["macs"], peak),
-                  batch=int(x.shape[0]), config=cfg.name)
+                  batch=int(x.shape[0]), config=cfg.name, placement="shared" if placed is None else "resident")
     assert n == len(per_layer)
     return np.asarray(x, dtype=np.int32), report
