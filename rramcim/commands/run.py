@@ -85,10 +85,10 @@ def _run_demo(args, cfg, outputs):
     from ..model.mlp import reference
     print("rramcim run (demo): a 64-32-10 MLP on scikit-learn's digits, trained in float, quantized to int8, "
           f"run on the chip (config '{cfg.name}', backend {args.backend})")
+    chip = kept_chip(args, cfg)
     net, X, y, float_acc, _ = train_digits()
     ref = reference(net, X)
     print(f"  test images: {len(y)}; hidden layer shift {net.layers[0].shift}, ReLU")
-    chip = kept_chip(args, cfg)
     trace = [] if args.plot else None
     Y, report = _run_net(args, cfg, net, X, trace, chip)
     same = np.array_equal(Y, ref)
