@@ -20,6 +20,11 @@ __all__ = ["BACKENDS", "BackendError", "run_windows", "plain_windows"]
 BACKENDS = ("model", "verilator", "icarus", "fpga")
 
 
+NO_FPGA_CHIP = ("a kept chip (--chip) cannot be loaded into a board's RRAM from the host; "
+                "use the model, verilator or icarus backend")
+"""Why ``fpga`` takes no kept chip (:func:`run_windows`, :func:`.jobs.run_plan`)."""
+
+
 class BackendError(RuntimeError):
     """A backend could not run the windows; the message is one line."""
 
@@ -54,8 +59,7 @@ def run_windows(backend: str, cfg, windows, *, progress=None, log=None, port: st
     RRAM cannot be loaded or read from the host, so ``fpga`` refuses it.
     """
     if backend == "fpga" and options.get("chip") is not None:
-        raise BackendError("a kept chip (--chip) cannot be loaded into a board's RRAM from the host; "
-                           "use the model, verilator or icarus backend")
+        raise BackendError(NO_FPGA_CHIP)
     if backend == "model":
         from .model import run_windows as run
         return run(cfg, windows, progress=progress, **options)

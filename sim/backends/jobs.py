@@ -17,7 +17,7 @@ from ...model.chip import ChipState
 from ...model.chipfile import KeptChip
 from ...model.compiler import compile_gemm
 from ...model.config import Config
-from . import BackendError, run_windows
+from . import NO_FPGA_CHIP, BackendError, run_windows
 from . import model as model_backend
 
 __all__ = ["JobError", "run_plan", "run_net", "resident_tiles"]
@@ -44,8 +44,7 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     (:class:`~rramcim.model.chip_cycle.ChipCycleModel`); the RTL takes the same cycles.
     """
     if chip is not None and backend == "fpga":
-        raise JobError("a kept chip (--chip) cannot be loaded into a board's RRAM from the host; "
-                       "use the model, verilator or icarus backend")
+        raise JobError(NO_FPGA_CHIP)
     state = None
     if chip is not None:
         state = ChipState(plan.cfg)
