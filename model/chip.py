@@ -129,6 +129,9 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     for name, lim in limits.get(ins.op, []):
         if o[name] + n > lim:
             return ErrorCode.BAD_TILE_ADDR, ins
+    if ins.op == Op.CHAN and not (o["c"] < cfg.feed_channels and 1 <= o["words"] <= cfg.words_x
+                                  and 1 <= o["credits"] <= cfg.tile_ibuf_depth):
+        return ErrorCode.BAD_TILE_ADDR, ins
     return ErrorCode.NONE, ins
 
 

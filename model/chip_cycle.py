@@ -38,6 +38,7 @@ from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BI
 from .isa import Op, decode
 from .macro import MacroCore
 from .noc import MeshCore, TxHeader
+from .stream import StreamEngine, descriptor
 
 __all__ = ["ChipCycleModel", "ControllerModel", "RunResult", "TileModel", "run_program"]
 
@@ -118,9 +119,9 @@ _MACRO_STATES = ("mvm", "prog", "prog_wait")     # tile states that offer the ma
 _TILE_COUNTER = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
 _CHIP_COUNTER = {name: k for k, name in enumerate(COUNTER_NAMES)}
 _C_BUSY, _C_TX_STALL = _TILE_COUNTER["busy"], _TILE_COUNTER["tx_stall"]
-_C_FLITS, _C_HOPS, _C_GBUF_R, _C_GBUF_W, _C_CTX_STALL, _C_BARRIER, _C_INSTR = (
+_C_FLITS, _C_HOPS, _C_GBUF_R, _C_GBUF_W, _C_CTX_STALL, _C_BARRIER, _C_INSTR, _C_FEED_STALL = (
     _CHIP_COUNTER[n] for n in ("noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
-                               "ctrl_tx_stall", "barrier_wait", "instructions"))
+                               "ctrl_tx_stall", "barrier_wait", "instructions", "feed_stall"))
 
 
 class TileModel:
@@ -144,7 +145,8 @@ class TileModel:
     Members
     -------
     state : str
-        ``idle``, ``recv``, ``exec``, ``prog``, ``prog_wait``, ``mvm`` or ``send`` (rtl/tile.py's states).
+        ``idle``, ``recv``, ``exec``, ``prog``, ``prog_wait``, ``mvm``, ``send`` or ``stream``
+        (rtl/tile.py's states; ``stream``: :class:`~rramcim.model.stream.StreamEngine`).
     live : list
         Its counters, in ``TILE_COUNTER_NAMES`` order (:meth:`counters` by name).
     """
@@ -159,6 +161,7 @@ class TileModel:
         self.rx_type = 0
         self.words: list[int] = []
         self.mvm = None          # dict: a, b, count, acc, row, i, j
+        self.seq = None          # the standing sequence (state "stream")
         self.prog = None         # (row, weights, pc)
         # this cycle's macro events and what the tile offered (set by offer())
         self.fires, self.x_offered, self.tx_offered = _NO_FIRE, False, False
@@ -177,13 +180,21 @@ class TileModel:
         return self.state == "idle" and self.macro.idle and not self.tx.busy
 
     def rx_ready(self, head: bool) -> bool:
-        """It takes a header when idle and payload words while receiving."""
+        """It takes a header when idle and payload words while receiving (a standing sequence:
+        :meth:`~rramcim.model.stream.StreamEngine.rx_ready`)."""
+        if self.state == "stream":
+            return self.seq.rx_ready(head)
         return self.state == ("idle" if head else "recv")
+
+    def header_type(self, word: int) -> int:
+        return (word >> self.type_lsb) & _TYPE_MASK
 
     def offer(self, t):
         """The start of cycle t: ``(header or None, payload word or None)`` it offers, or None
         outside ``send``; its macro's cycle t runs here."""
         s = self.state
+        if s == "stream":
+            return self.seq.offer(t)
         offered = None
         if s == "send":
             offered = self.tx.offer()
@@ -215,6 +226,9 @@ class TileModel:
         """The end of cycle t: ``rx_flits`` delivered to it (each with ``data`` and ``tail``),
         ``tx_taken`` not None if the network took the flit it offered."""
         state, cnt = self.state, self.cnt
+        if state == "stream":
+            self.state = self.seq.cycle(t, rx_flits, tx_taken)
+            return
         if state == "send" and tx_taken is None:        # waiting for the network
             cnt[_C_BUSY] += 1
             if self.tx_offered:
@@ -260,7 +274,8 @@ class TileModel:
             for flit in rx_flits:            # a header
                 self.rx_type = (flit.data >> self.type_lsb) & _TYPE_MASK
                 self.words = []
-                nxt = "recv"
+                # a credit that no sequence waits for is dropped (header only)
+                nxt = "idle" if self.rx_type == PacketType.CREDIT else "recv"
         elif state == "exec":
             nxt = self._exec()
         elif state == "send":                # the flit was taken
@@ -310,6 +325,9 @@ class TileModel:
                 self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
                 return "send"
             return "idle"
+        if ty == PacketType.SEQ:
+            self.seq = StreamEngine(self, descriptor(cfg, data))
+            return "stream"
         if ty == PacketType.WROW:
             a = unpack_fields(WROW_ARG, arg)
             self.prog = (a["row"], unpack_vector(data, cfg.cols, cfg.wbits, W), a["pc"])
@@ -392,6 +410,8 @@ class ControllerModel:
         self.stop_cycle = None
         self.rx = {"type": None, "k": 0, "addr": 0}
         self.offered = (None, None)
+        self.chans: dict = {}            # feed channel -> {tile, gaddr, words, credits}
+        self.feed = None                 # a feed in progress: {count, v, order, k}
         self.live = self.cnt = [0] * len(COUNTER_NAMES)
 
     def counters(self) -> dict:
@@ -399,10 +419,28 @@ class ControllerModel:
 
     def offer(self):
         """The start of a cycle: ``(header or None, payload word or None)`` it offers, or None."""
-        if self.state != "send":
+        if self.state == "feed":
+            if not self.tx.busy:
+                self._feed_packet()
+        elif self.state != "send":
+            return None
+        if not self.tx.busy:
+            self.offered = (None, None)
             return None
         self.offered = self.tx.offer()
         return self.offered
+
+    def _feed_packet(self):
+        """A free sender in ``feed`` starts the next vector's packet if its channel has a credit."""
+        f = self.feed
+        ch = self.chans[f["order"][f["k"]]]
+        if ch["credits"] == 0:
+            self.cnt[_C_FEED_STALL] += 1
+            return
+        ch["credits"] -= 1
+        st, base = self.st, ch["gaddr"] + f["v"] * ch["words"]
+        self.tx.packets.append(_Packet(ch["tile"], PacketType.XS,
+                                       [(lambda a=base + k: st.gbuf[a]) for k in range(ch["words"])]))
 
     def cycle(self, t, tx_taken: bool, rx_flits=(), flits: int = 0, hops: int = 0) -> bool:
         """The end of cycle t. ``tx_taken``: the network took its flit; ``rx_flits``: delivered to
@@ -423,13 +461,14 @@ class ControllerModel:
     def _step(self, tx_taken):
         """The state machine, on the registers' values: True if it stops."""
         cnt, state = self.cnt, self.state
-        if state == "send":
+        if state in ("send", "feed"):
             if tx_taken:
                 p, k = self.tx.taken()
-                if k > 0 and p.ptype != PacketType.CMD:       # a global-buffer word
-                    cnt[_C_GBUF_R] += self.cfg.flit_width
+                if k > 0 and p.ptype != PacketType.CMD or k >= 0 and p.ptype == PacketType.XS:
+                    cnt[_C_GBUF_R] += self.cfg.flit_width          # a global-buffer word
                 if not self.tx.busy:
-                    self.state, self.pc = "fetch", self.pc + 1
+                    if state == "send" or self._feed_next():
+                        self.state, self.pc = "fetch", self.pc + 1
             elif self.offered[0] is not None or self.offered[1] is not None:
                 cnt[_C_CTX_STALL] += 1
         elif state == "wait":
@@ -444,6 +483,17 @@ class ControllerModel:
             return self._fetch()
         return False
 
+    def _feed_next(self) -> bool:
+        """The feed's packet went: on to the next channel and vector; True after the last."""
+        f = self.feed
+        f["k"] += 1
+        if f["k"] == len(f["order"]):
+            f["k"], f["v"] = 0, f["v"] + 1
+        if f["v"] < f["count"]:
+            return False
+        self.feed, self.chans = None, {}
+        return True
+
     def _fetch(self):
         pc = self.pc
         if self.pending is not None:
@@ -457,6 +507,8 @@ class ControllerModel:
         if checked is None:
             checked = self.checked[word] = check_instr(self.cfg, word)
         code, ins = checked
+        if not code and ins.op == Op.FEED:
+            code = self._feed_error()
         if code:
             self.error = ChipError(code, pc)
             return True
@@ -476,10 +528,16 @@ class ControllerModel:
             if ptype == PacketType.ACK:
                 self.outstanding -= 1
             rx["src"] = unpack_header(cfg, flit.data)["src"]
+            if ptype == PacketType.CREDIT:
+                for ch in self.chans.values():
+                    if ch["tile"] == rx["src"]:
+                        ch["credits"] += 1
             return
         k = rx["k"]
         rx["k"] += 1
-        if rx["type"] == PacketType.RESULT:
+        if rx["type"] in (PacketType.RESULT, PacketType.RESULT_S):
+            if flit.tail and rx["type"] == PacketType.RESULT_S:
+                self.outstanding -= 1          # a feed's expected result, all of it written
             if k == 0:
                 rx["addr"] = unpack_fields(RESULT_ARG, flit.data)["gaddr"]
             else:
@@ -501,21 +559,26 @@ class ControllerModel:
             return "fetch", pc + 1, outstanding
         if op == Op.BARRIER:
             return "wait", pc, outstanding
+        if op == Op.FEED:
+            return self._start_feed(o, pc, outstanding)
         tile = (o["tx"], o["ty"])
+        if op == Op.CHAN:
+            self.chans[o["c"]] = dict(tile=tile, gaddr=o["gaddr"], words=o["words"], credits=o["credits"])
+            return "fetch", pc + 1, outstanding
         if op in LOAD_PACKET:
             ptype = LOAD_PACKET[op]
             n = vector_words(cfg, ptype)
             for v in range(o.get("count", 1)):
                 if op == Op.LDW:
                     arg = pack_fields(WROW_ARG, row=(o["row"] + v) & _SLOT_MASK, pc=pc)
-                elif op == Op.LDBIAS:
+                elif op in (Op.LDBIAS, Op.LDSEQ):
                     arg = 0
                 else:
                     arg = o["slot"] + v
                 base = o["gaddr"] + v * n
                 payload = [arg] + [(lambda a=base + k: st.gbuf[a]) for k in range(n)]
                 ctx.packets.append(_Packet(tile, ptype, payload))
-            return "send", pc, outstanding
+            return "send", pc, outstanding + (op == Op.LDSEQ)      # a sequence answers when it starts
         # commands: the instruction itself
         if op == Op.SYNC:
             outstanding += 1
@@ -523,6 +586,28 @@ class ControllerModel:
             outstanding += o["count"]          # the destination answers each partial sum
         ctx.packets.append(_Packet(tile, PacketType.CMD, command_words(cfg, ins.encode())))
         return "send", pc, outstanding
+
+
+    def _feed_error(self) -> int:
+        """The check of a fetched ``feed`` against the channels defined: two channels to one tile
+        (error 2), a channel's vectors past the end of the global buffer (error 3), else 0."""
+        count = decode(self.st.imem[self.pc]).ops["count"]
+        tiles = [ch["tile"] for ch in self.chans.values()]
+        if len(set(tiles)) < len(tiles):
+            return ErrorCode.BAD_TILE
+        if any(ch["gaddr"] + count * ch["words"] > self.cfg.gbuf_words for ch in self.chans.values()):
+            return ErrorCode.BAD_GBUF
+        return ErrorCode.NONE
+
+    def _start_feed(self, o, pc, outstanding):
+        """The fetch cycle of ``feed``: the channels in order of their number (none: the next
+        instruction), and ``expect`` more answers for a barrier."""
+        order = sorted(self.chans)
+        outstanding += o["expect"]
+        if not order:
+            return "fetch", pc + 1, outstanding
+        self.feed = dict(count=o["count"], v=0, order=order, k=0)
+        return "feed", pc, outstanding
 
 
 class ChipCycleModel:

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .encoding import (ERR_ARG, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS, WROW_ARG,
+from .encoding import (ERR_ARG, FEED_CHANNELS, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, SEQ_DESC, SLOT_ARG, SLOT_BITS, WROW_ARG,
                        fields_width, header_bits)
 from .isa import INSTR_BITS, TILE_FIELDS
 
@@ -238,6 +238,16 @@ class Config:
     def words_q(self) -> int:
         """Words of one post-processed output vector (``cols`` x ``xbits``)."""
         return self.vector_words(self.cols, self.xbits)
+
+    @property
+    def feed_channels(self) -> int:
+        """The controller's feed channels: one a tile, at most ``FEED_CHANNELS``."""
+        return min(FEED_CHANNELS, self.tiles)
+
+    @property
+    def seq_words(self) -> int:
+        """Words of a standing sequence's descriptor (``SEQ_DESC``)."""
+        return -(-fields_width(SEQ_DESC) // self.flit_width)
 
     @property
     def cmd_words(self) -> int:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
-__all__ = ["PacketType", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
+__all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
            "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
            "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS",
@@ -101,20 +101,37 @@ class PacketType:
     PSUM = 4
     CMD = 5
     PSUM_T = 6
+    SEQ = 7          # a standing sequence's descriptor (from ldseq)
     RESULT = 8
     ACK = 9
     ERR = 10
+    XS = 11          # an input vector to a standing sequence's ring (no argument word)
+    PS = 12          # a partial sum to a standing sequence's accumulator ring (no argument word)
+    CREDIT = 13      # a ring slot freed (header only)
+    RESULT_S = 14    # a standing sequence's result to the controller (answered: a barrier waits for it)
+
+
+class SeqOp:
+    """What a standing sequence does with each result (the descriptor's ``op``)."""
+    PS_TILE = 0      # raw accumulator vector to another tile's accumulator ring (PS)
+    XS_TILE = 1      # post-processed (bias, shift, clamp, ReLU) to another tile's input ring (XS)
+    OUT_CTRL = 2     # raw (plus the bias if ``bias``) to the global buffer (RESULT_S)
+    OUTQ_CTRL = 3    # post-processed to the global buffer (RESULT_S)
+
+
+FEED_CHANNELS = 16
+"""Feed channels of the controller (``chan`` ``c``)."""
 
 
 # the packet each load instruction sends, one per vector
 LOAD_PACKET = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
-               Op.LDPSUM: PacketType.PSUM}
+               Op.LDPSUM: PacketType.PSUM, Op.LDSEQ: PacketType.SEQ}
 
 
 def vector_words(cfg, ptype: int) -> int:
     """The words of a vector in a packet of type ``ptype`` (after its argument word)."""
     return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
-            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a}[ptype]
+            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a, PacketType.SEQ: cfg.seq_words}[ptype]
 
 
 def gbuf_words_of(cfg, op: int) -> int:
@@ -207,6 +224,13 @@ SLOT_ARG = (("slot", SLOT_BITS),)
 WROW_ARG = (("row", SLOT_BITS), ("_pad", 16 - SLOT_BITS), ("pc", ARG_PC_BITS))
 ERR_ARG = (("pc", ARG_PC_BITS), ("row", SLOT_BITS))
 RESULT_ARG = (("gaddr", GADDR_BITS),)
+# A standing sequence's descriptor (docs/isa.md, "Standing sequences"), seq_words words from the
+# global buffer: vectors, the input ring and who fills it, the partial sums that join, the
+# accumulator ring, what each result becomes and where it goes.
+SEQ_DESC = (("count", 16), ("ring", SLOT_BITS), ("src_x", _TILE_X_BITS), ("src_y", _TILE_Y_BITS), ("src_ctrl", 1),
+            ("join", 1), ("psrc_x", _TILE_X_BITS), ("psrc_y", _TILE_Y_BITS), ("aring", SLOT_BITS), ("op", 2),
+            ("dst_x", _TILE_X_BITS), ("dst_y", _TILE_Y_BITS), ("credits", SLOT_BITS), ("ncols", SLOT_BITS),
+            ("shift", 5), ("relu", 1), ("bias", 1), ("gaddr", GADDR_BITS), ("gstep", SLOT_BITS))
 # The argument word of a packet (payload word 0): the widest of them (a WROW packet's, 32 bits;
 # the config asks flit_width >= ARG_BITS for it).
 ARG_BITS = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
@@ -265,9 +289,10 @@ def macro_resp_fields(cfg) -> tuple:
 # index -> name: chip-wide first, then per tile at TILE_COUNTER_BASE + tile * TILE_COUNTER_STRIDE + k
 # (tile = y * mesh_x + x)
 COUNTER_NAMES = ["cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits",
-                 "gbuf_write_bits", "ctrl_tx_stall", "barrier_wait"]
+                 "gbuf_write_bits", "ctrl_tx_stall", "barrier_wait", "feed_stall"]
 TILE_COUNTER_NAMES = ["busy", "macs", "mvms", "ibuf_write_bits", "ibuf_read_bits", "acc_read_bits",
-                      "acc_write_bits", "rram_pulses", "rram_verify_reads", "tx_stall", "macro_stall"]
+                      "acc_write_bits", "rram_pulses", "rram_verify_reads", "tx_stall", "macro_stall",
+                      "credit_stall", "rx_overlap"]
 TILE_COUNTER_BASE = 16
 TILE_COUNTER_STRIDE = 16
 

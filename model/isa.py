@@ -81,6 +81,9 @@ class Op:
     PSUM = 10
     SYNC = 11
     BARRIER = 12
+    LDSEQ = 13
+    CHAN = 14
+    FEED = 15
 
 
 # name -> (opcode, fields after the opcode, one-line description)
@@ -115,7 +118,19 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
              "send `count` accumulator vectors, raw, to another tile (dx, dy), added into its slots "
              "`d`..; each is answered, so follow with `barrier`"),
     "sync": (Op.SYNC, (_TX, _TY), "the tile answers once everything sent to it before is done"),
-    "barrier": (Op.BARRIER, (), "wait until every `sync` and every partial sum of a `psum` has been answered"),
+    "barrier": (Op.BARRIER, (), "wait until every `sync`, every partial sum of a `psum` and every result a "
+                                "`feed` expects has been answered"),
+    "ldseq": (Op.LDSEQ, (_TX, _TY, _GADDR),
+              "give the tile a standing sequence, the descriptor (`seq_words` words) at `gaddr`; the tile "
+              "answers when it starts (docs/isa.md, \"Standing sequences\")"),
+    "chan": (Op.CHAN, (_TX, _TY, _f("c", 14, 4, "feed channel, 0..15"),
+                       _f("words", 18, 8, "words of one vector, 1..words_x"),
+                       _f("credits", 26, 8, "vectors the tile's input ring holds, 1..tile_ibuf_depth"), _GADDR),
+             "define feed channel `c`: vectors of `words` words from `gaddr` on to the tile's input ring"),
+    "feed": (Op.FEED, (_f("count", 14, 16, "vectors per channel, 1..65535"),
+                       _f("expect", 30, 16, "results the sequences send back (a barrier waits for them)")),
+             "send `count` vectors on every defined channel, vector by vector, each as its ring has room; "
+             "then forget the channels"),
 }
 OPCODES = {op: name for name, (op, _, _) in FORMATS.items()}
 

@@ -35,7 +35,9 @@ from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
                               gbuf_words_of, gbuf_write_fields, imem_write_fields)
-from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
+from ..model.isa import FORMATS, INSTR_BITS, OPCODE_BITS, Op
+
+FEED_MAX = (1 << 16) - 1          # a feed's count and expect (16-bit fields)
 from .counters import CounterPort, counter_indices, pre_counters
 from .noc.ni import NodeSignature
 from .fields import instr_field, layout, pack
@@ -50,11 +52,12 @@ def error_layout() -> data.StructLayout:
     return layout(ERROR_FIELDS)
 
 
-class CtrlState(enum.Enum, shape=2):
+class CtrlState(enum.Enum, shape=3):
     IDLE = 0
     FETCH = 1
     SEND = 2
     WAIT = 3
+    FEED = 4
 
 
 def _used_mask(name: str) -> int:
@@ -164,13 +167,24 @@ class _CtrlLogic:
         self.err = Signal(error_layout())
         m.d.comb += [ctl.done.eq(self.done), ctl.error.eq(self.err), ctl.irq.eq(self.err.code != 0)]
         self.pc = Signal(range(cfg.imem_depth + 1))
-        # answers outstanding: at most every instruction of the program a psum of COUNT_MAX packets
-        self.outstanding = Signal(range(cfg.imem_depth * COUNT_MAX + 1))
+        # answers outstanding: at most every instruction of the program a feed expecting FEED_MAX
+        self.outstanding = Signal(range(cfg.imem_depth * FEED_MAX + 1))
         self.pend = Signal(error_layout())       # code != 0: an ERR packet arrived
         self.ack = Signal()                      # an ACK arrives in this cycle
         self.word = Signal(INSTR_BITS)           # the instruction at pc (fetch); a command sends it
         self.gaddr = Signal(GADDR_BITS + 1)      # the global-buffer address of the packet's vector
-        self.gstep = Signal(range(max(cfg.words_x, cfg.words_w, cfg.words_a) + 1))   # its words
+        self.gstep = Signal(range(max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words) + 1))   # its words
+        # feed channels (chan): tile, next vector's address, words a vector, credits; the feed's vector
+        # and channel
+        self.chans = [Signal(data.StructLayout({"valid": 1, "x": 4, "y": 4, "addr": GADDR_BITS + 1,
+                                                "words": 8, "credits": 9}),
+                             name=f"chan{c}") for c in range(cfg.feed_channels)]
+        self.credit_in = Signal(cfg.feed_channels)   # a CREDIT for channel c arrives in this cycle
+        self.feed_v = Signal(16)
+        self.feed_count = Signal(16)
+        self.feed_c = Signal(range(cfg.feed_channels))
+        self.feed_take = Signal()                        # a feed packet starts (its channel: take_c)
+        self.take_c = Signal(range(cfg.feed_channels))
 
         self.incs = {name: [] for name in COUNTER_NAMES}
         self.count("cycles", 1)
@@ -211,14 +225,22 @@ class _CtrlLogic:
         m.d.comb += [node.rx_header.ready.eq(1), node.rx_payload.ready.eq(1)]
         result_arg, err_arg = layout(RESULT_ARG), layout(ERR_ARG)     # the argument words read
         rh, rp = node.rx_header, node.rx_payload
+        is_result = (r_type == PacketType.RESULT) | (r_type == PacketType.RESULT_S)
         with m.If(rh.valid):
             m.d.sync += [r_type.eq(rh.payload.type), r_src.eq(rh.payload.src), r_first.eq(1)]
             m.d.comb += self.ack.eq(rh.payload.type == PacketType.ACK)
+            with m.If(rh.payload.type == PacketType.CREDIT):
+                for c, ch in enumerate(self.chans):
+                    m.d.comb += self.credit_in[c].eq(ch.valid & (ch.x == rh.payload.src.x)
+                                                     & (ch.y == rh.payload.src.y) & ~rh.payload.src.ctrl)
+        # a feed's expected result answers when its last word arrives
+        with m.If(rp.valid & rp.payload.last & (r_type == PacketType.RESULT_S)):
+            m.d.comb += self.ack.eq(1)
         result_write = Signal()
         with m.If(rp.valid):
             m.d.sync += r_first.eq(0)
             word = rp.payload.data
-            with m.If(r_type == PacketType.RESULT):
+            with m.If(is_result):
                 with m.If(r_first):
                     m.d.sync += r_addr.eq(result_arg(word[:result_arg.size]).gaddr)
                 with m.Else():
@@ -238,7 +260,7 @@ class _CtrlLogic:
         # stopped on an error): a register, so that the host port does not wait on the network.
         in_result = Signal()
         with m.If(rh.valid):
-            m.d.sync += in_result.eq(rh.payload.type == PacketType.RESULT)
+            m.d.sync += in_result.eq((rh.payload.type == PacketType.RESULT) | (rh.payload.type == PacketType.RESULT_S))
         with m.Elif(rp.valid & rp.payload.last):
             m.d.sync += in_result.eq(0)
         m.d.comb += ctl.gbuf_wr.ready.eq(~self.running & ~in_result)
@@ -255,7 +277,8 @@ class _CtrlLogic:
         W, words = cfg.flit_width, sender.words
         wiring.connect(m, sender.tx_header, wiring.flipped(self.node.tx_header))
         wiring.connect(m, sender.tx_payload, wiring.flipped(self.node.tx_payload))
-        m.d.comb += self.ctl.sending.eq(self.state == CtrlState.SEND)
+        self.feeding = feeding = self.state == CtrlState.FEED
+        m.d.comb += self.ctl.sending.eq((self.state == CtrlState.SEND) | feeding)
         # The data word to send next is read one cycle ahead (a registered read): the first while the
         # argument word is offered, each next one in the cycle the one before is taken; a result
         # word written to its address in that cycle or while it waits (``patch``) replaces it. The
@@ -264,8 +287,13 @@ class _CtrlLogic:
         waddr = Signal.like(dma_r.addr)
         patch = Signal(W)
         patched = Signal()
-        m.d.comb += [dma_r.addr.eq(self.gaddr + words.k), dma_r.en.eq(words.ahead)]
-        with m.If(words.ahead):
+        # a feed's packet has no argument word: word 0 is read while the header is taken, word k + 1
+        # while word k is
+        tx = sender.tx_payload
+        taken = (sender.tx_header.valid & sender.tx_header.ready) | (tx.valid & tx.ready)
+        read_now = Mux(feeding, taken, words.ahead)
+        m.d.comb += [dma_r.addr.eq(self.gaddr + words.k + (feeding & ~words.header)), dma_r.en.eq(read_now)]
+        with m.If(read_now):
             m.d.sync += [waddr.eq(dma_r.addr), patch.eq(gbuf_w.data),
                          patched.eq(gbuf_w.en & (gbuf_w.addr == dma_r.addr))]
         with m.Elif(gbuf_w.en & (gbuf_w.addr == waddr)):
@@ -275,10 +303,9 @@ class _CtrlLogic:
         chunks = [self.word[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]   # it stays while it is sent
         assert len(chunks) <= 2
         cmd_word = chunks[0] if len(chunks) == 1 else Mux(words.k == 0, chunks[0], chunks[1])
-        m.d.comb += words.data.eq(Mux(words.raw, cmd_word, Mux(patched, patch, dma_r.data)))
-        tx = sender.tx_payload
+        m.d.comb += words.data.eq(Mux(words.raw & ~feeding, cmd_word, Mux(patched, patch, dma_r.data)))
         self.count("ctrl_tx_stall", sender.stall)
-        self.count("gbuf_read_bits", tx.valid & tx.ready & ~words.raw & (words.k != 0), W)
+        self.count("gbuf_read_bits", tx.valid & tx.ready & (feeding | ~words.raw & (words.k != 0)), W)
 
     def fetch(self):
         """The instruction at pc, in a register, and its check.
@@ -305,7 +332,10 @@ class _CtrlLogic:
         self.next_instr = [self.pc.eq(self.pc + 1), raddr.eq(raddr + 1), self.word.eq(loaded), code.eq(loaded_code)]
         in_fetch = self.state == CtrlState.FETCH
         no_pend = self.pend.code == 0
-        self.count("instructions", in_fetch & no_pend & (self.pc < cfg.imem_depth) & (code == 0))
+        self.feed_code = Signal(ERROR_CODE_BITS)         # a feed's check against the channels (0: none)
+        _check_feed(m, cfg, self.word, self.chans, self.feed_code)
+        self.count("instructions", in_fetch & no_pend & (self.pc < cfg.imem_depth) & (code == 0)
+                   & (self.feed_code == 0))
         self.count("barrier_wait", (self.state == CtrlState.WAIT) & no_pend & (self.outstanding != 0))
         self.take_start = self.ctl.start & self.ctl.quiet & (raddr == 0)
 
@@ -318,7 +348,7 @@ class _CtrlLogic:
 
     def fsm(self):
         m, cfg, state, pend, err, pc = self.m, self.cfg, self.state, self.pend, self.err, self.pc
-        self.inc = inc = Signal(range(COUNT_MAX + 1))    # answers a command issued now asks for
+        self.inc = inc = Signal(range(FEED_MAX + 1))     # answers a command issued now asks for
         # an ACK (late in the cycle: the network's ejection) selects between sums made without it
         m.d.sync += self.outstanding.eq(Mux(self.ack, self.outstanding + inc - 1, self.outstanding + inc))
         with m.Switch(state):
@@ -334,6 +364,8 @@ class _CtrlLogic:
                     m.d.sync += self.stop() + [err.eq(0), err.code.eq(ErrorCode.IMEM_OVERFLOW), err.pc.eq(pc)]
                 with m.Elif(self.code != 0):
                     m.d.sync += self.stop() + [err.eq(0), err.code.eq(self.code), err.pc.eq(pc)]
+                with m.Elif(self.feed_code != 0):
+                    m.d.sync += self.stop() + [err.eq(0), err.code.eq(self.feed_code), err.pc.eq(pc)]
                 with m.Else():
                     self.issue()
             with m.Case(CtrlState.SEND):
@@ -344,6 +376,9 @@ class _CtrlLogic:
                     m.d.sync += self.stop(pend)
                 with m.Elif(self.outstanding == 0):
                     m.d.sync += [state.eq(CtrlState.FETCH), *self.next_instr]
+            with m.Case(CtrlState.FEED):
+                self.feed_step()
+        self.credits()
 
     def issue(self):
         """The fetch cycle of a good instruction."""
@@ -355,8 +390,12 @@ class _CtrlLogic:
                 m.d.sync += self.stop()
             with m.Case(Op.BARRIER):
                 m.d.sync += self.state.eq(CtrlState.WAIT)
+            with m.Case(Op.CHAN):
+                self.issue_chan()
+            with m.Case(Op.FEED):
+                self.issue_feed()
             for name, (op, fields, _) in FORMATS.items():
-                if op in (Op.NOP, Op.HALT, Op.BARRIER):
+                if op in (Op.NOP, Op.HALT, Op.BARRIER, Op.CHAN, Op.FEED):
                     continue
                 with m.Case(op):
                     m.d.sync += self.state.eq(CtrlState.SEND)
@@ -364,6 +403,8 @@ class _CtrlLogic:
                                  job.payload.dest.y.eq(instr_field(word, name, "ty")), job.payload.dest.ctrl.eq(0)]
                     if op in LOAD_PACKET:
                         self.issue_load(name, op, {f.name for f in fields})
+                        if op == Op.LDSEQ:               # the tile answers when its sequence starts
+                            m.d.comb += self.inc.eq(1)
                     else:
                         m.d.comb += [job.payload.raw.eq(1), job.payload.type.eq(PacketType.CMD),
                                      job.payload.length.eq(cfg.cmd_words), job.payload.count.eq(1)]
@@ -373,20 +414,113 @@ class _CtrlLogic:
                         elif op == Op.PSUM:
                             m.d.comb += self.inc.eq(instr_field(word, name, "count"))
 
+    def issue_chan(self):
+        """``chan``: define feed channel ``c`` (the fetch cycle only)."""
+        m, word = self.m, self.word
+        c = instr_field(word, "chan", "c")
+        for k, ch in enumerate(self.chans):
+            with m.If(c == k):
+                m.d.sync += [ch.valid.eq(1), ch.x.eq(instr_field(word, "chan", "tx")),
+                             ch.y.eq(instr_field(word, "chan", "ty")), ch.addr.eq(instr_field(word, "chan", "gaddr")),
+                             ch.words.eq(instr_field(word, "chan", "words")),
+                             ch.credits.eq(instr_field(word, "chan", "credits"))]
+        m.d.sync += self.next_instr
+
+    def _first_channel(self, after=None):
+        """(found, channel): the first defined channel after ``after`` (None: from 0)."""
+        found, first = Const(0), Const(0, len(self.feed_c))
+        for k in reversed(range(len(self.chans))):
+            ok = self.chans[k].valid if after is None else self.chans[k].valid & (after < k)
+            found = found | ok
+            first = Mux(ok, k, first)
+        return found, first
+
+    def start_feed_packet(self, c):
+        """Offer channel ``c``'s next vector to the sender now if it has a credit (counting one
+        arriving in this cycle): the header goes out the next cycle, as the model's."""
+        m, cfg, job = self.m, self.cfg, self.sender.job
+        ch = Signal.like(self.chans[0])
+        with m.Switch(c):
+            for k, chk in enumerate(self.chans):
+                with m.Case(k):
+                    m.d.comb += ch.eq(chk)
+        with m.If((ch.credits != 0) | self.credit_in.bit_select(c, 1)):
+            m.d.comb += [job.valid.eq(1), job.payload.dest.x.eq(ch.x), job.payload.dest.y.eq(ch.y),
+                         job.payload.dest.ctrl.eq(0), job.payload.raw.eq(1), job.payload.type.eq(PacketType.XS),
+                         job.payload.length.eq(ch.words), job.payload.count.eq(1), self.feed_take.eq(1),
+                         self.take_c.eq(c)]
+            m.d.sync += self.gaddr.eq(ch.addr)
+
+    def issue_feed(self):
+        """``feed``: its channels in order of their number, vector by vector (none: the next instruction)."""
+        m, word = self.m, self.word
+        m.d.comb += self.inc.eq(instr_field(word, "feed", "expect"))
+        found, first = self._first_channel()
+        with m.If(found):
+            m.d.sync += [self.state.eq(CtrlState.FEED), self.feed_v.eq(0), self.feed_c.eq(first),
+                         self.feed_count.eq(instr_field(word, "feed", "count"))]
+            self.start_feed_packet(first)
+        with m.Else():
+            m.d.sync += self.next_instr
+
+    def feed_step(self):
+        """``FEED``: after a packet's last flit, the next channel (and vector); a free sender starts a
+        packet when its channel has a credit."""
+        m = self.m
+        found, nxt = self._first_channel(after=self.feed_c)
+        _, first = self._first_channel()
+        with m.If(self.sender.done):
+            for k, ch in enumerate(self.chans):
+                with m.If(self.feed_c == k):
+                    m.d.sync += ch.addr.eq(ch.addr + ch.words)
+            with m.If(found):
+                m.d.sync += self.feed_c.eq(nxt)
+                self.start_feed_packet(nxt)
+            with m.Elif(self.feed_v + 1 == self.feed_count):
+                m.d.sync += [self.state.eq(CtrlState.FETCH), *self.next_instr]
+                m.d.sync += [ch.valid.eq(0) for ch in self.chans]
+            with m.Else():
+                m.d.sync += [self.feed_c.eq(first), self.feed_v.eq(self.feed_v + 1)]
+                self.start_feed_packet(first)
+        with m.Elif(~self.sender.busy):
+            self.start_feed_packet(self.feed_c)
+        self.count("feed_stall", self.feeding & ~self.sender.busy)    # no flit offered: no credit
+
+    def credits(self):
+        """Channel credits: one taken by each packet started, one added by each CREDIT arriving."""
+        m = self.m
+        for k, ch in enumerate(self.chans):
+            take = self.feed_take & (self.take_c == k)
+            m.d.sync += ch.credits.eq(ch.credits + self.credit_in[k] - take)
+
     def issue_load(self, name, op, names):
         """A load: ``count`` packets of a vector from the global buffer each."""
         m, word, job = self.m, self.word, self.sender.job
         words = gbuf_words_of(self.cfg, op)     # a constant per opcode
         if op == Op.LDW:
             arg = pack(WROW_ARG, row=instr_field(word, name, "row"), pc=self.pc)
-        elif op == Op.LDBIAS:
+        elif op in (Op.LDBIAS, Op.LDSEQ):
             arg = 0
         else:
             arg = instr_field(word, name, "slot")
         m.d.comb += [job.payload.type.eq(LOAD_PACKET[op]), job.payload.length.eq(1 + words),
                      job.payload.count.eq(instr_field(word, name, "count") if "count" in names else 1),
-                     job.payload.arg.eq(arg), job.payload.step.eq(op != Op.LDBIAS)]
+                     job.payload.arg.eq(arg), job.payload.step.eq(op not in (Op.LDBIAS, Op.LDSEQ))]
         m.d.sync += [self.gaddr.eq(instr_field(word, name, "gaddr")), self.gstep.eq(words)]
+
+
+def _check_feed(m, cfg, word, chans, code):
+    """``code`` = the error of a ``feed`` in ``word`` against the channels defined (0 if none or not a
+    feed), as :meth:`~rramcim.model.chip_cycle.ControllerModel._feed_error` decides."""
+    count = instr_field(word, "feed", "count")
+    dup = Const(0)
+    past = Const(0)
+    for i, a in enumerate(chans):
+        past = past | (a.valid & (a.addr + count * a.words > cfg.gbuf_words))
+        for b in chans[i + 1:]:
+            dup = dup | (a.valid & b.valid & (a.x == b.x) & (a.y == b.y))
+    is_feed = word[:OPCODE_BITS] == Op.FEED
+    m.d.comb += code.eq(Mux(is_feed & dup, ErrorCode.BAD_TILE, Mux(is_feed & past, ErrorCode.BAD_GBUF, 0)))
 
 
 def _check(m, cfg, word, code):
@@ -420,4 +554,7 @@ def _checks(cfg, word, name, op, names) -> list:
         conds.append((ErrorCode.BAD_TILE_ADDR, fld("count") == 0))
     for fname, lim in _tile_limits(cfg).get(name, []):
         conds.append((ErrorCode.BAD_TILE_ADDR, fld(fname) + n > lim))
+    if op == Op.CHAN:
+        conds.append((ErrorCode.BAD_TILE_ADDR, (fld("c") >= cfg.feed_channels) | (fld("words") == 0)
+                      | (fld("words") > cfg.words_x) | (fld("credits") == 0) | (fld("credits") > cfg.tile_ibuf_depth)))
     return conds
