@@ -38,6 +38,7 @@ from .fields import instr_field, layout
 from .macro import Macro
 from .noc.ni import NodeSignature
 from .sender import PacketSender
+from .stream import RxState, StreamPart
 from .tile_words import ResultWords, SendOp, mode_layout
 
 __all__ = ["Tile", "TileState"]
@@ -51,6 +52,7 @@ class TileState(enum.Enum, shape=3):
     PROG_WAIT = 4
     MVM = 5
     SEND = 6
+    STREAM = 7
 
 
 def unpack(words, n: int, bits: int, width: int) -> list:
@@ -105,6 +107,7 @@ class Tile(wiring.Component):
         t.send_path()
         t.acc_port()
         t.fsm()
+        t.seq.build()
         pre_counters(m, t.incs, period=len(counter_indices(self.cfg)), port=self.counters)
         return m
 
@@ -125,14 +128,15 @@ class _TileLogic:
 
         # Memories: input buffer (rows x xbits per slot), accumulators (cols x acc_bits per slot).
         m.submodules.ibuf = ibuf = Memory(shape=unsigned(cfg.rows * X), depth=cfg.tile_ibuf_depth, init=[])
-        m.submodules.accmem = accmem = Memory(shape=unsigned(cfg.cols * A), depth=cfg.tile_acc_depth, init=[])
+        m.submodules.accmem = self.accmem = accmem = Memory(shape=unsigned(cfg.cols * A), depth=cfg.tile_acc_depth,
+                                                           init=[])
         self.ibuf_r, self.ibuf_w = ibuf.read_port(domain="comb"), ibuf.write_port()
         self.acc_r, self.acc_w = accmem.read_port(domain="comb"), accmem.write_port()
         self.acc_cols = [self.acc_r.data[c * A:(c + 1) * A].as_signed() for c in range(cfg.cols)]
         self.bias = Signal(data.ArrayLayout(signed(A), cfg.cols), reset_less=True)
 
         # Receive buffer: argument word then data words (or the command's words).
-        nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a) + 1
+        nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words) + 1
         self.nbuf = max(nbuf, cfg.cmd_words)
         self.rbuf = [Signal(cfg.flit_width, name=f"rbuf{i}") for i in range(self.nbuf)]
         self.rx_type = Signal(HEADER_TYPE_BITS)
@@ -144,6 +148,9 @@ class _TileLogic:
         self.instr = Cat(*self.rbuf[:cfg.cmd_words])[:INSTR_BITS]
         self.mv = Signal(mvm_layout())
         self.mode = Signal(mode_layout())        # what the sender's data words are
+        self.rx_k = Signal(range(self.nbuf + 1))
+        self.STREAM, self.IDLE = TileState.STREAM, TileState.IDLE
+        self.seq = StreamPart(self)             # the standing sequence (STREAM)
 
         # Performance counters: name -> (condition, amount) terms.
         self.incs = {name: [] for name in TILE_COUNTER_NAMES}
@@ -153,14 +160,17 @@ class _TileLogic:
         self.incs[name].append((cond, amount))
 
     def receive(self):
-        """``IDLE`` takes a header, ``RECV`` the payload words into ``rbuf``."""
-        m, node, state = self.m, self.node, self.state
-        rx_k = Signal(range(self.nbuf + 1))
+        """``IDLE`` takes a header, ``RECV`` the payload words into ``rbuf`` (in ``STREAM``, the
+        sequence's receive part decides, :class:`~.stream.StreamPart`). A ``CREDIT`` no sequence
+        waits for is dropped."""
+        m, node, state, seq = self.m, self.node, self.state, self.seq
+        rx_k = self.rx_k
         m.d.comb += [
-            node.rx_header.ready.eq(state == TileState.IDLE),
-            node.rx_payload.ready.eq(state == TileState.RECV),
+            node.rx_header.ready.eq((state == TileState.IDLE) | (seq.active & (seq.srx != RxState.RECV))),
+            node.rx_payload.ready.eq((state == TileState.RECV) | (seq.active & (seq.srx == RxState.RECV))),
         ]
-        with m.If(node.rx_header.valid & node.rx_header.ready):
+        with m.If(node.rx_header.valid & (state == TileState.IDLE)
+                  & (node.rx_header.payload.type != PacketType.CREDIT)):
             m.d.sync += [self.rx_type.eq(node.rx_header.payload.type), rx_k.eq(0), state.eq(TileState.RECV)]
         with m.If(node.rx_payload.valid & node.rx_payload.ready):
             with m.Switch(rx_k):
@@ -168,21 +178,21 @@ class _TileLogic:
                     with m.Case(i):
                         m.d.sync += self.rbuf[i].eq(node.rx_payload.payload.data)
             m.d.sync += rx_k.eq(rx_k + 1)
-            with m.If(node.rx_payload.payload.last):
+            with m.If(node.rx_payload.payload.last & (state == TileState.RECV)):
                 m.d.sync += state.eq(TileState.EXEC)
 
     def macro_ports(self):
         """The macro's ports: a row to program (``PROG``), input vectors in and results out (``MVM``)."""
-        m, cfg, macro, mv, state = self.m, self.cfg, self.macro, self.mv, self.state
+        m, cfg, macro, mv, state, seq = self.m, self.cfg, self.macro, self.mv, self.state, self.seq
         X, A = cfg.xbits, cfg.acc_bits
         m.d.comb += [
             macro.prog.valid.eq(state == TileState.PROG),
             macro.prog.payload.row.eq(self.wrow_arg.row),
             macro.prog.payload.weights.eq(Cat(*unpack(self.vec, cfg.cols, cfg.wbits, cfg.flit_width))),
             macro.prog_resp.ready.eq(state == TileState.PROG_WAIT),
-            macro.x.valid.eq((state == TileState.MVM) & (mv.i < mv.count)),
-            macro.y.ready.eq(state == TileState.MVM),
-            self.ibuf_r.addr.eq(mv.a + mv.i),
+            macro.x.valid.eq(((state == TileState.MVM) & (mv.i < mv.count)) | seq.x_valid),
+            macro.y.ready.eq((state == TileState.MVM) | seq.y_ok),
+            self.ibuf_r.addr.eq(Mux(seq.active, seq.ixp, mv.a + mv.i)),
         ]
         onehot = Cat(*[Mux(mv.row == r, Const(1, X), Const(0, X)) for r in range(cfg.rows)])
         m.d.comb += macro.x.payload.eq(Mux(mv.onehot, onehot, self.ibuf_r.data))
@@ -207,9 +217,15 @@ class _TileLogic:
 
     def send_path(self):
         """The sender to the node's transmit half, its data words from the accumulators."""
-        m, cfg, sender, words = self.m, self.cfg, self.sender, self.words
-        wiring.connect(m, sender.tx_header, wiring.flipped(self.node.tx_header))
-        wiring.connect(m, sender.tx_payload, wiring.flipped(self.node.tx_payload))
+        m, cfg, sender, words, seq = self.m, self.cfg, self.sender, self.words, self.seq
+        nh, np_, sh, sp = self.node.tx_header, self.node.tx_payload, sender.tx_header, sender.tx_payload
+        # the sequence's own sender in STREAM (the packet sender is idle then)
+        m.d.comb += [nh.valid.eq(Mux(seq.active, seq.hv, sh.valid)),
+                     nh.payload.eq(Mux(seq.active, seq.s_hdr, sh.payload)),
+                     sh.ready.eq(nh.ready & ~seq.active),
+                     np_.valid.eq(Mux(seq.active, seq.pv, sp.valid)),
+                     np_.payload.eq(Mux(seq.active, seq.s_data, sp.payload)),
+                     sp.ready.eq(np_.ready & ~seq.active)]
         wiring.connect(m, sender.words, words.words)
         m.d.comb += [words.mode.eq(self.mode), words.row.eq(self.acc_r.data), words.bias.eq(self.bias)]
         self.count("tx_stall", sender.stall)
@@ -231,6 +247,8 @@ class _TileLogic:
                 m.d.comb += self.acc_r.addr.eq(self.slot_arg.slot)
             with m.Case(TileState.SEND):
                 m.d.comb += self.acc_r.addr.eq(self.words.slot)
+            with m.Case(TileState.STREAM):
+                m.d.comb += self.acc_r.addr.eq(self.seq.sp)
             with m.Default():
                 m.d.comb += self.acc_r.addr.eq(self.mv.b + self.mv.j)
 
@@ -289,6 +307,8 @@ class _TileLogic:
                     self.send(SendOp.ONE, PacketType.ACK, 0)
             with m.Case(PacketType.WROW):
                 m.d.sync += self.state.eq(TileState.PROG)
+            with m.Case(PacketType.SEQ):
+                m.d.sync += self.seq.start()
             with m.Case(PacketType.CMD):
                 self.exec_command()
 
