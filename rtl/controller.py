@@ -180,6 +180,7 @@ class _CtrlLogic:
                                                 "words": 8, "credits": 9}),
                              name=f"chan{c}") for c in range(cfg.feed_channels)]
         self.credit_in = Signal(cfg.feed_channels)   # a CREDIT for channel c arrives in this cycle
+        self.credit_hdr = Signal()                   # a CREDIT arrives in this cycle (from rx_header's src)
         self.feed_v = Signal(16)
         self.feed_count = Signal(16)
         self.feed_c = Signal(range(cfg.feed_channels))
@@ -230,6 +231,7 @@ class _CtrlLogic:
             m.d.sync += [r_type.eq(rh.payload.type), r_src.eq(rh.payload.src), r_first.eq(1)]
             m.d.comb += self.ack.eq(rh.payload.type == PacketType.ACK)
             with m.If(rh.payload.type == PacketType.CREDIT):
+                m.d.comb += self.credit_hdr.eq(1)
                 for c, ch in enumerate(self.chans):
                     m.d.comb += self.credit_in[c].eq(ch.valid & (ch.x == rh.payload.src.x)
                                                      & (ch.y == rh.payload.src.y) & ~rh.payload.src.ctrl)
@@ -271,28 +273,43 @@ class _CtrlLogic:
                 m.d.sync += [self.err.eq(0), self.err.code.eq(ErrorCode.BAD_GBUF)]
 
     def send_path(self):
-        """The sender to the node's transmit half; its data words: the instruction's (a command),
-        or the global buffer's from ``gaddr`` on, read a cycle ahead."""
+        """The node's transmit half: the sender (loads and commands) or, in ``FEED``, the feed's own
+        transmitter; their data words: the instruction's (a command), or the global buffer's from
+        ``gaddr`` on, read a cycle ahead.
+
+        The feed's transmitter sends one ``XS`` packet at a time (header, then ``length`` words, no
+        argument word) and starts the next one in the cycle the last flit of one is taken (a
+        :class:`~.sender.PacketSender` takes a job only from the cycle after), so that, as in the
+        model, the next header goes in the cycle after.
+        """
         m, cfg, sender, gbuf_w, dma_r = self.m, self.cfg, self.sender, self.gbuf_w, self.dma_r
-        W, words = cfg.flit_width, sender.words
-        wiring.connect(m, sender.tx_header, wiring.flipped(self.node.tx_header))
-        wiring.connect(m, sender.tx_payload, wiring.flipped(self.node.tx_payload))
+        W, words, node = cfg.flit_width, sender.words, self.node
         self.feeding = feeding = self.state == CtrlState.FEED
         m.d.comb += self.ctl.sending.eq((self.state == CtrlState.SEND) | feeding)
+        # the feed's transmitter: a packet under way, its header next, the payload word offered
+        self.f_busy, self.f_hdr = Signal(), Signal()
+        self.f_k, self.f_len = Signal(8), Signal(8)
+        self.f_dest = Signal(node.tx_header.payload.dest.shape())
+        f_hv, f_pv = self.f_busy & self.f_hdr, self.f_busy & ~self.f_hdr
+        f_header = Signal(node.tx_header.payload.shape())
+        m.d.comb += [f_header.dest.eq(self.f_dest), f_header.type.eq(PacketType.XS), f_header.length.eq(self.f_len)]
+        sh, sp, nh, np_ = sender.tx_header, sender.tx_payload, node.tx_header, node.tx_payload
+        f_taken = (f_hv & nh.ready) | (f_pv & np_.ready)
+        self.f_done = f_taken & ~self.f_hdr & (self.f_k + 1 == self.f_len)   # its last flit is taken
+        with m.If(f_taken):
+            m.d.sync += [self.f_hdr.eq(0), self.f_k.eq(Mux(self.f_hdr, 0, self.f_k + 1))]
+        with m.If(self.f_done):
+            m.d.sync += self.f_busy.eq(0)                 # unless the next packet starts (feed_step)
         # The data word to send next is read one cycle ahead (a registered read): the first while the
-        # argument word is offered, each next one in the cycle the one before is taken; a result
-        # word written to its address in that cycle or while it waits (``patch``) replaces it. The
-        # words sent are those of a read in the cycle each is offered (the model's), and the memory
-        # read leaves the network's input path.
+        # argument word is offered (a feed packet's: while its header is taken), each next one in the
+        # cycle the one before is taken; a result word written to its address in that cycle or while
+        # it waits (``patch``) replaces it. The words sent are those of a read in the cycle each is
+        # offered (the model's), and the memory read leaves the network's input path.
         waddr = Signal.like(dma_r.addr)
         patch = Signal(W)
         patched = Signal()
-        # a feed's packet has no argument word: word 0 is read while the header is taken, word k + 1
-        # while word k is
-        tx = sender.tx_payload
-        taken = (sender.tx_header.valid & sender.tx_header.ready) | (tx.valid & tx.ready)
-        read_now = Mux(feeding, taken, words.ahead)
-        m.d.comb += [dma_r.addr.eq(self.gaddr + words.k + (feeding & ~words.header)), dma_r.en.eq(read_now)]
+        read_now = Mux(feeding, f_taken, words.ahead)
+        m.d.comb += [dma_r.addr.eq(self.gaddr + Mux(feeding, self.f_k + ~self.f_hdr, words.k)), dma_r.en.eq(read_now)]
         with m.If(read_now):
             m.d.sync += [waddr.eq(dma_r.addr), patch.eq(gbuf_w.data),
                          patched.eq(gbuf_w.en & (gbuf_w.addr == dma_r.addr))]
@@ -300,12 +317,18 @@ class _CtrlLogic:
             m.d.sync += [patch.eq(gbuf_w.data), patched.eq(1)]
         with m.If(words.packet_end):
             m.d.sync += self.gaddr.eq(self.gaddr + self.gstep)
+        dma_data = Mux(patched, patch, dma_r.data)
         chunks = [self.word[i * W:(i + 1) * W] for i in range(cfg.cmd_words)]   # it stays while it is sent
         assert len(chunks) <= 2
         cmd_word = chunks[0] if len(chunks) == 1 else Mux(words.k == 0, chunks[0], chunks[1])
-        m.d.comb += words.data.eq(Mux(words.raw & ~feeding, cmd_word, Mux(patched, patch, dma_r.data)))
-        self.count("ctrl_tx_stall", sender.stall)
-        self.count("gbuf_read_bits", tx.valid & tx.ready & (feeding | ~words.raw & (words.k != 0)), W)
+        m.d.comb += words.data.eq(Mux(words.raw, cmd_word, dma_data))
+        # the node's transmit half: the sender's flits, or the feed's (never both: the sender is idle in FEED)
+        m.d.comb += [nh.valid.eq(sh.valid | f_hv), np_.valid.eq(sp.valid | f_pv),
+                     nh.payload.eq(Mux(self.f_busy, f_header.as_value(), sh.payload.as_value())),
+                     np_.payload.eq(Mux(self.f_busy, dma_data, sp.payload)),
+                     sh.ready.eq(nh.ready), sp.ready.eq(np_.ready)]
+        self.count("ctrl_tx_stall", sender.stall | (self.f_busy & ~f_taken))
+        self.count("gbuf_read_bits", (sp.valid & sp.ready & ~words.raw & (words.k != 0)) | (f_pv & np_.ready), W)
 
     def fetch(self):
         """The instruction at pc, in a register, and its check.
@@ -351,6 +374,7 @@ class _CtrlLogic:
         self.inc = inc = Signal(range(FEED_MAX + 1))     # answers a command issued now asks for
         # an ACK (late in the cycle: the network's ejection) selects between sums made without it
         m.d.sync += self.outstanding.eq(Mux(self.ack, self.outstanding + inc - 1, self.outstanding + inc))
+        self.credits()          # first: a chan fetched sets its channel's credits instead
         with m.Switch(state):
             with m.Case(CtrlState.IDLE):
                 m.d.sync += self.raddr.eq(0)
@@ -378,7 +402,6 @@ class _CtrlLogic:
                     m.d.sync += [state.eq(CtrlState.FETCH), *self.next_instr]
             with m.Case(CtrlState.FEED):
                 self.feed_step()
-        self.credits()
 
     def issue(self):
         """The fetch cycle of a good instruction."""
@@ -415,15 +438,18 @@ class _CtrlLogic:
                             m.d.comb += self.inc.eq(instr_field(word, name, "count"))
 
     def issue_chan(self):
-        """``chan``: define feed channel ``c`` (the fetch cycle only)."""
+        """``chan``: define feed channel ``c`` (the fetch cycle only); a ``CREDIT`` from its tile
+        arriving in this cycle counts toward it (the model defines the channel, then receives)."""
         m, word = self.m, self.word
         c = instr_field(word, "chan", "c")
+        tx, ty = instr_field(word, "chan", "tx"), instr_field(word, "chan", "ty")
+        src = self.node.rx_header.payload.src
+        credit = self.credit_hdr & (src.x == tx) & (src.y == ty) & ~src.ctrl
         for k, ch in enumerate(self.chans):
             with m.If(c == k):
-                m.d.sync += [ch.valid.eq(1), ch.x.eq(instr_field(word, "chan", "tx")),
-                             ch.y.eq(instr_field(word, "chan", "ty")), ch.addr.eq(instr_field(word, "chan", "gaddr")),
+                m.d.sync += [ch.valid.eq(1), ch.x.eq(tx), ch.y.eq(ty), ch.addr.eq(instr_field(word, "chan", "gaddr")),
                              ch.words.eq(instr_field(word, "chan", "words")),
-                             ch.credits.eq(instr_field(word, "chan", "credits"))]
+                             ch.credits.eq(instr_field(word, "chan", "credits") + credit)]
         m.d.sync += self.next_instr
 
     def _first_channel(self, after=None):
@@ -436,20 +462,24 @@ class _CtrlLogic:
         return found, first
 
     def start_feed_packet(self, c):
-        """Offer channel ``c``'s next vector to the sender now if it has a credit (counting one
-        arriving in this cycle): the header goes out the next cycle, as the model's."""
-        m, cfg, job = self.m, self.cfg, self.sender.job
+        """Start channel ``c``'s next vector now if it has a credit (counting one arriving in this
+        cycle): its header goes out the next cycle, as the model's; the channel's address moves on to
+        the vector after."""
+        m = self.m
         ch = Signal.like(self.chans[0])
         with m.Switch(c):
             for k, chk in enumerate(self.chans):
                 with m.Case(k):
                     m.d.comb += ch.eq(chk)
         with m.If((ch.credits != 0) | self.credit_in.bit_select(c, 1)):
-            m.d.comb += [job.valid.eq(1), job.payload.dest.x.eq(ch.x), job.payload.dest.y.eq(ch.y),
-                         job.payload.dest.ctrl.eq(0), job.payload.raw.eq(1), job.payload.type.eq(PacketType.XS),
-                         job.payload.length.eq(ch.words), job.payload.count.eq(1), self.feed_take.eq(1),
-                         self.take_c.eq(c)]
-            m.d.sync += self.gaddr.eq(ch.addr)
+            m.d.comb += [self.feed_take.eq(1), self.take_c.eq(c)]
+            m.d.sync += [self.f_busy.eq(1), self.f_hdr.eq(1), self.f_k.eq(0), self.f_len.eq(ch.words),
+                         self.f_dest.x.eq(ch.x), self.f_dest.y.eq(ch.y), self.f_dest.ctrl.eq(0),
+                         self.gaddr.eq(ch.addr)]
+            with m.Switch(c):
+                for k, chk in enumerate(self.chans):
+                    with m.Case(k):
+                        m.d.sync += chk.addr.eq(ch.addr + ch.words)
 
     def issue_feed(self):
         """``feed``: its channels in order of their number, vector by vector (none: the next instruction)."""
@@ -469,10 +499,7 @@ class _CtrlLogic:
         m = self.m
         found, nxt = self._first_channel(after=self.feed_c)
         _, first = self._first_channel()
-        with m.If(self.sender.done):
-            for k, ch in enumerate(self.chans):
-                with m.If(self.feed_c == k):
-                    m.d.sync += ch.addr.eq(ch.addr + ch.words)
+        with m.If(self.f_done):
             with m.If(found):
                 m.d.sync += self.feed_c.eq(nxt)
                 self.start_feed_packet(nxt)
@@ -482,9 +509,9 @@ class _CtrlLogic:
             with m.Else():
                 m.d.sync += [self.feed_c.eq(first), self.feed_v.eq(self.feed_v + 1)]
                 self.start_feed_packet(first)
-        with m.Elif(~self.sender.busy):
+        with m.Elif(~self.f_busy):
             self.start_feed_packet(self.feed_c)
-        self.count("feed_stall", self.feeding & ~self.sender.busy)    # no flit offered: no credit
+        self.count("feed_stall", self.feeding & ~self.f_busy)    # no flit offered: no credit
 
     def credits(self):
         """Channel credits: one taken by each packet started, one added by each CREDIT arriving."""

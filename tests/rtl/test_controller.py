@@ -36,6 +36,9 @@ class FakeMesh:
         self.header, self.words = None, []
         self.pc = 0                 # the instruction of the last command packet (they go in program order)
 
+    def fetched(self, t, word):
+        """The controller fetched instruction ``word`` in cycle ``t`` (and did not stop)."""
+
     def sent(self, t, kind, value):
         """A flit the controller sent in cycle ``t`` (:attr:`TxCheck.sent`'s form)."""
         if kind == "header":
@@ -99,18 +102,25 @@ def controller_program(cfg, seed: int, illegal: bool):
 
 
 def run_controller(cfg, seed: int, illegal: bool = False, p_err: float = 0.05, model_cls=ControllerModel,
-                   p_idle: float = 0.3, p_ready: float = 0.6, max_cycles: int = 20_000) -> dict:
-    """The controller and its model on one random program; returns what was checked."""
+                   p_idle: float = 0.3, p_ready: float = 0.6, max_cycles: int = 20_000, program=None,
+                   mesh_cls=None, rx_cls=RxFeed) -> dict:
+    """The controller and its model on one random program; returns what was checked.
+
+    ``program``: ``(words, {gbuf address: words})`` instead of a random one; ``mesh_cls``: the
+    stand-in mesh (:class:`FakeMesh`'s arguments; told every instruction the controller fetches
+    without error by ``fetched(t, word)``); ``p_idle``/``p_ready``: the patterns of the flits
+    delivered and of the network's readiness (drawn ahead); ``rx_cls``: what delivers them
+    (:class:`RxFeed`'s arguments)."""
     rng = np.random.default_rng(seed)
-    words, gbuf = controller_program(cfg, seed, illegal)
+    words, gbuf = controller_program(cfg, seed, illegal) if program is None else program
     st = ChipState(cfg)
     st.load_program(words)
     for addr, ws in gbuf.items():
         st.write_gbuf(addr, ws)
     model = model_cls(cfg, st)
-    feed = RxFeed(cfg, draw(rng, 997, p_idle))
+    feed = rx_cls(cfg, draw(rng, 997, p_idle))
     tx = TxCheck(cfg, draw(rng, 991, p_ready))
-    mesh = FakeMesh(cfg, words, feed, rng, p_err)
+    mesh = (mesh_cls or FakeMesh)(cfg, words, feed, rng, p_err)
     nodes = cfg.mesh_x * cfg.mesh_y
     noc = [(int(f), int(h)) for f, h in zip(rng.integers(0, nodes + 2, 983), rng.integers(0, 4 * nodes + 1, 983))]
     bank = BankEmulator(len(COUNTER_NAMES))
@@ -153,7 +163,10 @@ def run_controller(cfg, seed: int, illegal: bool = False, p_err: float = 0.05, m
             if sent:
                 mesh.sent(t, *tx.sent[-1][1:])
             bank.take(io, running)
+            fetch_pc = model.pc if model.state == "fetch" else None
             model.cycle(t, sent, [flit] if flit is not None else (), *noc[t % len(noc)])
+            if fetch_pc is not None and model.stop_cycle is None:
+                mesh.fetched(t, words[fetch_pc])
             if flit is not None:
                 feed.taken()
             await io.tick()
@@ -173,7 +186,7 @@ def run_controller(cfg, seed: int, illegal: bool = False, p_err: float = 0.05, m
             await io.tick()
             if io.get("gbuf_rd_data") != st.gbuf[a]:
                 raise BlockMismatch(f"global buffer word {a}: RTL {io.get('gbuf_rd_data'):#x}, model {st.gbuf[a]:#x}")
-        return dict(cycles=model.stop_cycle, sent=tx.sent, counters=counters, error=err)
+        return dict(cycles=model.stop_cycle, sent=tx.sent, counters=counters, error=err, mesh=mesh)
 
     return run_amaranth(Controller(cfg), bench)
 
