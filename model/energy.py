@@ -39,7 +39,8 @@ controller             ``instructions * 64`` instruction-memory bits read       
 RRAM programming       ``rram_pulses * cells_per_row`` SET/RESET pulses per cell,  ``rram_pulse_bit``,
                        ``rram_verify_reads * cells_per_row`` verify reads           ``rram_verify_bit``
 host I/O               ``host_write_bits + host_read_bits`` at DRAM energy (the    ``dram_bit``
-                       host's memory)
+                       host's memory); a resident pipeline's ``host_dram_bits``:
+                       the same words without the padding of their last flit
 leakage                ``cycles`` x (tiles' and controller's CMOS area) x          ``leakage_mw_mm2``
                        leakage density / clock
 =====================  ==========================================================  ==================
@@ -66,6 +67,7 @@ from .config import Config
 
 __all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DEFAULT_NODE", "CLOCK_MHZ",
            "EnergyError", "popcount_tree_bitops", "shift_add_bitops_per_step", "chip_events", "baseline_events",
+           "baseline_holds",
            "baseline_array", "event_energies", "chip_area", "baseline_area", "price", "energy_report",
            "macro_energy_per_mvm", "COMPONENTS", "BASELINE_COMPONENTS", "MOVEMENT"]
 
@@ -262,11 +264,15 @@ _CHIP_COUNTERS = ("cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_
                   "rram_pulses", "rram_verify_reads")
 
 
-def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read_bits: int = 0) -> dict:
+def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read_bits: int = 0,
+                host_dram_bits: int | None = None) -> dict:
     """Event counts of a run on the chip from its counters (by name, tile counters summed over tiles).
 
-    Returns ``{event: count}`` with the events of the module docstring's table. Raises
-    :class:`EnergyError` if a counter is missing or inconsistent (``macs != mvms * rows * cols``).
+    Returns ``{event: count}`` with the events of the module docstring's table. ``host_dram_bits``: the
+    bits the host's memory holds of what it moves (None: all of ``host_write_bits + host_read_bits``; a
+    resident pipeline's report gives the words without the padding of their last flit, see
+    :func:`rramcim.sim.backends.jobs.run_net`). Raises :class:`EnergyError` if a counter is missing or
+    inconsistent (``macs != mvms * rows * cols``).
     """
     for k in _CHIP_COUNTERS:
         if k not in counters:
@@ -291,7 +297,7 @@ def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read
         "imem_bits": c["instructions"] * 64,
         "rram_pulse_bits": c["rram_pulses"] * cfg.cells_per_row,
         "rram_verify_bits": c["rram_verify_reads"] * cfg.cells_per_row,
-        "dram_bits": host_write_bits + host_read_bits,
+        "dram_bits": host_write_bits + host_read_bits if host_dram_bits is None else host_dram_bits,
         "cycles": c["cycles"],
         "macs": c["macs"],
     }
@@ -305,7 +311,15 @@ def baseline_array(cfg: Config) -> tuple[int, int]:
     return r, peak // r
 
 
-def baseline_events(cfg: Config, layers, weights_resident: bool = False) -> dict:
+def baseline_holds(cfg: Config, layers) -> bool:
+    """Do the weights (and biases) of ``layers`` (as :func:`baseline_events` takes them) fit the
+    baseline's weight buffer (the chip's RRAM capacity, ``tiles * rows * cols * wbits`` bits)?"""
+    bits = sum(int(L[1]) * int(L[2]) * cfg.wbits + (int(L[2]) * cfg.acc_bits if len(L) > 4 and L[4] else 0)
+               for L in layers)
+    return bits <= cfg.tiles * cfg.rows * cfg.cols * cfg.wbits
+
+
+def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained: bool = False) -> dict:
     """Events of the weight-stationary systolic baseline for GEMMs ``layers = [(M, K, N, out_bits)]``
     (or ``(M, K, N, out_bits, bias)``: with ``bias`` true, ``N`` ``acc_bits`` biases travel with the
     weights, DRAM and weight buffer).
@@ -328,13 +342,21 @@ def baseline_events(cfg: Config, layers, weights_resident: bool = False) -> dict
 
     ``weights_resident``: the weights are already in the weight buffer (a deployment that keeps
     them, as the chip keeps them in RRAM): no DRAM fetch and no buffer fill for them; the caller
-    checks that they fit.
+    checks that they fit (:func:`baseline_holds`).
+
+    ``chained``: the layers run as one network whose intermediate activations stay in the activation
+    buffer (as a resident pipeline keeps them on the chip): DRAM carries the first layer's inputs and
+    the last layer's outputs only; a later layer's inputs are not written again (the layer before wrote
+    them), an earlier layer's outputs are written once and not read out for DRAM.
     """
     R, C = baseline_array(cfg)
     ev = dict.fromkeys(("mults", "pe_add_bitops", "pe_reg_bits", "wbuf_bits", "abuf_bits", "pbuf_bits",
                         "dram_bits", "cycles", "macs"), 0)
-    for layer in layers:
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
         M, K, N, ob = (int(v) for v in layer[:4])
+        x_in = not chained or i == 0            # inputs from DRAM (else already in the activation buffer)
+        y_out = not chained or i == last        # outputs to DRAM
         bias = N * cfg.acc_bits if len(layer) > 4 and layer[4] else 0
         if min(M, K, N, ob) < 1:
             raise EnergyError(f"baseline: GEMM {M}x{K}x{N} with {ob}-bit outputs")
@@ -347,9 +369,9 @@ def baseline_events(cfg: Config, layers, weights_resident: bool = False) -> dict
         ev["pe_reg_bits"] += macs * (cfg.xbits + cfg.acc_bits) + wbits - bias
         fetch = 0 if weights_resident else wbits
         ev["wbuf_bits"] += wbits + fetch
-        ev["abuf_bits"] += M * K * cfg.xbits * (1 + nf) + 2 * M * N * ob
+        ev["abuf_bits"] += M * K * cfg.xbits * (x_in + nf) + (1 + y_out) * M * N * ob
         ev["pbuf_bits"] += 2 * kf * M * N * cfg.acc_bits
-        ev["dram_bits"] += fetch + M * K * cfg.xbits + M * N * ob
+        ev["dram_bits"] += fetch + x_in * M * K * cfg.xbits + y_out * M * N * ob
         ev["cycles"] += kf * nf * (M + R + C - 2)
     return ev
 
@@ -492,23 +514,29 @@ def _share(parts: dict, components: dict) -> float:
 
 
 def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
-                  per: int = 1, weights_resident: bool = False) -> dict:
+                  per: int = 1, weights_resident: bool = False, chained: bool | None = None) -> dict:
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
     ``host_write_bits`` / ``host_read_bits``. ``layers``: ``[(M, K, N, out_bits)]``, the run's GEMMs.
     ``per``: what the energy is divided by for ``energy_per_pj`` (the batch for an MLP, 1 for a GEMM).
     ``weights_resident``: the baseline's weights are already in its buffer (:func:`baseline_events`);
-    for the chip, pass a report without the RRAM-programming windows.
+    for the chip, pass a report without the RRAM-programming windows (a kept chip's report has none).
+    ``chained`` (default: the report's ``placement`` is ``pipeline``): the baseline keeps the
+    intermediate activations on chip as the pipeline does (:func:`baseline_events`). The chip's DRAM
+    bits are the report's ``host_dram_bits`` when it has them, else all the host moves.
     """
+    if chained is None:
+        chained = report.get("placement") == "pipeline"
     _node(node)
     if "counters" not in report:
         raise EnergyError("report: no 'counters' (run the job on a backend first)")
+    dram = report.get("host_dram_bits")
     ev = chip_events(cfg, report["counters"], int(report.get("host_write_bits", 0)),
-                     int(report.get("host_read_bits", 0)))
+                     int(report.get("host_read_bits", 0)), None if dram is None else int(dram))
     en = event_energies(cfg, node, vdd)
     chip = price(ev, en, COMPONENTS)
-    bev = baseline_events(cfg, layers, weights_resident)
+    bev = baseline_events(cfg, layers, weights_resident, chained)
     if bev["macs"] != report["macs"]:
         raise EnergyError(f"layers: {bev['macs']} MACs, the run did {report['macs']}")
     base = price(bev, en, BASELINE_COMPONENTS)
@@ -528,6 +556,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
         "baseline_tops_per_w": ops / base["total"],
         "baseline_tops_per_mm2": ops / bsecs / 1e12 / barea["total"], "baseline_area_mm2": barea["total"],
         "baseline_cycles": bev["cycles"], "baseline_array": list(baseline_array(cfg)),
+        "baseline_weights_resident": bool(weights_resident), "baseline_chained": bool(chained),
         "baseline_data_movement_share": _share(base, BASELINE_COMPONENTS),
         "baseline_breakdown_pj": {k: v for k, v in base.items() if k != "total"},
         "baseline_events": bev,

@@ -59,7 +59,10 @@ def test_a_kept_network_is_programmed_once_and_then_only_where_it_changed(tmp_pa
     chip = tmp_path / "s.npz"
     Y1, r1 = _run(tmp_path, net, X, chip, 1)
     s1 = load_chip(chip, TINY)
-    assert np.array_equal(Y1, reference(net, X)) and r1["placement"] == "resident"
+    # layer 1's 16 outputs need two tiles of 8 columns fed the same inputs: no pipeline (no multicast), so
+    # layer by layer, each layer on tiles of its own
+    assert np.array_equal(Y1, reference(net, X)) and r1["placement"] == "layer-by-layer"
+    assert r1["weights_resident"] and "multicast" in r1["placement_reason"]
     written = int((s1.write_counts > 0).sum())
     assert r1["rram_row_writes"] == written > 0 and r1["program_cycles"] > 0
     assert r1["inference_cycles"] == r1["cycles"] - r1["program_cycles"]
@@ -101,7 +104,8 @@ def _gemm_operands():
 
 @pytest.fixture(scope="module")
 def model_state(tmp_path_factory):
-    """A state file written by the model backend through the CLI (a fresh chip, a GEMM)."""
+    """A state file written by the model backend through the CLI (a fresh chip, a GEMM: placed as a
+    one-layer pipeline, whose tiles differ from compile_gemm's; see :func:`_start`)."""
     d = tmp_path_factory.mktemp("kept")
     A, B, _ = _gemm_operands()
     np.save(d / "a.npy", A)
@@ -112,10 +116,19 @@ def model_state(tmp_path_factory):
     return d
 
 
+def _start(model_state):
+    """The CLI's state file after compile_gemm's plan of B ran on it on the model: B where compile_gemm
+    places it (the RTL backends run compile_gemm's plans until they run pipelines, PIPELINE_BACKENDS)."""
+    A, B, _ = _gemm_operands()
+    start = load_chip(model_state / "s.npz", TINY)
+    run_plan(compile_gemm(TINY, A, B, rram=start.rram), "model", chip=start)
+    return start
+
+
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 def test_the_state_file_round_trips_through_the_rtl(model_state, sim):
     A, B, B2 = _gemm_operands()
-    start = load_chip(model_state / "s.npz", TINY)
+    start = _start(model_state)
     for b, rows in ((B, 0), (B2, 2)):
         on_model, on_rtl = start.copy(), start.copy()
         C_m, rep_m = run_plan(compile_gemm(TINY, A, b, rram=start.rram), "model", chip=on_model)
@@ -130,7 +143,7 @@ def test_the_state_file_round_trips_through_the_rtl(model_state, sim):
 def test_a_wrong_deposit_fails_the_run(model_state, monkeypatch):
     """The RTL must start from the file's cells: a chip loaded one bit off gives other results."""
     A, B, _ = _gemm_operands()
-    start = load_chip(model_state / "s.npz", TINY)
+    start = _start(model_state)
     words = KeptChip.cell_words
 
     def off_by_one_bit(self):

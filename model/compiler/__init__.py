@@ -115,8 +115,8 @@ rounds), :mod:`.gemm` (:func:`compile_gemm`), :mod:`.analysis` (:func:`roofline`
 Pure Python and numpy: no Amaranth or cocotb here.
 """
 
-from .analysis import roofline, traffic_bound
+from .analysis import pipeline_limit, roofline, traffic_bound
 from .gemm import compile_gemm
 from .plan import CompileError, GemmPlan, Window
 
-__all__ = ["CompileError", "GemmPlan", "Window", "compile_gemm", "roofline", "traffic_bound"]
+__all__ = ["CompileError", "GemmPlan", "Window", "compile_gemm", "pipeline_limit", "roofline", "traffic_bound"]

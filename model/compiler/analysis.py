@@ -4,11 +4,12 @@ own data movement (:func:`traffic_bound`); see "Performance" in the package docs
 from __future__ import annotations
 
 from ..config import Config
+from ..encoding import SeqOp
 from ..isa import Op, decode
 from .layout import _tiles
 from .plan import GemmPlan
 
-__all__ = ["roofline", "traffic_bound"]
+__all__ = ["roofline", "traffic_bound", "pipeline_limit"]
 
 def roofline(cfg: Config, M: int | None = None, K: int | None = None, N: int | None = None,
              requantized: bool = False) -> float:
@@ -90,3 +91,50 @@ def traffic_bound(plan: GemmPlan) -> dict:
         tot["windows"].append(max(tx, rx, max(tile.values())))
         tot["cycles"] += tot["windows"][-1]
     return tot
+
+
+def pipeline_limit(plan) -> dict:
+    """The physical limit of a resident pipeline (a :class:`~.net.NetPlan`), in cycles per input vector.
+
+    In steady state every vector costs each part of the chip a fixed amount, whatever the schedule:
+
+    * ``macro``: ``steps`` (``xbits / par``) cycles, one MVM per tile and vector, all tiles in parallel;
+    * ``ctrl_tx``: the controller's port out, a flit a cycle: per feed channel an ``XS`` packet (a header
+      and the block's valid input words);
+    * ``ctrl_rx``: its port in: per last-layer chain end a ``RESULT_S`` (header, address, valid
+      columns' words) and per feed channel a ``CREDIT``;
+    * ``tile_rx`` / ``tile_tx``: the busiest tile's network port, a flit a cycle each way: its input
+      (``XS``), its partial sum (``PS``, header and valid columns as int32), the credits it gets back
+      and sends.
+
+    Window overheads (descriptors, barriers, programming) are left out: they do not grow with the
+    batch. Returns ``cycles_per_vector`` (the largest), ``bound`` (which part), ``parts`` (each part's
+    cycles per vector), ``macs_per_vector`` and ``utilization`` (``macs_per_vector / (peak *
+    cycles_per_vector)``: the most of peak the pipeline can reach)."""
+    cfg = plan.cfg
+    words = cfg.vector_words
+    first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"]]
+    parts = {"macro": cfg.steps,
+             "ctrl_tx": sum(1 + words(b.krows, cfg.xbits) for b in first),
+             "ctrl_rx": len(first)}
+    rx, tx = {}, {}
+    for b in plan.blocks:
+        d, t = plan.streams[b.tile], b.tile
+        rx[t] = rx.get(t, 0) + 1 + words(b.krows, cfg.xbits) + (1 + words(b.ncols, cfg.acc_bits) if d["join"] else 0)
+        tx[t] = tx.get(t, 0) + 1 + (1 if d["join"] else 0)            # its ring credits
+        if d["op"] == SeqOp.PS_TILE:
+            tx[t] += 1 + words(b.ncols, cfg.acc_bits)
+        elif d["op"] == SeqOp.XS_TILE:
+            tx[t] += 1 + words(b.ncols, cfg.xbits)
+        else:
+            tx[t] += 2 + d["gstep"]
+            parts["ctrl_rx"] += 2 + d["gstep"]
+        if d["op"] in (SeqOp.PS_TILE, SeqOp.XS_TILE):                  # the credit its destination returns
+            dst = (d["dst_x"], d["dst_y"])
+            rx[dst] = rx.get(dst, 0) + 1
+    parts["tile_rx"], parts["tile_tx"] = max(rx.values()), max(tx.values())
+    bound = max(parts, key=lambda k: (parts[k], k == "macro"))
+    macs = plan.macs // plan.batch
+    cpv = parts[bound]
+    return {"cycles_per_vector": cpv, "bound": bound, "parts": parts, "macs_per_vector": macs,
+            "utilization": macs / (cfg.tiles * cfg.peak_macs_per_cycle * cpv)}

@@ -184,6 +184,10 @@ def print_cycle_split(report):
     print(f"  inference: {report['inference_cycles']} cycles, compute utilization "
           f"{100 * report['compute_utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle"
           + (" (no inference cycles)" if not report["inference_cycles"] else ""))
+    if "limit_cycles_per_vector" in report:
+        print(f"  pipeline limit: {report['limit_cycles_per_vector']} cycles per input vector (bound by "
+              f"{report['limit_bound']}), {100 * report['limit_utilization']:.1f}% of peak; reached "
+              f"{100 * report['compute_utilization'] / report['limit_utilization']:.0f}% of it")
 
 
 def check_node(args):
@@ -263,13 +267,19 @@ def progress_printer(what):
 def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
     """Energy of the run and of the von Neumann baseline (model/energy.py): printed, added to ``report``
     (the R.json fields), and drawn as ``energy.png`` in ``plot_dir`` if given. Returns the energy report."""
-    from ..model.energy import energy_report
-    e = energy_report(cfg, report, layers, args.node, per=per)
+    from ..model.energy import baseline_holds, energy_report
+    # a kept chip (its file was loaded: it is written only after the run) keeps its weights; so does the
+    # baseline, in its SRAM, when they fit there
+    kept = bool(getattr(args, "chip", None)) and Path(args.chip).exists()
+    e = energy_report(cfg, report, layers, args.node, per=per,
+                      weights_resident=kept and baseline_holds(cfg, layers))
     r, c = e["baseline_array"]
     print(f"  energy ({e['node']}, {e['vdd']:g} V, {e['clock_mhz']:g} MHz): chip {e['energy_per_pj'] / 1e3:,.2f} nJ "
           f"per {unit}, {e['tops_per_w']:.3g} TOPS/W, {e['tops_per_mm2']:.3g} TOPS/mm2 ({e['area_mm2']:.3g} mm2); "
           f"data movement {100 * e['data_movement_share']:.0f}%")
-    print(f"  baseline ({r}x{c} weight-stationary systolic array, SRAM weight buffer fed from DRAM): "
+    held = "weights kept in its SRAM" if e["baseline_weights_resident"] else "SRAM weight buffer fed from DRAM"
+    held += ", activations kept on chip" if e["baseline_chained"] else ""
+    print(f"  baseline ({r}x{c} weight-stationary systolic array, {held}): "
           f"{e['baseline_energy_per_pj'] / 1e3:,.2f} nJ per {unit}, {e['baseline_tops_per_w']:.3g} TOPS/W, "
           f"{e['baseline_tops_per_mm2']:.3g} TOPS/mm2; data movement {100 * e['baseline_data_movement_share']:.0f}%")
     top = sorted(e["breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]

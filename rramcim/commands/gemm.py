@@ -32,7 +32,7 @@ def add_parser(sub):
 
 def main(args):
     import numpy as np
-    from ..model.compiler import CompileError, compile_gemm
+    from ..model.compiler import CompileError
     outputs = Outputs([("--out", args.out), ("--report", args.report), ("--chip", args.chip)],
                       inputs=[("--a", args.a), ("--b", args.b), ("--config", args.config)],
                       dirs=[("--plot", args.plot, ("energy.png",))])
@@ -56,16 +56,20 @@ def main(args):
     print(f"rramcim gemm: C[{M}x{N}] = A[{M}x{K}] @ B[{K}x{N}], int8 -> int32, config '{cfg.name}' "
           f"({cfg.mesh_x}x{cfg.mesh_y} tiles of {cfg.rows}x{cfg.cols}), backend {args.backend}")
     chip = kept_chip(args, cfg)
+    from ..sim.backends.jobs import gemm_plan
     try:
-        plan = compile_gemm(cfg, A, B, rram=None if chip is None else chip.rram)
+        plan, placement, reason = gemm_plan(cfg, A, B, args.backend, chip)
     except CompileError as e:
         raise CliError(str(e)) from None
+    print(f"  placement: {placement}" + (" (B resident on its own tiles, the rows of A streamed through as a "
+                                         "one-layer pipeline)" if reason is None else f" ({reason})"))
     C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout,
                          chip=chip)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does
     if not np.array_equal(C, ref):
         raise CliError(f"the result differs from numpy's A @ B in {int((C != ref).sum())} of {C.size} places")
-    report.update(M=M, K=K, N=N, config=cfg.name, config_fields=cfg.as_dict())
+    report.update(M=M, K=K, N=N, config=cfg.name, config_fields=cfg.as_dict(), placement=placement,
+                  placement_reason=reason)
     print("  C == numpy A @ B (int32): yes")
     print(f"  windows {len(plan.windows)}, cycles {report['cycles']}, MACs {report['macs']}, "
           f"utilization {100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle, "

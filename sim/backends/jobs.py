@@ -15,12 +15,55 @@ import numpy as np
 
 from ...model.chip import ChipState
 from ...model.chipfile import KeptChip
-from ...model.compiler import compile_gemm
+from ...model.compiler import compile_gemm, pipeline_limit
+from ...model.compiler.net import NetPlan, NotResident, compile_net
 from ...model.config import Config
+from ...model.mlp import Layer, Net
 from . import NO_FPGA_CHIP, BackendError, run_windows
 from . import model as model_backend
 
-__all__ = ["JobError", "run_plan", "run_net", "resident_tiles"]
+__all__ = ["JobError", "PIPELINE_BACKENDS", "pipeline_runs_on", "run_plan", "run_net", "resident_tiles",
+           "compile_resident", "gemm_plan"]
+
+PIPELINE_BACKENDS = ("model",)
+"""The backends that run a resident pipeline (:class:`~rramcim.model.compiler.net.NetPlan`: standing
+sequences, ``XS``/``PS``/``CREDIT``/``RESULT_S`` packets). The model does; the RTL backends join when the
+tile RTL runs sequences (add ``"verilator"``, ``"icarus"`` here, and ``"fpga"`` once a board build has
+it). On the others :func:`run_net` and :func:`gemm_plan` take the layer-by-layer flow and say why."""
+
+
+def pipeline_runs_on(backend: str) -> str | None:
+    """None if ``backend`` runs resident pipelines (:data:`PIPELINE_BACKENDS`), else why not (one line)."""
+    if backend in PIPELINE_BACKENDS:
+        return None
+    return (f"the {backend} backend does not run standing sequences yet (PIPELINE_BACKENDS: "
+            f"{', '.join(PIPELINE_BACKENDS)})")
+
+
+def compile_resident(cfg: Config, net, X, backend: str, chip: KeptChip | None = None):
+    """``(plan, reason)``: the resident pipeline of ``net`` on ``X`` (:func:`compile_net`, for the kept
+    ``chip``'s RRAM if given) and None, or None and why it cannot run (the backend, or
+    :class:`NotResident`'s reason)."""
+    reason = pipeline_runs_on(backend)
+    if reason is not None:
+        return None, reason
+    try:
+        return compile_net(cfg, net, X, rram=None if chip is None else chip.rram), None
+    except NotResident as e:
+        return None, str(e)
+
+
+def gemm_plan(cfg: Config, A, B, backend: str, chip: KeptChip | None = None):
+    """``(plan, placement, reason)`` of ``C = A @ B``: a one-layer resident pipeline (no bias, int32 out)
+    when ``B``'s blocks fit the tiles and the first layer's the feed channels (weight-resident: ``placement``
+    ``"pipeline"``, reason None), else :func:`compile_gemm`'s plan (``"layer-by-layer"``, and why not).
+    Simply: the pipeline whenever it applies; it sends only valid columns, overlaps receiving with
+    computing and needs no command per chunk, so on the model it is never slower for a resident B."""
+    net = Net([Layer(np.asarray(B, dtype=np.int8), np.zeros(B.shape[1], dtype=np.int32), None, 0)])
+    plan, reason = compile_resident(cfg, net, A, backend, chip)
+    if plan is not None:
+        return plan, "pipeline", None
+    return compile_gemm(cfg, A, B, rram=None if chip is None else chip.rram), "layer-by-layer", reason
 
 
 class JobError(RuntimeError):
@@ -49,8 +92,19 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     if chip is not None:
         state = ChipState(plan.cfg)
         chip.apply(state)
-    C, report = model_backend.run_on_model(plan, state=state, trace=trace, trace_offset=trace_offset,
-                                           progress=progress if backend == "model" else None)
+    shown = progress if backend == "model" else None
+    if isinstance(plan, NetPlan):
+        if (why := pipeline_runs_on(backend)) is not None:
+            raise JobError(why)
+        out = model_backend.run_windows_checked(plan.cfg, plan.windows, state, trace, trace_offset, shown)
+        C = plan.result([o["reads"] for o in out])
+        report = model_backend.windows_report(plan.cfg, plan.windows, plan.window_kinds, out, plan.macs)
+        limit = pipeline_limit(plan)
+        report.update(limit_cycles_per_vector=limit["cycles_per_vector"], limit_bound=limit["bound"],
+                      limit_utilization=limit["utilization"], host_dram_bits=_host_dram_bits(plan, report))
+    else:
+        C, report = model_backend.run_on_model(plan, state=state, trace=trace, trace_offset=trace_offset,
+                                               progress=shown)
     report = dict(report, backend=backend)
     kept = None if chip is None else KeptChip.from_state(state)
     if kept is not None and plan.rram is not None and not np.array_equal(kept.rram, plan.rram):
@@ -85,6 +139,19 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
     return C_rtl, report
 
 
+def _host_dram_bits(plan: NetPlan, report: dict) -> int:
+    """What the host's memory holds of the words a pipeline's windows move: all of them but the padding
+    of the last flit of each input vector (``XS`` words of a block's valid rows) and of each result
+    (``RESULT_S`` words of its valid columns): the network's inputs and outputs at their own widths,
+    plus the weights, biases and descriptors."""
+    cfg, W = plan.cfg, plan.cfg.flit_width
+    first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"]]
+    pad_in = sum(cfg.vector_words(b.krows, cfg.xbits) * W - b.krows * cfg.xbits for b in first)
+    pad = sum(n * (words * W - nc * cfg.acc_bits) for rmap in plan.read_map for _, n, _, nc, words in rmap)
+    pad += pad_in * plan.batch
+    return report["host_write_bits"] + report["host_read_bits"] - pad
+
+
 def resident_tiles(cfg: Config, shapes) -> list | None:
     """Tiles of their own for layers of weight ``shapes`` ([(K, N)]), or None if their ``rows x cols`` blocks
     do not all fit the chip. Layer ``i`` gets its blocks' number of tiles, times the copies of its weights
@@ -112,24 +179,54 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
             serial_timeout: float | None = None, chip: KeptChip | None = None):
     """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
-    Layer after layer over the whole batch: each layer is one compiled plan
-    (bias, requantization and ReLU on the tiles), its int8 output the next
-    layer's input. The report sums cycles, MACs and events over the layers and
-    lists each layer's. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
-    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`): each layer is compiled for the RRAM the
-    chip holds then (rows that hold their weights are not written) and run on it; updated in place.
-    With a chip, a network whose blocks fit the tiles together is placed *resident*
-    (:func:`resident_tiles`: each layer on tiles of its own, so that all weights stay and a second run
-    programs nothing); else the layers share every tile (as without a chip) and each run reprograms
-    them. The report's ``placement`` says which (``resident`` or ``shared``).
+    When the network is resident (:func:`compile_net`: every layer's weights on tiles of their own, the
+    shape a pipeline carries) and the backend runs standing sequences (:data:`PIPELINE_BACKENDS`), it runs
+    as one pipeline: the controller streams the inputs in and collects the final outputs, intermediate
+    activations go tile to tile (report ``placement``: ``pipeline``). Else layer after layer over the
+    whole batch (``layer-by-layer``, and ``placement_reason`` says why not the pipeline): each layer one
+    compiled GEMM (bias, requantization and ReLU on the tiles), its int8 output the next layer's input,
+    through the host. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
+
+    ``chip`` (a :class:`~rramcim.model.chipfile.KeptChip`): the plans are compiled for the RRAM it holds
+    (rows that hold their weights are not written) and run on it; updated in place to what the backend
+    left. Layer by layer, a network whose blocks fit the tiles together gets tiles of its own per layer
+    (:func:`resident_tiles`), so that a second run programs nothing there too; ``weights_resident`` says
+    whether all weights stay on the chip across runs.
+
+    The report sums cycles, MACs and events; ``layers`` lists each layer's ``M``, ``K``, ``N``, ``macs``
+    and ``tiles``, and, layer by layer, its ``cycles``, ``windows`` and ``utilization``; in a pipeline the
+    layers run at once and share the cycles (``cycles_shared``: true, no cycles per layer).
     """
     x = np.asarray(X, dtype=np.int8)
+    plan, reason = compile_resident(cfg, net, x, backend, chip)
+    if plan is not None:
+        if log:
+            log(f"  placement: pipeline, {len(plan.blocks)} tiles resident, {len(plan.windows)} windows "
+                f"({plan.window_kinds.count('program')} programming)")
+        Y, report = run_plan(plan, backend, log=log, progress=progress, trace=trace, port=port, baud=baud,
+                             serial_timeout=serial_timeout, chip=chip)
+        layers = []
+        for i, L in enumerate(net.layers):
+            tiles = [b.tile for b in plan.blocks if b.layer == i]
+            layers.append({"layer": i, "M": int(x.shape[0]), "K": int(L.w.shape[0]), "N": int(L.w.shape[1]),
+                           "macs": int(x.shape[0]) * int(L.w.size), "tiles": [list(t) for t in tiles]})
+        report.update(layers=layers, cycles_shared=True, batch=int(x.shape[0]), config=cfg.name,
+                      placement="pipeline", placement_reason=None, weights_resident=True)
+        return np.asarray(Y, dtype=np.int32), report
+    if log:
+        log(f"  placement: layer-by-layer ({reason})")
+    return _run_layers(cfg, net, x, backend, reason, log=log, progress=progress, trace=trace, port=port, baud=baud,
+                       serial_timeout=serial_timeout, chip=chip)
+
+
+def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, trace=None, chip=None, **serial):
+    """:func:`run_net`'s layer-by-layer flow."""
     total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
              "host_write_bits": 0, "host_read_bits": 0}
     per_layer = []
     counters: dict = {}
-    n = len(net.layers)
     placed = resident_tiles(cfg, [L.w.shape for L in net.layers]) if chip is not None else None
+    order = [(xx, y) for y in range(cfg.mesh_y) for xx in range(cfg.mesh_x)]
     for i, L in enumerate(net.layers):
         if log:
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
@@ -137,18 +234,19 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
         plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
                             rram=None if chip is None else chip.rram, tiles=None if placed is None else placed[i])
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
-                          port=port, baud=baud, serial_timeout=serial_timeout, chip=chip)
+                          chip=chip, **serial)
         for k in total:
             total[k] += rep.get(k, 0) if k != "macs" else plan.macs
         for k, v in rep.get("counters", {}).items():
             counters[k] = counters.get(k, 0) + v
         per_layer.append({"layer": i, "M": plan.M, "K": plan.K, "N": plan.N, "cycles": rep["cycles"],
-                          "windows": rep["windows"], "macs": plan.macs, "utilization": rep["utilization"]})
+                          "windows": rep["windows"], "macs": plan.macs, "utilization": rep["utilization"],
+                          "tiles": [list(t) for t in (order if placed is None else placed[i])]})
         x = y
     peak = cfg.tiles * cfg.peak_macs_per_cycle
     report = dict(total, backend=backend, layers=per_layer, counters=counters, peak_macs_per_cycle=peak,
                   utilization=total["macs"] / (total["cycles"] * peak) if total["cycles"] else 0.0,
                   **model_backend.cycle_split(total["cycles"], total["program_cycles"], total["macs"], peak),
-                  batch=int(x.shape[0]), config=cfg.name, placement="shared" if placed is None else "resident")
-    assert n == len(per_layer)
+                  batch=int(x.shape[0]), config=cfg.name, cycles_shared=False, placement="layer-by-layer",
+                  placement_reason=reason, weights_resident=placed is not None)
     return np.asarray(x, dtype=np.int32), report

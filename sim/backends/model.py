@@ -18,7 +18,7 @@ from ...model.config import Config
 from ...model.encoding import COUNTER_NAMES, TILE_COUNTER_NAMES, counter_name
 from ...model.isa import Op, decode
 
-__all__ = ["run_windows", "run_on_model", "cycle_split"]
+__all__ = ["run_windows", "run_on_model", "run_windows_checked", "windows_report", "cycle_split"]
 
 
 def cycle_split(cycles: int, program_cycles: int, macs: int, peak: float) -> dict:
@@ -97,33 +97,56 @@ def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | N
         raise ValueError(f"state: a chip of config {state.cfg.name!r}, the plan is for {cfg.name!r}")
     bound = traffic_bound(plan)
     # a valid plan never comes near these limits; a deadlock would otherwise run to the model's own limit
-    out = run_windows(cfg, plan.windows, state, progress, trace, trace_offset,
-                      max_cycles=[20 * c + 20_000 for c in bound["windows"]])
+    out = run_windows_checked(cfg, plan.windows, state, trace, trace_offset, progress,
+                              max_cycles=[20 * c + 20_000 for c in bound["windows"]])
+    C = plan.result([o["reads"] for o in out])
+    kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))
+    report = windows_report(cfg, plan.windows, kinds, out, plan.macs)
+    roof = roofline(cfg, plan.M, plan.K, plan.N, requantized=plan.shift is not None)
+    report |= {"roofline_macs_per_cycle": roof, "roofline_utilization": plan.macs / (report["cycles"] * roof),
+               "bound_cycles": bound["cycles"], "bound_efficiency": bound["cycles"] / report["cycles"]}
+    return C, report
+
+
+def run_windows_checked(cfg: Config, windows, state: ChipState | None = None, trace: list | None = None,
+                        trace_offset: int = 0, progress=None, max_cycles: list[int] | None = None) -> list[dict]:
+    """:func:`run_windows`, raising RuntimeError at a window that ends with a chip error. Without
+    ``max_cycles``, a window is bounded by 20 cycles a word it moves (program, global-buffer words written
+    and read) plus 20,000: a valid plan never comes near, a deadlock stops there."""
+    if max_cycles is None:
+        max_cycles = [20 * (len(w.program) + sum(len(v) for v in w.gbuf.values()) + sum(n for _, n in w.reads))
+                      + 20_000 for w in windows]
+    out = run_windows(cfg, windows, state, progress, trace, trace_offset, max_cycles=max_cycles)
     for w, o in enumerate(out):
         if o["error"] is not None:
             raise RuntimeError(f"window {w}: {o['error']}")
+    return out
+
+
+def windows_report(cfg: Config, windows, kinds, out: list[dict], macs: int) -> dict:
+    """The report of windows run (``out``, :func:`run_windows`'s) doing ``macs`` MACs: ``cycles`` (summed
+    over windows), ``windows``, ``window_cycles``, ``counters`` (the chip-wide counters and the tile
+    counters summed over tiles, each summed over windows, by name), ``macs``, ``peak_macs_per_cycle``
+    (``tiles * peak_macs_per_cycle``), ``utilization`` (``macs / (cycles * peak)``), ``program_cycles``
+    and ``program_share`` (the windows of kind ``program``: their cycles, measured), ``inference_cycles``
+    and ``compute_utilization`` (:func:`cycle_split`), ``rram_row_writes`` (rows the ``ldw`` s program),
+    ``rram_pulses``, ``noc_flits``, ``host_write_bits`` / ``host_read_bits`` (the global-buffer words the
+    host writes before and reads after the windows, times ``flit_width``)."""
     counters = {n: sum(o["counters"].get(n, 0) for o in out) for n in COUNTER_NAMES}
     counters |= {n: sum(v for o in out for k, v in o["counters"].items() if k.split("@")[0] == n)
                  for n in TILE_COUNTER_NAMES}
-    reads = [o["reads"] for o in out]
     window_cycles = [o["cycles"] for o in out]
-    C = plan.result(reads)
     cycles = sum(window_cycles)
-    kinds = plan.schedule.get("window_kinds", ["gemm"] * len(plan.windows))
     prog = sum(c for c, k in zip(window_cycles, kinds) if k == "program")
     peak = cfg.tiles * cfg.peak_macs_per_cycle
-    roof = roofline(cfg, plan.M, plan.K, plan.N, requantized=plan.shift is not None)
-    rows = sum(decode(w).ops["count"] for win in plan.windows for w in win.program if decode(w).op == Op.LDW)
-    report = {
-        "cycles": cycles, "windows": len(plan.windows), "window_cycles": window_cycles,
-        "counters": counters, "macs": plan.macs, "peak_macs_per_cycle": peak,
-        "utilization": plan.macs / (cycles * peak), "roofline_macs_per_cycle": roof,
-        "roofline_utilization": plan.macs / (cycles * roof),
-        **cycle_split(cycles, prog, plan.macs, peak), "program_share": prog / cycles,
-        "rram_row_writes": rows, "rram_pulses": counters["rram_pulses"], "noc_flits": counters["noc_flits"],
-        "bound_cycles": bound["cycles"], "bound_efficiency": bound["cycles"] / cycles,
+    rows = sum(decode(w).ops["count"] for win in windows for w in win.program if decode(w).op == Op.LDW)
+    return {
+        "cycles": cycles, "windows": len(windows), "window_cycles": window_cycles,
+        "counters": counters, "macs": macs, "peak_macs_per_cycle": peak,
+        "utilization": macs / (cycles * peak), **cycle_split(cycles, prog, macs, peak),
+        "program_share": prog / cycles, "rram_row_writes": rows, "rram_pulses": counters["rram_pulses"],
+        "noc_flits": counters["noc_flits"],
         # what the host moves between windows (not a chip counter: exact from the plan; model/energy.py)
-        "host_write_bits": cfg.flit_width * sum(len(w) for win in plan.windows for w in win.gbuf.values()),
-        "host_read_bits": cfg.flit_width * sum(n for win in plan.windows for _, n in win.reads),
+        "host_write_bits": cfg.flit_width * sum(len(w) for win in windows for w in win.gbuf.values()),
+        "host_read_bits": cfg.flit_width * sum(n for win in windows for _, n in win.reads),
     }
-    return C, report

@@ -11,7 +11,7 @@ __all__ = ["plot_net_run", "plot_energy", "STATE_COLORS"]
 
 # tile states of the cycle-exact model (docs/isa.md, "Timing"), idle left blank
 STATE_COLORS = {"recv": "#9ecae1", "exec": "#3182bd", "prog": "#fdae6b", "prog_wait": "#e6550d",
-                "mvm": "#31a354", "send": "#756bb1"}
+                "mvm": "#31a354", "send": "#756bb1", "stream": "#d62728"}
 
 
 def _intervals(trace, tiles: int, end: int):
@@ -30,7 +30,8 @@ def _intervals(trace, tiles: int, end: int):
 
 
 def plot_net_run(report: dict, trace: list, cfg, outdir) -> list[Path]:
-    """``layers.png`` (cycles and utilization per layer) and ``timeline.png`` (tile states over time)."""
+    """``layers.png`` (cycles and utilization per layer; in a pipeline, whose layers share the cycles, MACs
+    and tiles per layer) and ``timeline.png`` (tile states over time; ``stream``: a standing sequence)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -39,15 +40,26 @@ def plot_net_run(report: dict, trace: list, cfg, outdir) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
     layers = report["layers"]
+    shared = report.get("cycles_shared", False)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     names = [f"layer {L['layer']}\n{L['K']}x{L['N']}" for L in layers]
-    ax.bar(names, [L["cycles"] for L in layers], color="#3182bd")
-    ax.set_ylabel("cycles")
     ax2 = ax.twinx()
-    ax2.plot(names, [100 * L["utilization"] for L in layers], "o-", color="#e6550d")
-    ax2.set_ylabel("utilization (% of peak)", color="#e6550d")
-    ax2.set_ylim(0, max(5.0, 1.2 * max(100 * L["utilization"] for L in layers)))
-    ax.set_title(f"{report['batch']} inputs on '{report['config']}' ({report['backend']}): {report['cycles']} cycles")
+    if shared:           # a pipeline: every layer runs in every cycle
+        ax.bar(names, [L["macs"] for L in layers], color="#3182bd")
+        ax.set_ylabel("MACs")
+        ax2.plot(names, [len(L["tiles"]) for L in layers], "o-", color="#e6550d")
+        ax2.set_ylabel("tiles", color="#e6550d")
+        ax2.set_ylim(0, 1 + max(len(L["tiles"]) for L in layers))
+        what = f"pipeline, cycles shared by the layers, {100 * report['compute_utilization']:.1f}% of peak"
+    else:
+        ax.bar(names, [L["cycles"] for L in layers], color="#3182bd")
+        ax.set_ylabel("cycles")
+        ax2.plot(names, [100 * L["utilization"] for L in layers], "o-", color="#e6550d")
+        ax2.set_ylabel("utilization (% of peak)", color="#e6550d")
+        ax2.set_ylim(0, max(5.0, 1.2 * max(100 * L["utilization"] for L in layers)))
+        what = "layer by layer"
+    ax.set_title(f"{report['batch']} inputs on '{report['config']}' ({report['backend']}): {report['cycles']} "
+                 f"cycles\n{what}", fontsize=9)
     fig.tight_layout()
     files.append(outdir / "layers.png")
     fig.savefig(files[-1], dpi=120)
@@ -63,14 +75,14 @@ def plot_net_run(report: dict, trace: list, cfg, outdir) -> list[Path]:
         for state, bars in by_state.items():
             ax.broken_barh(bars, (t - 0.4, 0.8), color=STATE_COLORS.get(state, "grey"))
     start = 0
-    for L in layers:
-        start += L["cycles"]
+    for c in report["window_cycles"] if shared else [L["cycles"] for L in layers]:
+        start += c
         ax.axvline(start, color="black", lw=0.8, ls="--")
     ax.set_yticks(range(cfg.tiles))
     ax.set_yticklabels([f"tile {t % cfg.mesh_x},{t // cfg.mesh_x}" for t in range(cfg.tiles)])
     ax.set_xlim(0, end)
-    ax.set_xlabel("cycle (dashed: end of a layer)")
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATE_COLORS.items()], ncol=6, fontsize=8,
+    ax.set_xlabel(f"cycle (dashed: end of a {'window' if shared else 'layer'})")
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATE_COLORS.items()], ncol=7, fontsize=8,
               loc="upper center", bbox_to_anchor=(0.5, -0.35 if cfg.tiles <= 4 else -0.15))
     ax.set_title("tile activity (blank: idle)")
     fig.tight_layout()
