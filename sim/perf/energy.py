@@ -3,8 +3,9 @@
 ``python -m rramcim.sim.repro_energy`` prints both; ``--write docs/energy.md`` replaces the sections
 between ``<!-- table:begin -->`` / ``<!-- table:end -->`` (the technology table),
 ``<!-- repro:begin -->`` / ``<!-- repro:end -->``, ``<!-- demo:begin -->`` / ``<!-- demo:end -->`` and
-``<!-- scenarios:begin -->`` / ``<!-- scenarios:end -->`` (the demo's net at several batch sizes, with the
-weights programmed per run or resident) of that file with them.
+``<!-- kept:begin -->`` / ``<!-- kept:end -->`` (the demo's second run on a kept chip at 64- and 256-bit
+flits) and ``<!-- scenarios:begin -->`` / ``<!-- scenarios:end -->`` (the demo's net layer by layer at several
+batch sizes, with the weights programmed per run or resident) of that file with them.
 
 Each macro is configured like the paper (array, weight and input precision, node, supply) and its
 energy per MVM is counted by the same event formulas as a chip run (model/energy.py:
@@ -149,21 +150,37 @@ def scenarios_markdown(rows) -> str:
     return "\n".join(out) + "\n"
 
 
-def demo_report(node: str = "22nm") -> dict:
+def demo_report(node: str = "22nm", kept: bool = False, cfg: Config | None = None) -> dict:
+    """The digits demo's energy report, run as ``rramcim run`` runs it on ``cfg`` (default: the ``default``
+    preset). ``kept``: the second run on a kept chip (``--chip``: nothing programmed), against a baseline
+    that keeps the weights in its SRAM when they fit (:func:`rramcim.model.energy.baseline_holds`)."""
+    from ...model.chipfile import KeptChip
     from ...model.digits import train_digits
     from ..backends.jobs import run_net
-    cfg = PRESETS["default"]
+    cfg = cfg or PRESETS["default"]
     net, X, _, _, _ = train_digits()
-    _, rep = run_net(cfg, net, X, "model")
+    chip = KeptChip.fresh(cfg) if kept else None
+    if kept:
+        run_net(cfg, net, X, "model", chip=chip)
+    _, rep = run_net(cfg, net, X, "model", chip=chip)
     n = len(rep["layers"])
     layers = [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32, 1) for i, L in enumerate(rep["layers"])]
-    return E.energy_report(cfg, rep, layers, node, per=len(X))
+    e = E.energy_report(cfg, rep, layers, node, per=len(X), weights_resident=kept and E.baseline_holds(cfg, layers))
+    return dict(e, placement=rep["placement"], flit_width=cfg.flit_width, kept=kept,
+                rram_row_writes=rep["rram_row_writes"])
+
+
+KEPT_WIDTHS = (64, 256)
+"""Flit widths of the kept-chip demo sections (``<!-- kept:begin -->``)."""
 
 
 def demo_markdown(e: dict) -> str:
     per = e["per"]
     r, c = e["baseline_array"]
-    out = [f"`rramcim run` (the digits demo, {per} inferences, `default` chip, cycle-exact model), at "
+    how = (f"{e['placement']}, {e['flit_width']}-bit flits"
+           + (", a kept chip's second run: nothing programmed; the baseline keeps its weights in SRAM"
+              if e.get("kept") else ""))
+    out = [f"`rramcim run` (the digits demo, {per} inferences, `default` chip, cycle-exact model; {how}), at "
            f"{e['node']} ({e['vdd']:g} V, {e['clock_mhz']:g} MHz):", "",
            "| | energy per inference | TOPS/W | TOPS/mm2 | area | data movement |", "|---|---|---|---|---|---|",
            f"| RRAM CIM chip | {e['energy_per_pj'] / 1e3:.2f} nJ | {e['tops_per_w']:.3g} | {e['tops_per_mm2']:.3g} | "
@@ -224,9 +241,12 @@ def main(argv=None):
         return 2
     repro = repro_markdown(reproduce())
     demo = demo_markdown(demo_report(args.node))
+    kept = "\n".join(demo_markdown(demo_report(args.node, kept=True, cfg=PRESETS["default"].replace(flit_width=w)))
+                     for w in KEPT_WIDTHS)
     scen = scenarios_markdown(scenarios(args.node))
     print(repro)
     print(demo)
+    print(kept)
     print(scen)
     if args.write:
         p = Path(args.write)
@@ -234,6 +254,7 @@ def main(argv=None):
         text = _replace(text, "table", table_markdown(), args.write)
         text = _replace(text, "repro", repro, args.write)
         text = _replace(text, "demo", demo, args.write)
+        text = _replace(text, "kept", kept, args.write)
         text = _replace(text, "scenarios", scen, args.write)
         p.write_text(text)
         print(f"wrote {args.write}")
