@@ -89,6 +89,7 @@ class FeedMesh(FakeMesh):
         self.run = None              # the feed under way: dict(count, order, n, chase)
         self.feeds = []              # every feed with channels: dict(chans, packets: [XS records])
         self.results = 0             # RESULT_S packets sent
+        self.chan_log = []           # (cycle, tile) of every chan fetched
 
     def _delay(self):
         self.nd += 1
@@ -108,6 +109,7 @@ class FeedMesh(FakeMesh):
         if ins.op == Op.CHAN:
             self.chans[o["c"]] = dict(tile=(o["tx"], o["ty"]), gaddr=o["gaddr"], words=o["words"],
                                       credits=o["credits"], fetched=t)
+            self.chan_log.append((t, (o["tx"], o["ty"])))
         elif ins.op == Op.FEED:
             self._start(t, o["count"], o["expect"])
 
@@ -233,7 +235,8 @@ def feed_facts(cfg, mesh: FeedMesh, rx: SortedRx, sent: list) -> dict:
     ``hits``: result words written to an address in a cycle between the header of a feed packet
     sending that address and the cycle the word went; ``credit_at_start``: packets that started
     (job) in the cycle their channel's only credit arrived, the packet before ending in that cycle;
-    ``credit_at_stall``: the same after the feed waited for the credit; ``packets``."""
+    ``credit_at_stall``: the same after the feed waited for the credit; ``credit_at_chan``: credits
+    that arrived in the cycle a ``chan`` to their tile was fetched (they count toward it); ``packets``."""
     writes, credits = [], {}
     ptype, addr, k = None, 0, 0
     for t, f in rx.delivered:
@@ -269,5 +272,6 @@ def feed_facts(cfg, mesh: FeedMesh, rx: SortedRx, sent: list) -> dict:
                         at_start += 1
                     else:
                         at_stall += 1
-    return dict(hits=hits, credit_at_start=at_start, credit_at_stall=at_stall,
+    at_chan = sum(1 for t, tile in mesh.chan_log if t in credits.get(tile, ()))
+    return dict(hits=hits, credit_at_start=at_start, credit_at_stall=at_stall, credit_at_chan=at_chan,
                 packets=sum(len(fd["packets"]) for fd in mesh.feeds))

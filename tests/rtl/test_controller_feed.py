@@ -150,6 +150,17 @@ def test_chan_redefined_and_credits_for_no_channel():
     assert order == [(0, 1), (1, 0)] * 5 + [(1, 1)] * 2
 
 
+def test_credit_in_the_cycle_its_chan_is_fetched():
+    """A credit left over from a feed (the tile returned one for its last vector too) arrives in the
+    cycle a ``chan`` to the same tile is fetched: it counts toward the new channel, whose second packet
+    then goes without waiting."""
+    text = ("chan 1,0 c=0 words=1 credits=1 gaddr=3\nfeed count=1 expect=0\n"
+            "chan 1,0 c=2 words=1 credits=1 gaddr=9\nfeed count=2 expect=0\nhalt\n")
+    res = run_feed(TINY, 7, asm(text), mesh=mesh_with(credit_delay=(0, 0), p_extra=1.0), p_idle=0.0, p_ready=1.0)
+    assert res["facts"]["credit_at_chan"] == 1
+    assert res["counters"]["feed_stall"] == 0
+
+
 class _LateCredits(ControllerModel):
     """A model bug: a credit counts one cycle after it arrives."""
 
