@@ -93,6 +93,16 @@ def traffic_bound(plan: GemmPlan) -> dict:
     return tot
 
 
+def _xy_links(src: tuple, dst: tuple) -> list[tuple]:
+    """The router-to-router links ``((x, y), (x', y'))`` of an XY route (X first, then Y)."""
+    out, (x, y) = [], src
+    while (x, y) != dst:
+        nxt = (x + (dst[0] > x) - (dst[0] < x), y) if x != dst[0] else (x, y + (dst[1] > y) - (dst[1] < y))
+        out.append(((x, y), nxt))
+        x, y = nxt
+    return out
+
+
 def pipeline_limit(plan) -> dict:
     """The physical limit of a resident pipeline (a :class:`~.net.NetPlan`), in cycles per input vector.
 
@@ -105,7 +115,9 @@ def pipeline_limit(plan) -> dict:
       columns' words) and per feed channel a ``CREDIT``;
     * ``tile_rx`` / ``tile_tx``: the busiest tile's network port, a flit a cycle each way: its input
       (``XS``), its partial sum (``PS``, header and valid columns as int32), the credits it gets back
-      and sends.
+      and sends;
+    * ``link``: the busiest router-to-router link, a flit a cycle, every packet above on its XY route
+      (the controller's at router (0, 0)).
 
     Window overheads (descriptors, barriers, programming) are left out: they do not grow with the
     batch. Returns ``cycles_per_vector`` (the largest), ``bound`` (which part), ``parts`` (each part's
@@ -113,26 +125,40 @@ def pipeline_limit(plan) -> dict:
     cycles_per_vector)``: the most of peak the pipeline can reach)."""
     cfg = plan.cfg
     words = cfg.vector_words
-    first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"]]
-    parts = {"macro": cfg.steps,
-             "ctrl_tx": sum(1 + words(b.krows, cfg.xbits) for b in first),
-             "ctrl_rx": len(first)}
-    rx, tx = {}, {}
+    ctrl = (0, 0)
+    rx: dict = {}
+    tx: dict = {}
+    links: dict = {}
+    parts = {"macro": cfg.steps, "ctrl_tx": 0, "ctrl_rx": 0}
+
+    def flow(src, dst, flits):                  # ``flits`` per vector from src to dst (None: the controller)
+        for link in _xy_links(src or ctrl, dst or ctrl):
+            links[link] = links.get(link, 0) + flits
+        if src is None:
+            parts["ctrl_tx"] += flits
+        else:
+            tx[src] = tx.get(src, 0) + flits
+        if dst is None:
+            parts["ctrl_rx"] += flits
+        else:
+            rx[dst] = rx.get(dst, 0) + flits
+
     for b in plan.blocks:
         d, t = plan.streams[b.tile], b.tile
-        rx[t] = rx.get(t, 0) + 1 + words(b.krows, cfg.xbits) + (1 + words(b.ncols, cfg.acc_bits) if d["join"] else 0)
-        tx[t] = tx.get(t, 0) + 1 + (1 if d["join"] else 0)            # its ring credits
+        src = None if d["src_ctrl"] else (d["src_x"], d["src_y"])
+        if src is None:                          # the feed's XS (a tile's XS is counted at its producer)
+            flow(None, t, 1 + words(b.krows, cfg.xbits))
+        flow(t, src, 1)                          # a credit for each input slot freed
+        if d["join"]:
+            flow(t, (d["psrc_x"], d["psrc_y"]), 1)
+        dst = (d["dst_x"], d["dst_y"])
         if d["op"] == SeqOp.PS_TILE:
-            tx[t] += 1 + words(b.ncols, cfg.acc_bits)
+            flow(t, dst, 1 + words(b.ncols, cfg.acc_bits))
         elif d["op"] == SeqOp.XS_TILE:
-            tx[t] += 1 + words(b.ncols, cfg.xbits)
+            flow(t, dst, 1 + words(b.ncols, cfg.xbits))
         else:
-            tx[t] += 2 + d["gstep"]
-            parts["ctrl_rx"] += 2 + d["gstep"]
-        if d["op"] in (SeqOp.PS_TILE, SeqOp.XS_TILE):                  # the credit its destination returns
-            dst = (d["dst_x"], d["dst_y"])
-            rx[dst] = rx.get(dst, 0) + 1
-    parts["tile_rx"], parts["tile_tx"] = max(rx.values()), max(tx.values())
+            flow(t, None, 2 + d["gstep"])
+    parts.update(tile_rx=max(rx.values()), tile_tx=max(tx.values()), link=max(links.values(), default=0))
     bound = max(parts, key=lambda k: (parts[k], k == "macro"))
     macs = plan.macs // plan.batch
     cpv = parts[bound]
