@@ -97,10 +97,16 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
     return y
 
 
+STREAM_OPS = (Op.LDSEQ, Op.CHAN, Op.FEED)
+"""Instructions a chip without ``streams`` does not have."""
+
+
 def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     """``(error code, decoded instruction)`` for the word the controller fetched."""
     ins = decode(word)
     if ins is None:
+        return ErrorCode.ILLEGAL_OPCODE, None
+    if not cfg.streams and ins.op in STREAM_OPS:
         return ErrorCode.ILLEGAL_OPCODE, None
     o = ins.ops
     if "tx" in o and not (o["tx"] < cfg.mesh_x and o["ty"] < cfg.mesh_y):

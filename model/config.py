@@ -57,6 +57,7 @@ RANGES: dict[str, tuple[int, int, str]] = {
     "gbuf_words": (1, 1 << GADDR_BITS, "ISA address fields"),
     "tile_ibuf_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
     "tile_acc_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
+    "streams": (0, 1, "1: tiles run standing sequences and the controller feeds them; 0: a smaller chip without"),
 }
 """The allowed values of every integer field, each with its reason. Within them, only the machine's memory
 bounds a config (:func:`model_memory_bytes`, checked by :func:`load_config`)."""
@@ -104,19 +105,33 @@ class Config:
         Pulses tried on a row before the write is reported as failed
         (1 means no retry).
     flit_width : int
-        Width in bits of a NoC flit payload.
+        Width in bits of a NoC flit payload. 256 by default, chosen by
+        measurement (docs/architecture.md, "Dataflow"): the pipelined demo on
+        the cycle-exact model reaches 19.8 % of peak with 64-bit flits, 35.1 %
+        with 128 and 56.6 % with 256 (its limit 57.8 %): a tile that joins
+        partial sums takes its input and a 32-column int32 partial sum (1 + 4
+        flits at 256 bits) within the macro's 8 cycles.
     noc_fifo_depth : int
-        Depth of each router input FIFO. 16 by default: without virtual
-        channels, 4 saturates a 4x4 mesh under uniform traffic at 50 % of the
-        bisection bound, 16 at 61 % (docs/noc.md); ``tiny`` keeps 4.
+        Depth of each router input FIFO. 4 by default: with 256-bit flits
+        that is the bytes of the 16 flits of 64 bits before, and credits keep
+        the pipeline's packets from waiting in the network (the demo's
+        inference cycles are the same at 4 and 16). ``large`` keeps 16: without
+        virtual channels, 4 saturates a 4x4 mesh under uniform traffic at
+        50 % of the bisection bound, 16 at 61 % (docs/noc.md).
     imem_depth : int
         Controller instruction-memory words (64-bit instructions), at most 65536.
     gbuf_words : int
-        Controller global-buffer words (``flit_width`` bits each), at most 2**20.
+        Controller global-buffer words (``flit_width`` bits each), at most 2**20
+        (``default``: 1024 words of 256 bits, the 32 KiB of 4096 64-bit words before).
     tile_ibuf_depth : int
         Input vectors a tile's activation buffer holds.
     tile_acc_depth : int
         Accumulator vectors (``cols`` x ``acc_bits``) a tile holds.
+    streams : int
+        1: tiles run standing sequences and the controller has feed channels
+        (docs/isa.md, "Standing sequences"); 0: a smaller chip without them
+        (``icebreaker``: its UP5K has no room), where ``ldseq``, ``chan`` and
+        ``feed`` are illegal opcodes.
     """
 
     name: str = "default"
@@ -132,12 +147,13 @@ class Config:
     rram_write_cycles: int = 4
     rram_verify_cycles: int = 2
     rram_max_attempts: int = 4
-    flit_width: int = 64
-    noc_fifo_depth: int = 16
+    flit_width: int = 256
+    noc_fifo_depth: int = 4
     imem_depth: int = 1024
-    gbuf_words: int = 4096
+    gbuf_words: int = 1024
     tile_ibuf_depth: int = 16
     tile_acc_depth: int = 16
+    streams: int = 1
 
     def __post_init__(self):
         for f in fields(self):
@@ -151,7 +167,7 @@ class Config:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ConfigError(f"{f.name}: must be an integer, not {_show(v)}")
             lo, hi, why = RANGES[f.name]
-            if v <= 0:
+            if v <= 0 < lo:
                 raise ConfigError(f"{f.name}: must be > 0 (allowed {lo}..{hi}), not {_show(v)}")
             if not lo <= v <= hi:
                 raise ConfigError(f"{f.name}: must be in {lo}..{hi} ({why}), not {_show(v)}")
@@ -241,8 +257,8 @@ class Config:
 
     @property
     def feed_channels(self) -> int:
-        """The controller's feed channels: one a tile, at most ``FEED_CHANNELS``."""
-        return min(FEED_CHANNELS, self.tiles)
+        """The controller's feed channels: one a tile, at most ``FEED_CHANNELS`` (none without ``streams``)."""
+        return min(FEED_CHANNELS, self.tiles) if self.streams else 0
 
     @property
     def seq_words(self) -> int:
@@ -275,7 +291,7 @@ PRESETS: dict[str, Config] = {
     "tiny": Config(name="tiny", mesh_x=2, mesh_y=2, rows=8, cols=8, flit_width=32,
                    noc_fifo_depth=4, imem_depth=256, gbuf_words=1024, tile_ibuf_depth=8, tile_acc_depth=8),
     "default": Config(),
-    "large": Config(name="large", mesh_x=4, mesh_y=4, rows=128, cols=128, flit_width=128,
+    "large": Config(name="large", mesh_x=4, mesh_y=4, rows=128, cols=128, flit_width=128, noc_fifo_depth=16,
                     imem_depth=4096, gbuf_words=65536, tile_ibuf_depth=64, tile_acc_depth=64),
     # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`).
     # ULX3S (ECP5-85F): a 2x2 mesh of 16x8 int8 macros (K = 16, N = 8 a tile) with 32-bit flits (4
@@ -288,7 +304,7 @@ PRESETS: dict[str, Config] = {
     # (docs/fpga.md).
     "icebreaker": Config(name="icebreaker", mesh_x=1, mesh_y=1, rows=2, cols=2, flit_width=32,
                          noc_fifo_depth=1, macro_out_depth=1, imem_depth=16, gbuf_words=16, tile_ibuf_depth=1,
-                         tile_acc_depth=1),
+                         tile_acc_depth=1, streams=0),
 }
 
 

@@ -31,6 +31,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..model.chip import STREAM_OPS
 from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
@@ -183,9 +184,9 @@ class _CtrlLogic:
         self.credit_hdr = Signal()                   # a CREDIT arrives in this cycle (from rx_header's src)
         self.feed_v = Signal(16)
         self.feed_count = Signal(16)
-        self.feed_c = Signal(range(cfg.feed_channels))
+        self.feed_c = Signal(range(max(1, cfg.feed_channels)))
         self.feed_take = Signal()                        # a feed packet starts (its channel: take_c)
-        self.take_c = Signal(range(cfg.feed_channels))
+        self.take_c = Signal(range(max(1, cfg.feed_channels)))
 
         self.incs = {name: [] for name in COUNTER_NAMES}
         self.count("cycles", 1)
@@ -400,8 +401,9 @@ class _CtrlLogic:
                     m.d.sync += self.stop(pend)
                 with m.Elif(self.outstanding == 0):
                     m.d.sync += [state.eq(CtrlState.FETCH), *self.next_instr]
-            with m.Case(CtrlState.FEED):
-                self.feed_step()
+            if cfg.streams:
+                with m.Case(CtrlState.FEED):
+                    self.feed_step()
 
     def issue(self):
         """The fetch cycle of a good instruction."""
@@ -413,12 +415,13 @@ class _CtrlLogic:
                 m.d.sync += self.stop()
             with m.Case(Op.BARRIER):
                 m.d.sync += self.state.eq(CtrlState.WAIT)
-            with m.Case(Op.CHAN):
-                self.issue_chan()
-            with m.Case(Op.FEED):
-                self.issue_feed()
+            if cfg.streams:
+                with m.Case(Op.CHAN):
+                    self.issue_chan()
+                with m.Case(Op.FEED):
+                    self.issue_feed()
             for name, (op, fields, _) in FORMATS.items():
-                if op in (Op.NOP, Op.HALT, Op.BARRIER, Op.CHAN, Op.FEED):
+                if op in (Op.NOP, Op.HALT, Op.BARRIER, Op.CHAN, Op.FEED) or not cfg.streams and op in STREAM_OPS:
                     continue
                 with m.Case(op):
                     m.d.sync += self.state.eq(CtrlState.SEND)
@@ -456,6 +459,8 @@ class _CtrlLogic:
         """(found, channel): the first defined channel after ``after`` (None: from 0)."""
         found, first = Const(0), Const(0, len(self.feed_c))
         for k in reversed(range(len(self.chans))):
+            if after is not None and k == 0:          # none is after channel 0 (no constant compare: lint)
+                continue
             ok = self.chans[k].valid if after is None else self.chans[k].valid & (after < k)
             found = found | ok
             first = Mux(ok, k, first)
@@ -555,6 +560,8 @@ def _check(m, cfg, word, code):
     m.d.comb += code.eq(ErrorCode.ILLEGAL_OPCODE)
     with m.Switch(word[:OPCODE_BITS]):
         for name, (op, fields, _) in FORMATS.items():
+            if not cfg.streams and op in STREAM_OPS:
+                continue
             with m.Case(op):
                 # the first failing check wins: assign in reverse order
                 m.d.comb += code.eq(0)

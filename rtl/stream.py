@@ -58,7 +58,8 @@ class StreamPart:
         self.t = t
         cfg, m = t.cfg, t.m
         self.d = Signal(layout(SEQ_DESC), name="seq_desc")
-        self.active = t.state == t.STREAM
+        self.enabled = bool(cfg.streams)          # a config without streams: no sequence part at all
+        self.active = (t.state == t.STREAM) if self.enabled else Const(0)
         for name in ("wx", "wp", "ix", "j", "sent"):
             setattr(self, name, Signal(COUNT_BITS, name=f"seq_{name}"))
         for name, depth in (("wxp", cfg.tile_ibuf_depth), ("ixp", cfg.tile_ibuf_depth), ("wpp", cfg.tile_acc_depth),
@@ -73,7 +74,7 @@ class StreamPart:
         self.raddr = Signal(len(self.d.gaddr) + 1, name="seq_raddr")
         self.srx = Signal(RxState, name="seq_rx")
         self.nwords = Signal(8, name="seq_nwords")          # data words of a result
-        self.acc_r2 = t.accmem.read_port(domain="comb")
+        self.acc_r2 = t.accmem.read_port(domain="comb") if self.enabled else None
         self.to_ctrl = (self.d.op == SeqOp.OUT_CTRL) | (self.d.op == SeqOp.OUTQ_CTRL)
         # what the tile's other parts take from this one (driven by build())
         self.x_valid, self.y_ok = Signal(name="seq_x_valid"), Signal(name="seq_y_ok")
@@ -92,6 +93,8 @@ class StreamPart:
     def start(self):
         """Statements of the exec cycle of a ``SEQ`` packet: load the descriptor, start."""
         t, cfg = self.t, self.t.cfg
+        if not self.enabled:            # the controller has no ldseq: no SEQ packet comes
+            return []
         desc = Cat(*t.vec)[:fields_width(SEQ_DESC)]
         d = layout(SEQ_DESC)(desc)
         per_a, per_q = cfg.flit_width // cfg.acc_bits, cfg.flit_width // cfg.xbits
@@ -106,6 +109,8 @@ class StreamPart:
     # --- the parts -------------------------------------------------------------------------------
 
     def build(self):
+        if not self.enabled:
+            return
         self.receive()
         self.compute()
         self.send()
