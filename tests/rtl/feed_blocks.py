@@ -28,7 +28,7 @@ from rramcim.model.encoding import CTRL, PacketType, pack_header, unpack_header
 from rramcim.model.isa import Op, assemble, decode
 from rramcim.model.progen import random_program
 from tests.rtl.chip_blocks import Flit, RxFeed
-from tests.rtl.test_controller import FakeMesh
+from tests.rtl.test_controller import FakeMesh, random_words
 
 __all__ = ["SortedRx", "FeedMesh", "feed_program", "feed_facts", "mesh_with"]
 
@@ -140,7 +140,7 @@ class FeedMesh(FakeMesh):
     def _result(self, release, gaddr):
         cfg = self.cfg
         n = 1 + self._pick(cfg.words_a)
-        data = [int(w) for w in self.rng.integers(0, 1 << cfg.flit_width, size=n, dtype=np.uint64)]
+        data = random_words(self.rng, n, cfg.flit_width)
         src = self.tiles[self._pick(len(self.tiles))]
         self.feed.add(pack_header(cfg, CTRL, src, PacketType.RESULT_S, 1 + n), [gaddr] + data, release)
         self.results += 1
@@ -222,7 +222,7 @@ def feed_program(cfg, seed: int, segments: int = 3, old_steps: int = 10, max_cou
         at = int(rng.integers(0, len(blocks) + 1))
         blocks.insert(at, seg)
     lines = [line for b in blocks for line in b] + ["barrier", "halt"]
-    gbuf = {0: [int(w) for w in rng.integers(0, 1 << cfg.flit_width, size=cfg.gbuf_words, dtype=np.uint64)]}
+    gbuf = {0: random_words(rng, cfg.gbuf_words, cfg.flit_width)}
     image = gbuf[0]
     for a, ws in data.items():
         image[a:a + len(ws)] = ws

@@ -28,6 +28,12 @@ from tests.configs import CHIP_CONFIGS, TINY
 from tests.rtl.chip_blocks import BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw
 
 
+def random_words(rng, n: int, width: int) -> list[int]:
+    """``n`` random words of ``width`` bits (any width: numpy's integers stop at 64)."""
+    mask = (1 << width) - 1
+    return [int.from_bytes(rng.bytes(-(-width // 8)), "little") & mask for _ in range(n)]
+
+
 class FakeMesh:
     """The tiles' answers to what the controller sends, drawn from ``rng`` as the packets go."""
 
@@ -77,7 +83,7 @@ class FakeMesh:
                     gaddr = cfg.gbuf_words - 1        # words past the end are dropped
                 elif u < 0.6:
                     gaddr = self._next_load_word(n)
-                data = [int(w) for w in rng.integers(0, 1 << cfg.flit_width, size=n, dtype=np.uint64)]
+                data = random_words(rng, n, cfg.flit_width)
                 self._send(t, dest, PacketType.RESULT, [gaddr] + data, delay=3)
 
     def _next_load_word(self, n):

@@ -21,7 +21,6 @@ from tests.rtl.feed_blocks import SortedRx, feed_facts, feed_program, mesh_with
 from tests.rtl.test_controller import run_controller
 
 A16 = CHIP_CONFIGS["a16x4"]
-DEFAULT_1K = DEFAULT.replace(name="default1k", gbuf_words=1024)     # less to load and read back
 
 
 def run_feed(cfg, seed, program=None, mesh=None, **kw):
@@ -42,7 +41,7 @@ def asm(text, gbuf=None):
     return assemble(text), gbuf or {}
 
 
-@pytest.mark.parametrize("cfg,seed", [(TINY, 1), (TINY, 2), (TINY, 3), (DEFAULT_1K, 4), (A16, 5),
+@pytest.mark.parametrize("cfg,seed", [(TINY, 1), (TINY, 2), (TINY, 3), (DEFAULT, 4), (A16, 5),
                                       (CHIP_CONFIGS["odd3x1"], 6)],
                          ids=["tiny-1", "tiny-2", "tiny-3", "default-4", "a16x4-5", "odd3x1-6"])
 def test_feed_programs_against_model(cfg, seed):
@@ -96,6 +95,15 @@ def test_feed_errors(text, code, pc):
     res = run_feed(TINY, 1, asm(text + "\n"))
     assert (res["error"]["code"], res["error"]["pc"]) == (code, pc)
     assert res["counters"]["instructions"] == pc and res["facts"]["packets"] == 0
+
+
+@pytest.mark.parametrize("text", ["ldseq 0,0 gaddr=0", "chan 1,1 c=0 words=1 credits=1 gaddr=0", "feed count=1 expect=0"])
+def test_no_streams_no_feed_instructions(text):
+    """A chip built without the sequence part (``streams`` 0) takes ``ldseq``, ``chan`` and ``feed`` as
+    illegal opcodes."""
+    cfg = TINY.replace(name="nostreams", streams=0)
+    res = run_feed(cfg, 1, asm(f"nop\n{text}\nhalt\n"))
+    assert (res["error"]["code"], res["error"]["pc"]) == (1, 1)
 
 
 def test_feed_exactly_to_the_end_of_the_buffer():
