@@ -26,6 +26,17 @@ def _report(path):
     return json.loads(path.read_text())
 
 
+def _run_net(tmp_path, net, X, config):
+    """``rramcim run --net``: the process and its report, the output checked against the reference."""
+    save_net(tmp_path / "net.npz", net)
+    np.save(tmp_path / "x.npy", X)
+    p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                str(tmp_path / "y.npy"), "--config", config, "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), _plain_reference(net, X))
+    return p, _report(tmp_path / "r.json")
+
+
 def test_the_demo_runs_as_a_pipeline_and_a_kept_chip_programs_nothing_the_second_time(tmp_path, w256):
     chip = tmp_path / "s.npz"
     reps = []
@@ -54,13 +65,7 @@ def test_a_net_that_fits_runs_as_a_pipeline(tmp_path, w256):
     rng = np.random.default_rng(3)
     net = random_net(rng, [64, 32, 32, 16], [9, 11])
     X = rng.integers(-128, 128, size=(96, 64)).astype(np.int8)
-    save_net(tmp_path / "net.npz", net)
-    np.save(tmp_path / "x.npy", X)
-    p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
-                str(tmp_path / "y.npy"), "--config", w256, "--report", str(tmp_path / "r.json"))
-    assert p.returncode == 0, p.stderr
-    assert np.array_equal(np.load(tmp_path / "y.npy"), _plain_reference(net, X))
-    r = _report(tmp_path / "r.json")
+    _, r = _run_net(tmp_path, net, X, w256)
     assert r["placement"] == "pipeline" and r["compute_utilization"] >= 0.5
     assert r["macs"] == 96 * (64 * 32 + 32 * 32 + 32 * 16) == sum(L["macs"] for L in r["layers"])
     for k in ("cycles", "macs", "peak_macs_per_cycle", "utilization", "rram_row_writes", "noc_flits", "backend",
@@ -72,13 +77,7 @@ def test_a_net_too_big_for_the_tiles_runs_layer_by_layer_and_says_why(tmp_path, 
     rng = np.random.default_rng(5)
     net = random_net(rng, [64, 64, 10], [8])          # 4 + 2 blocks of 32x32: six tiles, the chip has four
     X = rng.integers(-128, 128, size=(7, 64)).astype(np.int8)
-    save_net(tmp_path / "net.npz", net)
-    np.save(tmp_path / "x.npy", X)
-    p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
-                str(tmp_path / "y.npy"), "--config", w256, "--report", str(tmp_path / "r.json"))
-    assert p.returncode == 0, p.stderr
-    assert np.array_equal(np.load(tmp_path / "y.npy"), _plain_reference(net, X))
-    r = _report(tmp_path / "r.json")
+    p, r = _run_net(tmp_path, net, X, w256)
     assert r["placement"] == "layer-by-layer" and "6 tiles" in r["placement_reason"]
     assert "placement: layer-by-layer (the network needs 6 tiles" in p.stdout
     assert r["cycles"] == sum(L["cycles"] for L in r["layers"]) and not r["cycles_shared"]
@@ -95,6 +94,8 @@ def test_backends_without_sequences_take_the_layer_by_layer_flow():
     for backend in set(("verilator", "icarus", "fpga")) - set(PIPELINE_BACKENDS):
         plan, reason = compile_resident(cfg, net, X, backend)
         assert plan is None and backend in reason and "PIPELINE_BACKENDS" in reason
+    plan, reason = compile_resident(cfg.replace(streams=0), net, X, "model")
+    assert plan is None and "streams = 0" in reason
 
 
 def test_a_gemm_whose_b_fits_the_tiles_runs_as_a_one_layer_pipeline(tmp_path, w256):

@@ -47,6 +47,8 @@ def compile_resident(cfg: Config, net, X, backend: str, chip: KeptChip | None = 
     reason = pipeline_runs_on(backend)
     if reason is not None:
         return None, reason
+    if not cfg.streams:
+        return None, f"config '{cfg.name}' has no standing sequences (streams = 0)"
     try:
         return compile_net(cfg, net, X, rram=None if chip is None else chip.rram), None
     except NotResident as e:

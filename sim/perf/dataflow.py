@@ -1,7 +1,8 @@
 """The dataflow benchmark: resident pipelines and GEMMs at flit widths 64, 128 and 256 on the cycle-exact model.
 
 ``python -m rramcim.sim.perf.dataflow [--config default] [--widths 64,128,256] [--m512 512]`` runs, for each
-flit width ``W`` (``config.replace(flit_width=W)``), the workloads of issue 18 the way ``rramcim run`` and
+flit width ``W`` (:func:`at_width`: ``config.replace(flit_width=W)`` with the global buffer's and the router
+FIFOs' bytes kept), the workloads of issue 18 the way ``rramcim run`` and
 ``rramcim gemm`` run them (:func:`rramcim.sim.backends.jobs.run_net`, :func:`~rramcim.sim.backends.jobs.gemm_plan`:
 a resident pipeline when it applies, else the layer-by-layer GEMM compiler):
 
@@ -38,11 +39,20 @@ from ...model.mlp import Layer, Net, reference
 from ..backends.jobs import gemm_plan, run_net, run_plan
 from .energy import demo_report
 
-__all__ = ["SCALESIM", "workloads", "measure", "area_energy", "main"]
+__all__ = ["SCALESIM", "at_width", "workloads", "measure", "area_energy", "main"]
 
 SCALESIM = {"demo": "61% (ws)", "512x512x512": "84.5% ws / 89.2% os", "1x300x77": "0.8% ws",
             "65x131x70": "24.4% ws"}
 """SCALE-Sim 3.0 on a 32x32 array, as issue 18 quotes it."""
+
+
+def at_width(base: Config, width: int) -> Config:
+    """``base`` with ``flit_width = width`` and the same bytes of global buffer and router FIFOs (their depths
+    scaled by ``base.flit_width / width``): the network alone is wider or narrower. From ``default`` (256
+    bits, 1024 words, 4-deep FIFOs), 64 bits is the 64-bit ``default`` before it (4096 words, 16 deep)."""
+    scale = base.flit_width / width
+    return base.replace(flit_width=width, gbuf_words=max(1, round(base.gbuf_words * scale)),
+                        noc_fifo_depth=max(1, round(base.noc_fifo_depth * scale)))
 
 
 def _net(rng, sizes) -> Net:
@@ -124,7 +134,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     per_width = {}
     for W in widths:
-        cfg = base.replace(flit_width=W)
+        cfg = at_width(base, W)
         for name, kind, ops in workloads(cfg, args.m512):
             r = measure(cfg, kind, ops)
             c = r["counters"]

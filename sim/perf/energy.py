@@ -171,7 +171,8 @@ def demo_report(node: str = "22nm", kept: bool = False, cfg: Config | None = Non
 
 
 KEPT_WIDTHS = (64, 256)
-"""Flit widths of the kept-chip demo sections (``<!-- kept:begin -->``)."""
+"""Flit widths of the kept-chip demo sections (``<!-- kept:begin -->``; :func:`.dataflow.at_width`: the same
+bytes of global buffer and router FIFOs)."""
 
 
 def demo_markdown(e: dict) -> str:
@@ -241,7 +242,8 @@ def main(argv=None):
         return 2
     repro = repro_markdown(reproduce())
     demo = demo_markdown(demo_report(args.node))
-    kept = "\n".join(demo_markdown(demo_report(args.node, kept=True, cfg=PRESETS["default"].replace(flit_width=w)))
+    from .dataflow import at_width
+    kept = "\n".join(demo_markdown(demo_report(args.node, kept=True, cfg=at_width(PRESETS["default"], w)))
                      for w in KEPT_WIDTHS)
     scen = scenarios_markdown(scenarios(args.node))
     print(repro)
