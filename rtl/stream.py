@@ -64,7 +64,7 @@ class StreamPart:
             setattr(self, name, Signal(COUNT_BITS, name=f"seq_{name}"))
         for name, depth in (("wxp", cfg.tile_ibuf_depth), ("ixp", cfg.tile_ibuf_depth), ("wpp", cfg.tile_acc_depth),
                             ("jp", cfg.tile_acc_depth), ("sp", cfg.tile_acc_depth)):
-            setattr(self, name, Signal(range(depth), name=f"seq_{name}"))
+            setattr(self, name, Signal(range(max(2, depth)), name=f"seq_{name}"))
         self.xcred = Signal(COUNT_BITS, name="seq_xcred")
         self.pcred = Signal(COUNT_BITS, name="seq_pcred")
         self.credits = Signal(COUNT_BITS, name="seq_credits")
@@ -79,7 +79,10 @@ class StreamPart:
         # what the tile's other parts take from this one (driven by build())
         self.x_valid, self.y_ok = Signal(name="seq_x_valid"), Signal(name="seq_y_ok")
         self.hv, self.pv = Signal(name="seq_hv"), Signal(name="seq_pv")
-        self.s_hdr = Signal.like(t.node.tx_header.payload, name="seq_hdr")
+        hl = t.node.tx_header.payload           # the header's fields but the source (the NI's to fill in)
+        self.s_dest = Signal.like(hl.dest, name="seq_dest")
+        self.s_type = Signal.like(hl.type, name="seq_type")
+        self.s_len = Signal.like(hl.length, name="seq_len")
         self.s_data = Signal(cfg.flit_width, name="seq_data")
         self.quant = (self.d.op == SeqOp.XS_TILE) | (self.d.op == SeqOp.OUTQ_CTRL)
 
@@ -191,18 +194,18 @@ class StreamPart:
         res_type = Mux(d.op == SeqOp.PS_TILE, PacketType.PS,
                        Mux(d.op == SeqOp.XS_TILE, PacketType.XS, PacketType.RESULT_S))
         length = self.nwords + self.to_ctrl
-        hdr = self.s_hdr
+        dest, htype = self.s_dest, self.s_type
         with m.Switch(sel):
             with m.Case(SendKind.ACK):
-                m.d.comb += [hdr.dest.ctrl.eq(1), hdr.type.eq(PacketType.ACK)]
+                m.d.comb += [dest.ctrl.eq(1), htype.eq(PacketType.ACK)]
             with m.Case(SendKind.XCRED):
-                m.d.comb += [hdr.dest.x.eq(d.src_x), hdr.dest.y.eq(d.src_y), hdr.dest.ctrl.eq(d.src_ctrl),
-                             hdr.type.eq(PacketType.CREDIT)]
+                m.d.comb += [dest.x.eq(d.src_x), dest.y.eq(d.src_y), dest.ctrl.eq(d.src_ctrl),
+                             htype.eq(PacketType.CREDIT)]
             with m.Case(SendKind.PCRED):
-                m.d.comb += [hdr.dest.x.eq(d.psrc_x), hdr.dest.y.eq(d.psrc_y), hdr.type.eq(PacketType.CREDIT)]
+                m.d.comb += [dest.x.eq(d.psrc_x), dest.y.eq(d.psrc_y), htype.eq(PacketType.CREDIT)]
             with m.Case(SendKind.RESULT):
-                m.d.comb += [hdr.dest.x.eq(d.dst_x), hdr.dest.y.eq(d.dst_y), hdr.dest.ctrl.eq(self.to_ctrl),
-                             hdr.type.eq(res_type), hdr.length.eq(length)]
+                m.d.comb += [dest.x.eq(d.dst_x), dest.y.eq(d.dst_y), dest.ctrl.eq(self.to_ctrl),
+                             htype.eq(res_type), self.s_len.eq(length)]
         m.d.comb += [self.hv.eq(self.active & (sel != SendKind.NONE) & (sel != SendKind.PAYLOAD)),
                      self.pv.eq(self.active & (self.kind == SendKind.PAYLOAD))]
         h_taken = self.hv & nh.ready

@@ -221,7 +221,10 @@ class _TileLogic:
         nh, np_, sh, sp = self.node.tx_header, self.node.tx_payload, sender.tx_header, sender.tx_payload
         # the sequence's own sender in STREAM (the packet sender is idle then)
         m.d.comb += [nh.valid.eq(Mux(seq.active, seq.hv, sh.valid)),
-                     nh.payload.eq(Mux(seq.active, seq.s_hdr, sh.payload)),
+                     nh.payload.dest.eq(Mux(seq.active, seq.s_dest, sh.payload.dest)),
+                     nh.payload.type.eq(Mux(seq.active, seq.s_type, sh.payload.type)),
+                     nh.payload.length.eq(Mux(seq.active, seq.s_len, sh.payload.length)),
+                     nh.payload.src.eq(sh.payload.src),
                      sh.ready.eq(nh.ready & ~seq.active),
                      np_.valid.eq(Mux(seq.active, seq.pv, sp.valid)),
                      np_.payload.eq(Mux(seq.active, seq.s_data, sp.payload)),
