@@ -296,8 +296,9 @@ PRESETS: dict[str, Config] = {
     # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`).
     # ULX3S (ECP5-85F): a 2x2 mesh of 16x8 int8 macros (K = 16, N = 8 a tile) with 32-bit flits (4
     # post-processing lanes a tile, not 8); it meets its 50 MHz target. 16x16 macros take 109 % of the LUTs.
+    # Standing sequences are off (streams=0) until a board build with them is measured to fit and meet timing.
     "ulx3s": Config(name="ulx3s", rows=16, cols=8, flit_width=32, noc_fifo_depth=4, imem_depth=256,
-                    gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8),
+                    gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8, streams=0),
     # iCEBreaker (iCE40 UP5K): the smallest config that still is the chip and runs int8 GEMMs: one tile of
     # a 2x2 int8 macro (K = 2, N = 2), 32-bit accumulators, one input and one accumulator slot, one-entry
     # router FIFOs, 16-word instruction memory and global buffer; 98.5 % of the UP5K's logic cells

@@ -118,7 +118,7 @@ def model_state(tmp_path_factory):
 
 def _start(model_state):
     """The CLI's state file after compile_gemm's plan of B ran on it on the model: B where compile_gemm
-    places it (the RTL backends run compile_gemm's plans until they run pipelines, PIPELINE_BACKENDS)."""
+    places it (this test holds compile_gemm's layer-by-layer plans to the kept-chip contract on the RTL)."""
     A, B, _ = _gemm_operands()
     start = load_chip(model_state / "s.npz", TINY)
     run_plan(compile_gemm(TINY, A, B, rram=start.rram), "model", chip=start)

@@ -25,11 +25,12 @@ from . import model as model_backend
 __all__ = ["JobError", "PIPELINE_BACKENDS", "pipeline_runs_on", "run_plan", "run_net", "resident_tiles",
            "compile_resident", "gemm_plan"]
 
-PIPELINE_BACKENDS = ("model",)
+PIPELINE_BACKENDS = ("model", "verilator", "icarus")
 """The backends that run a resident pipeline (:class:`~rramcim.model.compiler.net.NetPlan`: standing
-sequences, ``XS``/``PS``/``CREDIT``/``RESULT_S`` packets). The model does; the RTL backends join when the
-tile RTL runs sequences (add ``"verilator"``, ``"icarus"`` here, and ``"fpga"`` once a board build has
-it). On the others :func:`run_net` and :func:`gemm_plan` take the layer-by-layer flow and say why."""
+sequences, ``XS``/``PS``/``CREDIT``/``RESULT_S`` packets): the model and the RTL (tests/sim/
+test_pipeline_cocotb.py holds the RTL to the model on them). ``"fpga"`` joins once a board build with
+sequences has been run on a board. On the others :func:`run_net` and :func:`gemm_plan` take the
+layer-by-layer flow and say why."""
 
 
 def pipeline_runs_on(backend: str) -> str | None:
