@@ -36,7 +36,7 @@ from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
                               gbuf_words_of, gbuf_write_fields, imem_write_fields)
-from ..model.isa import FORMATS, INSTR_BITS, OPCODE_BITS, Op
+from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 
 FEED_MAX = (1 << 16) - 1          # a feed's count and expect (16-bit fields)
 from .counters import CounterPort, counter_indices, pre_counters
@@ -169,12 +169,13 @@ class _CtrlLogic:
         m.d.comb += [ctl.done.eq(self.done), ctl.error.eq(self.err), ctl.irq.eq(self.err.code != 0)]
         self.pc = Signal(range(cfg.imem_depth + 1))
         # answers outstanding: at most every instruction of the program a feed expecting FEED_MAX
-        self.outstanding = Signal(range(cfg.imem_depth * FEED_MAX + 1))
+        self.outstanding = Signal(range(cfg.imem_depth * (FEED_MAX if cfg.streams else COUNT_MAX) + 1))
         self.pend = Signal(error_layout())       # code != 0: an ERR packet arrived
         self.ack = Signal()                      # an ACK arrives in this cycle
         self.word = Signal(INSTR_BITS)           # the instruction at pc (fetch); a command sends it
         self.gaddr = Signal(GADDR_BITS + 1)      # the global-buffer address of the packet's vector
-        self.gstep = Signal(range(max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words) + 1))   # its words
+        self.gstep = Signal(range(max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words if cfg.streams else 0)
+                                      + 1))   # its words
         # feed channels (chan): tile, next vector's address, words a vector, credits; the feed's vector
         # and channel
         self.chans = [Signal(data.StructLayout({"valid": 1, "x": 4, "y": 4, "addr": GADDR_BITS + 1,
@@ -372,7 +373,7 @@ class _CtrlLogic:
 
     def fsm(self):
         m, cfg, state, pend, err, pc = self.m, self.cfg, self.state, self.pend, self.err, self.pc
-        self.inc = inc = Signal(range(FEED_MAX + 1))     # answers a command issued now asks for
+        self.inc = inc = Signal(range((FEED_MAX if cfg.streams else COUNT_MAX) + 1))   # answers asked for now
         # an ACK (late in the cycle: the network's ejection) selects between sums made without it
         m.d.sync += self.outstanding.eq(Mux(self.ack, self.outstanding + inc - 1, self.outstanding + inc))
         self.credits()          # first: a chan fetched sets its channel's credits instead

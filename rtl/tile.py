@@ -136,7 +136,7 @@ class _TileLogic:
         self.bias = Signal(data.ArrayLayout(signed(A), cfg.cols), reset_less=True)
 
         # Receive buffer: argument word then data words (or the command's words).
-        nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words) + 1
+        nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words if cfg.streams else 0) + 1
         self.nbuf = max(nbuf, cfg.cmd_words)
         self.rbuf = [Signal(cfg.flit_width, name=f"rbuf{i}") for i in range(self.nbuf)]
         self.rx_type = Signal(HEADER_TYPE_BITS)
