@@ -11,7 +11,7 @@ from amaranth.lib import data
 
 from ..model.isa import isa_field
 
-__all__ = ["layout", "pack", "instr_field"]
+__all__ = ["layout", "pack", "instr_field", "unpack"]
 
 
 def layout(fields) -> data.StructLayout:
@@ -37,3 +37,9 @@ def instr_field(word, op_name: str, name: str) -> Value:
     """Field ``name`` of instruction ``op_name`` in the instruction word ``word``."""
     f = isa_field(op_name, name)
     return word[f.lsb:f.lsb + f.width]
+
+
+def unpack(words, n: int, bits: int, width: int) -> list:
+    """The ``n`` ``bits``-wide elements packed in ``words`` (docs/isa.md, global-buffer layout)."""
+    per = width // bits
+    return [words[i // per][(i % per) * bits:(i % per + 1) * bits] for i in range(n)]

@@ -23,7 +23,7 @@ from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
 from amaranth.lib import enum
 
 from ..model.encoding import SEQ_DESC, PacketType, SeqOp, fields_width
-from .fields import layout
+from .fields import layout, unpack
 from .postproc import ShiftClampLane, biased
 
 __all__ = ["StreamPart", "SendKind"]
@@ -44,11 +44,6 @@ class RxState(enum.Enum, shape=2):
     IDLE = 0
     RECV = 1
     EXEC = 2
-
-
-def _unpack(words, n: int, bits: int, width: int) -> list:
-    per = width // bits
-    return [words[i // per][(i % per) * bits:(i % per + 1) * bits] for i in range(n)]
 
 
 class StreamPart:
@@ -146,11 +141,11 @@ class StreamPart:
         W = cfg.flit_width
         with m.If(self.xs_exec):
             m.d.comb += [t.ibuf_w.addr.eq(self.wxp), t.ibuf_w.en.eq(1),
-                         t.ibuf_w.data.eq(Cat(*_unpack(t.rbuf, cfg.rows, cfg.xbits, W)))]
+                         t.ibuf_w.data.eq(Cat(*unpack(t.rbuf, cfg.rows, cfg.xbits, W)))]
             m.d.sync += [self.wx.eq(self.wx + 1), self.wxp.eq(self._wrap(self.wxp, d.ring))]
         with m.If(self.ps_exec):
             m.d.comb += [t.acc_w.addr.eq(self.wpp), t.acc_w.en.eq(1),
-                         t.acc_w.data.eq(Cat(*_unpack(t.rbuf, cfg.cols, cfg.acc_bits, W)))]
+                         t.acc_w.data.eq(Cat(*unpack(t.rbuf, cfg.cols, cfg.acc_bits, W)))]
             m.d.sync += [self.wp.eq(self.wp + 1), self.wpp.eq(self._wrap(self.wpp, d.aring))]
         t.count("ibuf_write_bits", self.xs_exec, cfg.rows * cfg.xbits)
         t.count("acc_write_bits", self.ps_exec, cfg.cols * cfg.acc_bits)

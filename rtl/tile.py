@@ -34,7 +34,7 @@ from ..model.encoding import (ERR_ARG, HEADER_TYPE_BITS, SLOT_ARG, TILE_COUNTER_
 from ..model.isa import COUNT_MAX, INSTR_BITS, OPCODE_BITS, Op, isa_field
 from ..model.macro import FaultMap
 from .counters import CounterPort, counter_indices, pre_counters
-from .fields import instr_field, layout
+from .fields import instr_field, layout, unpack
 from .macro import Macro
 from .noc.ni import NodeSignature
 from .sender import PacketSender
@@ -53,12 +53,6 @@ class TileState(enum.Enum, shape=3):
     MVM = 5
     SEND = 6
     STREAM = 7
-
-
-def unpack(words, n: int, bits: int, width: int) -> list:
-    """The ``n`` ``bits``-wide elements packed in ``words`` (docs/isa.md, global-buffer layout)."""
-    per = width // bits
-    return [words[i // per][(i % per) * bits:(i % per + 1) * bits] for i in range(n)]
 
 
 def mvm_layout() -> data.StructLayout:
