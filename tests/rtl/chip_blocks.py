@@ -23,7 +23,8 @@ from typing import NamedTuple
 from rramcim.model.encoding import unpack_header
 from rramcim.rtl.counters import PRE_BITS
 
-__all__ = ["BlockMismatch", "Flit", "RxFeed", "TxCheck", "BankEmulator", "compare_counters", "counter_port", "draw"]
+__all__ = ["BlockMismatch", "Flit", "RxFeed", "TxCheck", "BankEmulator", "compare_counters", "counter_port", "draw",
+           "tile_cycle"]
 
 
 class BlockMismatch(AssertionError):
@@ -169,3 +170,25 @@ def compare_counters(names, rtl_values, model_values: dict):
     if bad:
         raise BlockMismatch(f"counters (RTL, model) differ: {bad}")
     return rtl
+
+
+def tile_cycle(io, t, feed: RxFeed, tx: TxCheck, bank: "BankEmulator", model) -> bool:
+    """One cycle of a tile and its model (:class:`~rramcim.model.chip_cycle.TileModel`) in lockstep:
+    drive the feed, the network's readiness and the counter bank, check the rx readiness, the flit
+    offered and idleness against the model, apply the cycle to the model. True if a flit was sent."""
+    flit = feed.offer(io, t)
+    tx.drive(io, t)
+    bank.drive(io, running=True)
+    offered = model.offer(t)
+    ready = (io.get("node__rx_header__ready"), io.get("node__rx_payload__ready"))
+    if ready != (model.rx_ready(True), model.rx_ready(False)):
+        raise BlockMismatch(f"cycle {t}: rx ready (header, payload) RTL {ready}, model state {model.state}")
+    sent = tx.check(io, t, offered)
+    if io.get("idle") != model.idle:
+        raise BlockMismatch(f"cycle {t}: RTL idle {io.get('idle')}, model state {model.state}")
+    taken = flit is not None and ready[0 if flit.head else 1]
+    bank.take(io, True)
+    model.cycle(t, [flit] if taken else (), True if sent else None)
+    if taken:
+        feed.taken()
+    return sent

@@ -23,7 +23,8 @@ from rramcim.model.macro import FaultMap
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
 from tests.configs import CHIP_CONFIGS, P2W4, TINY
-from tests.rtl.chip_blocks import BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw
+from tests.rtl.chip_blocks import (BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw,
+                                  tile_cycle)
 
 def _vector(rng, n, bits):
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -112,21 +113,7 @@ def run_tile(cfg, seed: int, steps: int = 40, model_cls=TileModel, p_idle: float
     async def bench(io):
         t = still = 0
         while still < 3:
-            flit = feed.offer(io, t)
-            tx.drive(io, t)
-            bank.drive(io, running=True)
-            offered = model.offer(t)
-            ready = (io.get("node__rx_header__ready"), io.get("node__rx_payload__ready"))
-            if ready != (model.rx_ready(True), model.rx_ready(False)):
-                raise BlockMismatch(f"cycle {t}: rx ready (header, payload) RTL {ready}, model state {model.state}")
-            sent = tx.check(io, t, offered)
-            if io.get("idle") != model.idle:
-                raise BlockMismatch(f"cycle {t}: RTL idle {io.get('idle')}, model state {model.state}")
-            taken = flit is not None and ready[0 if flit.head else 1]
-            bank.take(io, True)
-            model.cycle(t, [flit] if taken else (), True if sent else None)
-            if taken:
-                feed.taken()
+            tile_cycle(io, t, feed, tx, bank, model)
             await io.tick()
             t += 1
             still = still + 1 if feed.empty and model.idle else 0

@@ -23,7 +23,8 @@ from rramcim.model.stream import StreamEngine, seq_packet_words
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
 from tests.configs import CHIP_CONFIGS, P2W4, TINY
-from tests.rtl.chip_blocks import BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw
+from tests.rtl.chip_blocks import (BankEmulator, BlockMismatch, RxFeed, TxCheck, compare_counters, draw,
+                                  tile_cycle)
 
 
 def _descriptor(cfg, rng, pos):
@@ -89,23 +90,7 @@ def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max
         t = still = 0
         react(0)
         while still < 3:
-            flit = feed.offer(io, t)
-            tx.drive(io, t)
-            bank.drive(io, running=True)
-            offered = model.offer(t)
-            ready = (io.get("node__rx_header__ready"), io.get("node__rx_payload__ready"))
-            if ready != (model.rx_ready(True), model.rx_ready(False)):
-                raise BlockMismatch(f"cycle {t}: rx ready (header, payload) RTL {ready}, model state {model.state}")
-            before = len(tx.sent)
-            sent = tx.check(io, t, offered)
-            if io.get("idle") != model.idle:
-                raise BlockMismatch(f"cycle {t}: RTL idle {io.get('idle')}, model state {model.state}")
-            taken = flit is not None and ready[0 if flit.head else 1]
-            bank.take(io, True)
-            model.cycle(t, [flit] if taken else (), True if sent else None)
-            if taken:
-                feed.taken()
-            if len(tx.sent) > before and tx.sent[-1][1] == "header":
+            if tile_cycle(io, t, feed, tx, bank, model) and tx.sent[-1][1] == "header":
                 dest, ptype, _ = tx.sent[-1][2]
                 if ptype == PacketType.CREDIT:
                     state["xc" if dest == src else "pc"] += 1
