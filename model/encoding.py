@@ -37,7 +37,7 @@ import numpy as np
 
 from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
-__all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
+__all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "SEQ_FANOUT", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
            "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
            "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS",
@@ -230,7 +230,11 @@ RESULT_ARG = (("gaddr", GADDR_BITS),)
 SEQ_DESC = (("count", 16), ("ring", SLOT_BITS), ("src_x", _TILE_X_BITS), ("src_y", _TILE_Y_BITS), ("src_ctrl", 1),
             ("join", 1), ("psrc_x", _TILE_X_BITS), ("psrc_y", _TILE_Y_BITS), ("aring", SLOT_BITS), ("op", 2),
             ("dst_x", _TILE_X_BITS), ("dst_y", _TILE_Y_BITS), ("credits", SLOT_BITS), ("ncols", SLOT_BITS),
-            ("shift", 5), ("relu", 1), ("bias", 1), ("gaddr", GADDR_BITS), ("gstep", SLOT_BITS))
+            ("shift", 5), ("relu", 1), ("bias", 1), ("gaddr", GADDR_BITS), ("gstep", SLOT_BITS),
+            ("fan", 2), *((f"dst{k}_{a}", w) for k in range(1, 4) for a, w in (("x", _TILE_X_BITS), ("y", _TILE_Y_BITS))))
+# A result sent to a tile goes to ``fan + 1`` destinations (dst, dst1, ..., one packet each, with
+# credits of its own toward each): the fan-out of a layer's output block to the next layer's N-blocks.
+SEQ_FANOUT = 4
 # The argument word of a packet (payload word 0): the widest of them (a WROW packet's, 32 bits;
 # the config asks flit_width >= ARG_BITS for it).
 ARG_BITS = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))

@@ -8,7 +8,8 @@ per vector. While it runs, the tile's three parts work at once, each on its own 
   that writes the packet before): ``XS`` into the input ring (slots ``0 .. ring-1`` of
   the input buffer, in arrival order), ``PS`` into the accumulator ring (slots
   ``0 .. aring-1``, set, not added), ``CREDIT`` (header only) adds one credit toward the
-  destination. The write is the cycle after the tail (``exec``).
+  destination that sent it (its header's source). The write is the cycle after the tail
+  (``exec``).
 * **compute**: offers input vector ``ix`` to the macro once it is written; writes result
   ``j`` into accumulator slot ``j % aring`` the cycle it leaves the macro (added to the
   partial sum there if ``join``), but not in a cycle that writes a ``PS`` (one write
@@ -18,9 +19,12 @@ per vector. While it runs, the tile's three parts work at once, each on its own 
   answers the ``ldseq`` (a ``barrier`` after the ``ldseq`` s knows every sequence runs), then a credit for a freed
   input slot to the input's producer, then a credit for a freed accumulator slot to the
   partial sums' producer, then result ``sent`` if it is written and (to a tile) a credit
-  is left. Results carry only the ``ncols`` valid columns (the last word padded with
-  zeros); ``PS`` and ``XS`` have no argument word, ``RESULT_S`` has the address
-  ``gaddr + v * gstep``.
+  is left toward the destination it goes to. A result to tiles goes to each of its
+  ``fan + 1`` destinations in turn (``dst``, ``dst1``, ...), one packet each, each
+  destination with credits of its own (fan-out: a layer's output block to every N-block of
+  the next layer); its slot is freed after the last. Results carry only the ``ncols``
+  valid columns (the last word padded with zeros); ``PS`` and ``XS`` have no argument
+  word, ``RESULT_S`` has the address ``gaddr + v * gstep``.
 
 Credits keep every packet consumable where it lands, so the network never holds a
 packet behind one that waits: a producer starts with ``credits`` (the consumer's ring
@@ -37,10 +41,10 @@ import numpy as np
 
 from .chip import post_process
 from .encoding import (CTRL, SEQ_DESC, PacketType, SeqOp, TILE_COUNTER_NAMES, pack_vector, unpack_fields,
-                       unpack_vector)
+                       coord_bits, unpack_header, unpack_vector)
 from .macro import wrap_signed
 
-__all__ = ["StreamEngine", "descriptor", "seq_packet_words"]
+__all__ = ["StreamEngine", "descriptor", "seq_packet_words", "destinations"]
 
 _C = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
 
@@ -57,6 +61,13 @@ def seq_packet_words(cfg, **fields) -> list[int]:
     word = pack_fields(SEQ_DESC, **fields)
     mask = (1 << cfg.flit_width) - 1
     return [(word >> (i * cfg.flit_width)) & mask for i in range(cfg.seq_words)]
+
+
+def destinations(d: dict) -> list:
+    """The tiles a sequence's results go to (``dst``, then ``dst1`` .. as ``fan`` says), or ``[CTRL]``."""
+    if d["op"] in (SeqOp.OUT_CTRL, SeqOp.OUTQ_CTRL):
+        return [CTRL]
+    return [(d["dst_x"], d["dst_y"])] + [(d[f"dst{k}_x"], d[f"dst{k}_y"]) for k in range(1, d["fan"] + 1)]
 
 
 def result_words(cfg, tile, slot: int, d: dict) -> tuple[int, list[int]]:
@@ -90,8 +101,9 @@ class StreamEngine:
         self.src = CTRL if d["src_ctrl"] else (d["src_x"], d["src_y"])
         self.psrc = (d["psrc_x"], d["psrc_y"])
         self.to_ctrl = d["op"] in (SeqOp.OUT_CTRL, SeqOp.OUTQ_CTRL)
-        self.dst = CTRL if self.to_ctrl else (d["dst_x"], d["dst_y"])
-        self.credits = d["credits"]
+        self.dsts = destinations(d)
+        self.credits = [d["credits"]] * len(self.dsts)     # toward each destination
+        self.copy = 0                 # the destination the result ``sent`` goes to next
         self.rx, self.rx_type, self.words = "idle", 0, []
         self.wx = self.wp = 0         # XS / PS vectors written
         self.ix = self.j = 0          # vectors the macro took / results written
@@ -144,14 +156,14 @@ class StreamEngine:
             tl.tx.packets.append(_Packet(self.psrc, PacketType.CREDIT, []))
             self.kind = "p"
         elif self.sent < self.j:
-            if not self.to_ctrl and self.credits == 0:
+            if not self.to_ctrl and self.credits[self.copy] == 0:
                 tl.cnt[_C["credit_stall"]] += 1
                 return
             v = self.sent
             ptype, words = result_words(tl.cfg, tl.data, v % self.aring, self.d)
             if ptype == PacketType.RESULT_S:
                 words = [self.d["gaddr"] + v * self.d["gstep"]] + words
-            tl.tx.packets.append(_Packet(self.dst, ptype, words))
+            tl.tx.packets.append(_Packet(self.dsts[self.copy], ptype, words))
             self.kind = "r"
 
     # --- the end of a cycle --------------------------------------------------------------------
@@ -176,7 +188,7 @@ class StreamEngine:
             if self.rx == "idle":             # a header
                 ty = tl.header_type(flit.data)
                 if ty == PacketType.CREDIT:
-                    self.credits += 1
+                    self._credit(flit.data)
                 elif ty in (PacketType.XS, PacketType.PS):
                     self.rx_type, self.words, self.rx = ty, [], "recv"
                 else:
@@ -191,6 +203,18 @@ class StreamEngine:
             return "idle"
         return "stream"
 
+    def _credit(self, word):
+        """A credit from destination ``k`` (the first whose coordinates are the header's source)."""
+        tl = self.tile
+        h = unpack_header(tl.cfg, word)
+        xb, yb = coord_bits(tl.cfg)           # a destination's coordinates as the header holds them
+        for k, dst in enumerate(self.dsts):
+            if dst != CTRL and (h["src_x"], h["src_y"]) == (dst[0] & ((1 << xb) - 1), dst[1] & ((1 << yb) - 1)):
+                self.credits[k] += 1
+                return
+        raise RuntimeError(f"tile {tl.pos}: a credit from {h['src']}, which is not one of its destinations "
+                           f"{self.dsts} (the program breaks the rules of docs/isa.md)")
+
     def _taken(self):
         tl = self.tile
         p, k = tl.tx.taken()
@@ -204,8 +228,11 @@ class StreamEngine:
             else:
                 tl.cnt[_C["acc_read_bits"]] += tl.cfg.cols * tl.cfg.acc_bits
                 if not self.to_ctrl:
-                    self.credits -= 1
-        if not tl.tx.busy and self.kind == "r":
+                    self.credits[self.copy] -= 1
+        if not tl.tx.busy and self.kind == "r" and self.copy + 1 < len(self.dsts):
+            self.copy += 1                # the same result to the next destination
+        elif not tl.tx.busy and self.kind == "r":
+            self.copy = 0
             v = self.sent
             self.sent += 1
             if self.d["join"] and v < self.count - self.aring:

@@ -22,7 +22,7 @@ sequence is seen in the cycle it happens, as the model sees it:
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
 from amaranth.lib import enum
 
-from ..model.encoding import SEQ_DESC, PacketType, SeqOp, fields_width
+from ..model.encoding import SEQ_DESC, SEQ_FANOUT, PacketType, SeqOp, fields_width
 from .fields import layout, unpack
 from .postproc import ShiftClampLane, biased
 
@@ -62,7 +62,9 @@ class StreamPart:
             setattr(self, name, Signal(range(max(2, depth)), name=f"seq_{name}"))
         self.xcred = Signal(COUNT_BITS, name="seq_xcred")
         self.pcred = Signal(COUNT_BITS, name="seq_pcred")
-        self.credits = Signal(COUNT_BITS, name="seq_credits")
+        # credits toward each destination, and the destination of the result ``sent`` next
+        self.credits = Array(Signal(COUNT_BITS, name=f"seq_credits{k}") for k in range(SEQ_FANOUT))
+        self.copy = Signal(range(SEQ_FANOUT), name="seq_copy")
         self.ack = Signal(name="seq_ack")
         self.kind = Signal(SendKind, name="seq_kind")
         self.pk = Signal(8, name="seq_pk")                  # payload word offered
@@ -98,8 +100,8 @@ class StreamPart:
         per_a, per_q = cfg.flit_width // cfg.acc_bits, cfg.flit_width // cfg.xbits
         quant = (d.op == SeqOp.XS_TILE) | (d.op == SeqOp.OUTQ_CTRL)
         nw = Mux(quant, (d.ncols + per_q - 1) // per_q, (d.ncols + per_a - 1) // per_a)
-        return [self.d.eq(desc), self.nwords.eq(nw), self.raddr.eq(d.gaddr), self.credits.eq(d.credits),
-                self.ack.eq(1), self.kind.eq(SendKind.NONE), self.srx.eq(RxState.IDLE),
+        return [self.d.eq(desc), self.nwords.eq(nw), self.raddr.eq(d.gaddr), self.copy.eq(0),
+                *[c.eq(d.credits) for c in self.credits], self.ack.eq(1), self.kind.eq(SendKind.NONE), self.srx.eq(RxState.IDLE),
                 *[getattr(self, n).eq(0) for n in ("wx", "wp", "ix", "j", "sent", "wxp", "ixp", "wpp", "jp", "sp",
                                                     "xcred", "pcred")],
                 t.mv.onehot.eq(0), t.mv.acc.eq(d.join), t.state.eq(t.STREAM)]
@@ -121,12 +123,17 @@ class StreamPart:
         rh, rp = node.rx_header, node.rx_payload
         self.h_fire = h_fire = self.active & rh.valid & (self.srx != RxState.RECV)
         self.p_fire = p_fire = self.active & rp.valid & (self.srx == RxState.RECV)
-        self.credit_in = Signal()
+        self.credit_in = Signal(SEQ_FANOUT)   # a credit from destination k
+        hsrc = rh.payload.src
+        dsts = self.dests()
+        match = [(hsrc.x == x[:len(hsrc.x)]) & (hsrc.y == y[:len(hsrc.y)]) & (k <= d.fan)
+                 for k, (x, y) in enumerate(dsts)]
+        first = [match[k] & ~Cat(*match[:k]).any() if k else match[0] for k in range(SEQ_FANOUT)]
         self.srx_n = srx_n = Signal(RxState)
         m.d.comb += srx_n.eq(Mux(self.srx == RxState.EXEC, RxState.IDLE, self.srx))
         with m.If(h_fire):
             with m.If(rh.payload.type == PacketType.CREDIT):
-                m.d.comb += self.credit_in.eq(1)
+                m.d.comb += self.credit_in.eq(Cat(*first))
             with m.Else():
                 m.d.comb += srx_n.eq(RxState.RECV)
                 m.d.sync += [t.rx_type.eq(rh.payload.type), t.rx_k.eq(0)] + [r.eq(0) for r in t.rbuf]
@@ -170,10 +177,16 @@ class StreamPart:
                                                for c in range(cfg.cols)]))]
             m.d.sync += [self.j.eq(self.j + 1), self.jp.eq(self._wrap(self.jp, d.aring))]
 
+    def dests(self):
+        """The descriptor's destinations ``(x, y)``: ``dst``, ``dst1``, ..."""
+        d = self.d
+        return [(d.dst_x, d.dst_y)] + [(getattr(d, f"dst{k}_x"), getattr(d, f"dst{k}_y"))
+                                       for k in range(1, SEQ_FANOUT)]
+
     def _choice(self):
         """The packet a free sender starts: (kind, dest x, dest y, dest ctrl, type, length)."""
         d = self.d
-        res_ok = (self.sent < self.j) & (self.to_ctrl | (self.credits != 0))
+        res_ok = (self.sent < self.j) & (self.to_ctrl | (self.credits[self.copy] != 0))
         kind = Mux(self.ack, SendKind.ACK, Mux(self.xcred != 0, SendKind.XCRED,
                    Mux(self.pcred != 0, SendKind.PCRED, Mux(res_ok, SendKind.RESULT, SendKind.NONE))))
         return kind, res_ok
@@ -199,7 +212,9 @@ class StreamPart:
             with m.Case(SendKind.PCRED):
                 m.d.comb += [dest.x.eq(d.psrc_x), dest.y.eq(d.psrc_y), htype.eq(PacketType.CREDIT)]
             with m.Case(SendKind.RESULT):
-                m.d.comb += [dest.x.eq(d.dst_x), dest.y.eq(d.dst_y), dest.ctrl.eq(self.to_ctrl),
+                dx = Array(x for x, _ in self.dests())[self.copy]
+                dy = Array(y for _, y in self.dests())[self.copy]
+                m.d.comb += [dest.x.eq(dx), dest.y.eq(dy), dest.ctrl.eq(self.to_ctrl),
                              htype.eq(res_type), self.s_len.eq(length)]
         m.d.comb += [self.hv.eq(self.active & (sel != SendKind.NONE) & (sel != SendKind.PAYLOAD)),
                      self.pv.eq(self.active & (self.kind == SendKind.PAYLOAD))]
@@ -233,7 +248,8 @@ class StreamPart:
         m.d.comb += self.s_data.eq(Mux(self.to_ctrl & (self.pk == 0), self.raddr, data_word))
         # next values
         self.kind_n = kind_n = Signal(SendKind)
-        self.res_end = Signal()
+        self.res_end = Signal()                 # a result's last packet ends (sent to every destination)
+        last_copy = self.to_ctrl | (self.copy == d.fan)
         m.d.comb += kind_n.eq(self.kind)
         with m.If(self.kind == SendKind.NONE):
             m.d.comb += kind_n.eq(choice)
@@ -241,7 +257,9 @@ class StreamPart:
             m.d.comb += kind_n.eq(Mux(sel == SendKind.RESULT, SendKind.PAYLOAD, SendKind.NONE))
         with m.If(p_taken):
             with m.If(self.pk + 1 == length):
-                m.d.comb += [kind_n.eq(SendKind.NONE), self.res_end.eq(1)]
+                m.d.comb += [kind_n.eq(SendKind.NONE), self.res_end.eq(last_copy)]
+                with m.If(self.active):
+                    m.d.sync += self.copy.eq(Mux(last_copy, 0, self.copy + 1))
         with m.If(self.active):
             m.d.sync += self.kind.eq(kind_n)
             with m.If(h_taken):
@@ -258,7 +276,7 @@ class StreamPart:
         t.count("acc_read_bits", h_taken & (sel == SendKind.RESULT), cfg.cols * cfg.acc_bits)
         t.count("tx_stall", (self.hv & ~nh.ready) | (self.pv & ~np_.ready))
         t.count("credit_stall", self.active & (self.kind == SendKind.NONE) & ~self.ack & (self.xcred == 0)
-                & (self.pcred == 0) & (self.sent < self.j) & ~self.to_ctrl & (self.credits == 0))
+                & (self.pcred == 0) & (self.sent < self.j) & ~self.to_ctrl & (self.credits[self.copy] == 0))
 
     def finish(self):
         """The counters' next values, and the end of the sequence in the cycle it happens."""
@@ -267,8 +285,9 @@ class StreamPart:
         xcred_n = self.xcred + self.x_inc - self.x_dec
         pcred_n = self.pcred + self.p_inc - self.p_dec
         with m.If(self.active):
-            m.d.sync += [self.sent.eq(sent_n), self.xcred.eq(xcred_n), self.pcred.eq(pcred_n), self.ack.eq(self.ack_n),
-                         self.credits.eq(self.credits + self.credit_in - self.c_dec)]
+            m.d.sync += [self.sent.eq(sent_n), self.xcred.eq(xcred_n), self.pcred.eq(pcred_n), self.ack.eq(self.ack_n)]
+            m.d.sync += [c.eq(c + self.credit_in[k] - (self.c_dec & (self.copy == k)))
+                         for k, c in enumerate(self.credits)]
             with m.If((sent_n == d.count) & ~self.ack_n & (xcred_n == 0) & (pcred_n == 0)
                       & (self.kind_n == SendKind.NONE) & (self.srx_n == RxState.IDLE)):
                 m.d.sync += t.state.eq(t.IDLE)

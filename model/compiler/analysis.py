@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..encoding import SeqOp
+from ..stream import destinations
 from ..isa import Op, decode
 from .layout import _tiles
 from .plan import GemmPlan
@@ -151,11 +152,12 @@ def pipeline_limit(plan) -> dict:
         flow(t, src, 1)                          # a credit for each input slot freed
         if d["join"]:
             flow(t, (d["psrc_x"], d["psrc_y"]), 1)
-        dst = (d["dst_x"], d["dst_y"])
         if d["op"] == SeqOp.PS_TILE:
-            flow(t, dst, 1 + words(b.ncols, cfg.acc_bits))
+            for dst in destinations(d):
+                flow(t, dst, 1 + words(b.ncols, cfg.acc_bits))
         elif d["op"] == SeqOp.XS_TILE:
-            flow(t, dst, 1 + words(b.ncols, cfg.xbits))
+            for dst in destinations(d):          # fan-out: one packet to each
+                flow(t, dst, 1 + words(b.ncols, cfg.xbits))
         else:
             flow(t, None, 2 + d["gstep"])
     parts.update(tile_rx=max(rx.values()), tile_tx=max(tx.values()), link=max(links.values(), default=0))

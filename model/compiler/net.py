@@ -19,9 +19,11 @@ global buffer (``RESULT_S``). The controller feeds the first layer's tiles, one 
 channel each. Tiles are taken in a snake order over the mesh in dataflow order, so a
 producer and its consumer are neighbours or close.
 
-Every tile has one input producer, at most one partial-sum producer and one destination,
-so a hidden layer must fit one N-block (``out <= cols``: without multicast an input block
-cannot go to several tiles) unless it is the first layer (the controller feeds each tile).
+Every tile has one input producer and at most one partial-sum producer. A layer cut in
+several N-blocks takes each input block in each of them: the first layer's from the
+controller (a feed channel per tile), a later layer's from the chain end that makes it,
+which sends each result to every N-block's tile of that K-block in turn (fan-out, at most
+``SEQ_FANOUT`` destinations, each with its own credits).
 
 Windows
 -------
@@ -44,9 +46,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import Config
-from ..encoding import SeqOp, pack_vector, unpack_vector
+from ..encoding import SEQ_FANOUT, SeqOp, pack_vector, unpack_vector
 from ..isa import encode
-from ..stream import seq_packet_words
+from ..stream import destinations, seq_packet_words
 from .plan import Window
 
 __all__ = ["NetPlan", "NotResident", "compile_net", "placement", "check_streams", "snake"]
@@ -127,9 +129,9 @@ def placement(cfg: Config, net) -> list[Block]:
     for i, L in enumerate(net.layers):
         K, N = L.w.shape
         kbs, nbs = -(-K // cfg.rows), -(-N // cfg.cols)
-        if i > 0 and nbs > 1:
-            raise NotResident(f"layer {i} has {N} outputs, more than one tile's {cfg.cols} columns: its inputs "
-                              "would go to several tiles (multicast is not built yet)")
+        if i > 0 and nbs > SEQ_FANOUT:
+            raise NotResident(f"layer {i} has {N} outputs, {nbs} blocks of {cfg.cols} columns: each of its inputs "
+                              f"would go to {nbs} tiles, a sequence sends each result to at most {SEQ_FANOUT}")
         for nb in range(nbs):
             for kb in range(kbs):
                 blocks.append(Block(i, kb, nb, tiles[len(blocks)], min(cfg.rows, K - kb * cfg.rows),
@@ -149,7 +151,7 @@ def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
         L = net.layers[b.layer]
         kbs = -(-L.w.shape[0] // cfg.rows)
         d = dict(ring=ring, aring=aring, ncols=b.ncols, shift=0, relu=0, bias=0, gstep=0,
-                 src_ctrl=0, src_x=0, src_y=0, join=0, psrc_x=0, psrc_y=0, dst_x=0, dst_y=0, credits=0)
+                 src_ctrl=0, src_x=0, src_y=0, join=0, psrc_x=0, psrc_y=0, dst_x=0, dst_y=0, credits=0, fan=0)
         if b.layer == 0:
             d["src_ctrl"] = 1
         else:                              # the chain end of the layer before, N-block kb
@@ -161,10 +163,13 @@ def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
         if b.kb < kbs - 1:                 # partial sums to the next in the chain
             n = by[(b.layer, b.kb + 1, b.nb)]
             d["op"], (d["dst_x"], d["dst_y"]), d["credits"] = SeqOp.PS_TILE, n.tile, aring
-        elif b.layer < last:               # the layer's output block nb: input block nb of the next layer
-            n = by[(b.layer + 1, b.nb, 0)]
-            d.update(op=SeqOp.XS_TILE, shift=L.shift, relu=L.relu, credits=ring)
-            d["dst_x"], d["dst_y"] = n.tile
+        elif b.layer < last:               # the layer's output block nb: input block nb of every N-block next
+            nbs = -(-net.layers[b.layer + 1].w.shape[1] // cfg.cols)
+            dst = [by[(b.layer + 1, b.nb, nb)].tile for nb in range(nbs)]
+            d.update(op=SeqOp.XS_TILE, shift=L.shift, relu=L.relu, credits=ring, fan=nbs - 1)
+            d["dst_x"], d["dst_y"] = dst[0]
+            for k, (x, y) in enumerate(dst[1:], 1):
+                d[f"dst{k}_x"], d[f"dst{k}_y"] = x, y
         else:
             d.update(op=SeqOp.OUT_CTRL, bias=1, gstep=cfg.vector_words(b.ncols, cfg.acc_bits))
         out[b.tile] = d
@@ -178,12 +183,14 @@ def check_streams(cfg: Config, blocks: list[Block], streams: dict) -> None:
     senders: dict = {}
     for t, d in streams.items():
         if d["op"] in (SeqOp.PS_TILE, SeqOp.XS_TILE):
-            dst = (d["dst_x"], d["dst_y"])
+            dsts = destinations(d)
+            assert len(set(dsts)) == len(dsts), f"tile {t} sends each result to {dsts}: a tile twice"
             kind = "p" if d["op"] == SeqOp.PS_TILE else "x"
-            assert dst in streams and dst != t, f"tile {t} sends to {dst}, which runs no sequence"
-            senders.setdefault((dst, kind), []).append(t)
-            ring = streams[dst]["aring" if kind == "p" else "ring"]
-            assert d["credits"] == ring, f"tile {t}: {d['credits']} credits toward a ring of {ring}"
+            for dst in dsts:
+                assert dst in streams and dst != t, f"tile {t} sends to {dst}, which runs no sequence"
+                senders.setdefault((dst, kind), []).append(t)
+                ring = streams[dst]["aring" if kind == "p" else "ring"]
+                assert d["credits"] == ring, f"tile {t}: {d['credits']} credits toward a ring of {ring}"
     for t, d in streams.items():
         want_x = [] if d["src_ctrl"] else [(d["src_x"], d["src_y"])]
         assert senders.get((t, "x"), []) == want_x, f"tile {t}: inputs from {senders.get((t, 'x'))}, not {want_x}"

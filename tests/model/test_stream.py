@@ -32,17 +32,15 @@ CONFIGS["tiny-3x2"] = TINY.replace(name="t3x2", mesh_x=3, mesh_y=2, tile_ibuf_de
 
 
 def random_net(cfg, rng) -> Net:
-    """A random MLP that runs resident on ``cfg``: 1..3 layers, the first of 1..3 K-blocks and (if it is
-    not the only one) up to 2 N-blocks, later layers one tile each (``out <= cols``), partial blocks."""
+    """A random MLP that runs resident on ``cfg``: 1..3 layers, each size 1..3 blocks of ``rows`` (partial
+    blocks too), so layers split in K and N, and a hidden layer cut in N-blocks fans out to each."""
     R, T = cfg.rows, cfg.tiles
     while True:
         n_layers = int(rng.integers(1, 4))
-        kb0 = int(rng.integers(1, 4))
-        nb0 = int(rng.integers(1, 3))
-        if kb0 * nb0 + n_layers - 1 + (n_layers > 1) * (nb0 - 1) > T:
+        nblk = [int(rng.integers(1, 4)) for _ in range(n_layers + 1)]
+        if sum(a * b for a, b in zip(nblk, nblk[1:])) > T:
             continue
-        sizes = [int(rng.integers((kb0 - 1) * R + 1, kb0 * R + 1)), int(rng.integers((nb0 - 1) * R + 1, nb0 * R + 1))]
-        sizes += [int(rng.integers(1, R + 1)) for _ in range(n_layers - 1)]
+        sizes = [int(rng.integers((k - 1) * R + 1, k * R + 1)) for k in nblk]
         break
     layers = []
     for i, (k, n) in enumerate(zip(sizes, sizes[1:])):
@@ -110,8 +108,8 @@ def _window_facts(cfg, plan, n, first_window):
             flits += max(0, n - d["aring"])                       # accumulator credits to the chain before
         if d["op"] == SeqOp.PS_TILE:
             flits += n * (1 + cfg.vector_words(d["ncols"], cfg.acc_bits))
-        elif d["op"] == SeqOp.XS_TILE:
-            flits += n * (1 + cfg.vector_words(d["ncols"], cfg.xbits))
+        elif d["op"] == SeqOp.XS_TILE:                          # to each of its fan + 1 destinations
+            flits += n * (1 + cfg.vector_words(d["ncols"], cfg.xbits)) * (1 + d.get("fan", 0))
         else:
             flits += n * (2 + d["gstep"])
     return dict(instructions=bias + len(blocks) + 1 + len(first) + 3, gbuf_read_bits=gbuf_read * W,
@@ -186,11 +184,11 @@ def _net(shapes, rng):
 @pytest.mark.parametrize("cfg,shapes,match", [
     (TINY.replace(name="c4", cols=4), [8, 4, 4], r"rows \(8\) != cols \(4\)"),
     (TINY, [40, 8], r"needs 5 tiles of 8x8 weights, the chip has 4"),
-    (TINY, [8, 8, 16], r"layer 1 has 16 outputs, more than one tile's 8 columns"),
+    (TINY.replace(name="m3x2", mesh_x=3, mesh_y=2), [8, 8, 40], r"layer 1 has 40 outputs, 5 blocks .* at most 4"),
     (TINY.replace(name="m5x4", mesh_x=5, mesh_y=4), [8 * 17, 4], r"more than the controller's 16 feed channels"),
     (TINY.replace(name="g16", gbuf_words=16), [8, 8, 8], r"global buffer cannot hold"),
     (TINY.replace(name="i8", imem_depth=8), [32, 8], r"needs 13 instructions, the chip holds 8"),
-], ids=["rows-cols", "tiles", "multicast", "channels", "gbuf", "imem"])
+], ids=["rows-cols", "tiles", "fan-out", "channels", "gbuf", "imem"])
 def test_not_resident(cfg, shapes, match):
     rng = np.random.default_rng(0)
     net = _net(shapes, rng)
@@ -232,6 +230,8 @@ def _break(what, blocks, streams):
         s[b3]["src_x"], s[b3]["src_y"] = b1
     elif what == "psrc":
         s[b1]["join"] = 0
+    elif what == "fan-dup":                             # b2's result to b3 twice
+        s[b2].update(fan=1, dst1_x=s[b2]["dst_x"], dst1_y=s[b2]["dst_y"])
     elif what == "cycle":
         blocks = [blocks[1], blocks[0]] + blocks[2:]
     return blocks, s
@@ -239,13 +239,34 @@ def _break(what, blocks, streams):
 
 @pytest.mark.parametrize("what,match", [("credits", "credits toward a ring"), ("dst-idle", "runs no sequence"),
                                         ("dst-self", "runs no sequence"), ("src", "inputs from"),
-                                        ("psrc", "partial sums from"), ("cycle", "against the dataflow order")])
+                                        ("psrc", "partial sums from"), ("cycle", "against the dataflow order"),
+                                        ("fan-dup", "a tile twice")])
 def test_check_streams_catches_a_broken_table(what, match):
     blocks, streams = _streams_of()
     assert [b.layer for b in blocks] == [0, 0, 1, 2]
     check_streams(TINY, blocks, streams)                 # the table as compiled passes
     with pytest.raises(AssertionError, match=match):
         check_streams(TINY, *_break(what, blocks, streams))
+
+
+@pytest.mark.parametrize("name,shapes", [("tiny-3x2", [8, 8, 32]), ("tiny-w64", [16, 8, 16]),
+                                         ("default-w256", [32, 64, 16])], ids=["fan4", "fan2-join", "default"])
+def test_fan_out_sends_each_input_block_to_every_n_block(name, shapes):
+    """A hidden layer wider than a tile: its producer sends each result to every N-block of the next
+    layer (one packet each); outputs equal the reference and each destination got every vector."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(11)
+    net = Net([Layer(rng.integers(-128, 128, (k, n)).astype(np.int8), rng.integers(-999, 999, n).astype(np.int32),
+                     None if i == len(shapes) - 2 else 4, 1) for i, (k, n) in enumerate(zip(shapes, shapes[1:]))])
+    X = inputs(rng, 23, shapes[0])
+    plan = compile_net(cfg, net, X)
+    nbs = -(-shapes[2] // cfg.cols)
+    fans = [d["fan"] for d in plan.streams.values() if d["op"] == SeqOp.XS_TILE]
+    assert fans and all(f == nbs - 1 for f in fans)
+    Y, out = run(cfg, plan)
+    np.testing.assert_array_equal(Y, reference(net, X))
+    c = out[-1]["counters"]
+    assert sum(c[f"mvms@{t}"] for t in range(cfg.tiles)) == 23 * len(plan.blocks)
 
 
 def _rows_written(plan):

@@ -9,7 +9,8 @@ cycle the RTL and :class:`~rramcim.model.stream.StreamEngine` (in
 :class:`~rramcim.model.chip_cycle.TileModel`) must take the same flits, offer the same ones
 (header fields and words) and be idle alike; the counters must match at the end. Random
 descriptors cover every ``op``, ``join`` on and off, rings of one slot up to the buffers'
-depth, valid columns from one to all, and credits from one up.
+depth, valid columns from one to all, credits from one up, and results to tiles fanned out
+to one up to ``SEQ_FANOUT`` destinations (each returning its own credits).
 """
 
 import numpy as np
@@ -17,8 +18,8 @@ import pytest
 
 from rramcim.model.chip import TileState
 from rramcim.model.chip_cycle import TileModel
-from rramcim.model.encoding import (CTRL, TILE_COUNTER_NAMES, WROW_ARG, PacketType, SeqOp, pack_fields, pack_header,
-                                    pack_vector)
+from rramcim.model.encoding import (CTRL, SEQ_FANOUT, TILE_COUNTER_NAMES, WROW_ARG, PacketType, SeqOp, pack_fields,
+                                    pack_header, pack_vector)
 from rramcim.model.stream import StreamEngine, seq_packet_words
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
@@ -44,9 +45,17 @@ def _descriptor(cfg, rng, pos):
     d["src_x"], d["src_y"] = (0, 0) if src == CTRL else src
     d["psrc_x"], d["psrc_y"] = psrc
     d["dst_x"], d["dst_y"] = dst if op in (SeqOp.PS_TILE, SeqOp.XS_TILE) else (0, 0)
-    if op not in (SeqOp.PS_TILE, SeqOp.XS_TILE):
+    dsts = [dst]
+    if op in (SeqOp.PS_TILE, SeqOp.XS_TILE):        # fan-out: more destinations, each a tile once
+        rest = [o for o in others if o != dst]
+        more = int(rng.integers(0, min(SEQ_FANOUT - 1, len(rest)) + 1))
+        for k, i in enumerate(rng.permutation(len(rest))[:more], 1):
+            dsts.append(rest[i])
+            d[f"dst{k}_x"], d[f"dst{k}_y"] = rest[i]
+        d["fan"] = more
+    else:
         d["credits"] = 0
-    return d, src, psrc, dst
+    return d, src, psrc, dsts
 
 
 def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max_cycles=20_000) -> dict:
@@ -54,7 +63,7 @@ def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max
     W = cfg.flit_width
     pos = (cfg.mesh_x - 1, cfg.mesh_y - 1)
     model = model_cls(cfg, TileState(cfg), pos)
-    d, src, psrc, dst = _descriptor(cfg, rng, pos)
+    d, src, psrc, dsts = _descriptor(cfg, rng, pos)
     n = d["count"]
     feed = RxFeed(cfg, draw(rng, 997, p_idle))
     for r in range(cfg.rows):
@@ -68,7 +77,7 @@ def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max
     tx = TxCheck(cfg, draw(rng, 991, p_ready))
     bank = BankEmulator(len(TILE_COUNTER_NAMES))
     # the neighbours: credits they hold toward the tile's rings, what they sent, what they took
-    state = dict(xc=d["ring"], pc=d["aring"], xs=0, ps=0, results=0, k=0)
+    state = dict(xc=d["ring"], pc=d["aring"], xs=0, ps=0, k=0, results={t: 0 for t in dsts})
 
     def react(t):
         """The neighbours' packets that may go now (each released after a drawn delay)."""
@@ -94,11 +103,11 @@ def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max
                 dest, ptype, _ = tx.sent[-1][2]
                 if ptype == PacketType.CREDIT:
                     state["xc" if dest == src else "pc"] += 1
-                elif ptype in (PacketType.PS, PacketType.XS):
-                    state["results"] += 1
-                    if state["results"] <= n - d["credits"]:
+                elif ptype in (PacketType.PS, PacketType.XS):     # the destination it went to returns a credit
+                    state["results"][dest] += 1
+                    if state["results"][dest] <= n - d["credits"]:
                         k = state["k"] = state["k"] + 1
-                        feed.add(pack_header(cfg, pos, dst, PacketType.CREDIT, 0), (), release=t + delays[k % 4096])
+                        feed.add(pack_header(cfg, pos, dest, PacketType.CREDIT, 0), (), release=t + delays[k % 4096])
             react(t + 1)
             await io.tick()
             t += 1
@@ -117,9 +126,10 @@ def run_stream(cfg, seed: int, model_cls=TileModel, p_idle=0.3, p_ready=0.7, max
 def test_stream_against_model(cfg, seed):
     res = run_stream(cfg, seed)
     d, c = res["desc"], res["counters"]
-    results = sum(1 for f in res["sent"] if f[1] == "header" and f[2][1] in (PacketType.PS, PacketType.XS,
-                                                                             PacketType.RESULT_S))
-    assert results == d["count"] and c["mvms"] == d["count"]
+    results = [f[2][0] for f in res["sent"] if f[1] == "header" and f[2][1] in (PacketType.PS, PacketType.XS,
+                                                                               PacketType.RESULT_S)]
+    to_tiles = d["op"] in (SeqOp.PS_TILE, SeqOp.XS_TILE)
+    assert len(results) == d["count"] * (d.get("fan", 0) + 1 if to_tiles else 1) and c["mvms"] == d["count"]
 
 
 class _LateCredit(StreamEngine):
