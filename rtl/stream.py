@@ -126,7 +126,7 @@ class StreamPart:
         self.credit_in = Signal(SEQ_FANOUT)   # a credit from destination k
         hsrc = rh.payload.src
         dsts = self.dests()
-        match = [(hsrc.x == x[:len(hsrc.x)]) & (hsrc.y == y[:len(hsrc.y)]) & (k <= d.fan)
+        match = [(hsrc.x == x[:len(hsrc.x)]) & (hsrc.y == y[:len(hsrc.y)]) & ((d.fan >= k) if k else 1)
                  for k, (x, y) in enumerate(dsts)]
         first = [match[k] & ~Cat(*match[:k]).any() if k else match[0] for k in range(SEQ_FANOUT)]
         self.srx_n = srx_n = Signal(RxState)
