@@ -8,6 +8,8 @@ a resident pipeline when it applies, else the layer-by-layer GEMM compiler):
 
 * ``demo``: the digits MLP 64-32-10 (``model/digits.py``), batch 450;
 * ``mlp 64-32-32-16``: a random int8 MLP, batch 256;
+* ``mlp 64-32-64 (fan-out)``: a random int8 MLP, batch 256, whose last layer is two tiles wide (each hidden
+  vector fanned out to both);
 * ``N split`` (256 x 32 x 128), ``K split`` (256 x 128 x 32), ``chip-filling`` (256 x 64 x 64 on ``default``: 2 x 2
   blocks, every tile, weight-resident), ``512x512x512``, ``1x300x77``, ``65x131x70``.
 
@@ -71,7 +73,9 @@ def workloads(cfg: Config, m512: int = 512, seed: int = 1) -> list[tuple]:
     rng = np.random.default_rng(seed)
     net, X, _, _, _ = train_digits()
     out = [("demo", "net", (net, X)),
-           ("mlp 64-32-32-16", "net", (_net(rng, [64, 32, 32, 16]), rng.integers(-128, 128, (256, 64)).astype(np.int8)))]
+           ("mlp 64-32-32-16", "net", (_net(rng, [64, 32, 32, 16]), rng.integers(-128, 128, (256, 64)).astype(np.int8))),
+           ("mlp 64-32-64 (fan-out)", "net", (_net(rng, [64, 32, 64]),
+                                              rng.integers(-128, 128, (256, 64)).astype(np.int8)))]
     R, C, T = cfg.rows, cfg.cols, cfg.tiles
     for name, M, K, N in (("N split", 256, R, T * C), ("K split", 256, T * R, C), ("chip-filling", 256, 2 * R, 2 * C),
                           ("512x512x512", m512, 512, 512), ("1x300x77", 1, 300, 77), ("65x131x70", 65, 131, 70)):

@@ -2,7 +2,8 @@
 
 Each network is compiled by :func:`~rramcim.model.compiler.net.compile_net` (K-split chains that join
 partial sums, hidden layers sent tile to tile, a first layer split over N and K fed on several
-channels, several inference windows), run on the cycle-exact model and on the RTL with pause
+channels, several inference windows, a hidden layer's vectors fanned out to the two N-blocks of the
+next), run on the cycle-exact model and on the RTL with pause
 generators on every host stream: every window's cycles, every chip-wide and tile counter (the
 sequences' ``feed_stall``, ``credit_stall`` and ``rx_overlap`` among them) and every word read
 must be the model's, and the outputs the int8 reference's.
@@ -61,7 +62,8 @@ def _nets(cfg):
     R, C = cfg.rows, cfg.cols
     return [([2 * R - 3, C, C - 2, 5], [9, 0], 11, None),          # a K-split chain, then a chain of layers
             ([R, 2 * C - 1], [], 7, 3),                           # one layer split over N: two feed channels
-            ([R + 1, C - 1, 3], [31], 9, 4)]                       # partial blocks, several windows, shift 31
+            ([R + 1, C - 1, 3], [31], 9, 4),                       # partial blocks, several windows, shift 31
+            ([R - 1, C - 2, 2 * C - 3], [6], 13, None)]            # fan-out: each hidden vector to two tiles
 
 
 CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default"),
