@@ -28,12 +28,24 @@ def _net(rng, sizes):
     return Net(layers)
 
 
-def _run(tmp_path, net, X, chip, tag):
+def _no_streams(tmp_path):
+    """``tiny`` without standing sequences (a config file): networks run layer by layer."""
+    import dataclasses
+    from rramcim.model.config import load_config
+    base = PRESETS["default"]
+    fields = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY)
+              if f.name != "name" and getattr(TINY, f.name) != getattr(base, f.name)}
+    f = tmp_path / "tiny_ns.toml"
+    f.write_text('name = "tiny-ns"\nstreams = 0\n' + "".join(f"{k} = {v}\n" for k, v in fields.items()))
+    return str(f), load_config(str(f))
+
+
+def _run(tmp_path, net, X, chip, tag, config="tiny"):
     save_net(tmp_path / f"net{tag}.npz", net)
     np.save(tmp_path / "x.npy", X)
     out, rep = tmp_path / f"y{tag}.npy", tmp_path / f"r{tag}.json"
     p = rramcim("run", "--net", str(tmp_path / f"net{tag}.npz"), "--inputs", str(tmp_path / "x.npy"),
-                "--out", str(out), "--config", "tiny", "--report", str(rep), "--chip", str(chip))
+                "--out", str(out), "--config", config, "--report", str(rep), "--chip", str(chip))
     assert p.returncode == 0, p.stderr
     assert "programming:" in p.stdout and "inference:" in p.stdout
     return np.load(out), json.loads(rep.read_text())
@@ -57,20 +69,20 @@ def test_a_kept_network_is_programmed_once_and_then_only_where_it_changed(tmp_pa
     net = _net(rng, [16, 8, 16])                 # 2 + 2 blocks of 8x8: the four tiles, no spare
     X = rng.integers(-128, 128, (9, 16)).astype(np.int8)
     chip = tmp_path / "s.npz"
-    Y1, r1 = _run(tmp_path, net, X, chip, 1)
-    s1 = load_chip(chip, TINY)
-    # layer 1's 16 outputs need two tiles of 8 columns fed the same inputs: no pipeline (no multicast), so
-    # layer by layer, each layer on tiles of its own
+    cfg_file, cfg = _no_streams(tmp_path)
+    Y1, r1 = _run(tmp_path, net, X, chip, 1, cfg_file)
+    s1 = load_chip(chip, cfg)
+    # a chip without standing sequences: layer by layer, each layer on tiles of its own
     assert np.array_equal(Y1, reference(net, X)) and r1["placement"] == "layer-by-layer"
-    assert r1["weights_resident"] and "multicast" in r1["placement_reason"]
+    assert r1["weights_resident"] and "no standing sequences" in r1["placement_reason"]
     written = int((s1.write_counts > 0).sum())
     assert r1["rram_row_writes"] == written > 0 and r1["program_cycles"] > 0
     assert r1["inference_cycles"] == r1["cycles"] - r1["program_cycles"]
     assert r1["compute_utilization"] == pytest.approx(r1["macs"] / (32 * r1["inference_cycles"]))
     assert all(_holds(s1, L.w) for L in net.layers)
 
-    Y2, r2 = _run(tmp_path, net, X, chip, 2)
-    s2 = load_chip(chip, TINY)
+    Y2, r2 = _run(tmp_path, net, X, chip, 2, cfg_file)
+    s2 = load_chip(chip, cfg)
     assert np.array_equal(Y2, Y1)
     assert r2["rram_row_writes"] == 0 and r2["program_cycles"] == 0 and r2["cycles"] == r2["inference_cycles"]
     assert r2["counters"]["rram_pulses"] == 0 and s2 == s1
@@ -84,8 +96,8 @@ def test_a_kept_network_is_programmed_once_and_then_only_where_it_changed(tmp_pa
         w[k, n] = 5 if w[k, n] != 5 else 6
     rows = {(layer, k, n // 8) for layer, k, n in changes}
     net3 = Net([Layer(w0, net.layers[0].b, 7, 1), Layer(w1, net.layers[1].b, None, 0)])
-    Y3, r3 = _run(tmp_path, net3, X, chip, 3)
-    s3 = load_chip(chip, TINY)
+    Y3, r3 = _run(tmp_path, net3, X, chip, 3, cfg_file)
+    s3 = load_chip(chip, cfg)
     assert np.array_equal(Y3, reference(net3, X))
     assert r3["rram_row_writes"] == len(rows) == 5 and 0 < r3["program_cycles"] < r1["program_cycles"]
     grew = s3.write_counts != s2.write_counts
