@@ -120,8 +120,9 @@ def pipeline_limit(plan) -> dict:
     * ``link``: the busiest router-to-router link, a flit a cycle, every packet above on its XY route
       (the controller's at router (0, 0)).
 
-    Window overheads (descriptors, barriers, programming) are left out: they do not grow with the
-    batch. Returns ``cycles_per_vector`` (the largest), ``bound`` (which part), ``parts`` (each part's
+    With ``replicas`` copies of the network, each step above carries one vector on each: the cycles
+    per vector are a step's over ``replicas``. Window overheads (descriptors, barriers, programming)
+    are left out: they do not grow with the batch. Returns ``cycles_per_vector`` (the largest), ``bound`` (which part), ``parts`` (each part's
     cycles per vector), ``macs_per_vector`` and ``utilization`` (``macs_per_vector / (peak *
     cycles_per_vector)``: the most of peak the pipeline can reach)."""
     cfg = plan.cfg
@@ -161,6 +162,8 @@ def pipeline_limit(plan) -> dict:
         else:
             flow(t, None, 2 + d["gstep"])
     parts.update(tile_rx=max(rx.values()), tile_tx=max(tx.values()), link=max(links.values(), default=0))
+    r = getattr(plan, "replicas", 1)                 # the flows above carry one vector on each replica
+    parts = {k: v / r if r > 1 else v for k, v in parts.items()}
     bound = max(parts, key=lambda k: (parts[k], k == "macro"))
     macs = plan.macs // plan.batch
     cpv = parts[bound]

@@ -51,7 +51,7 @@ from ..isa import encode
 from ..stream import destinations, seq_packet_words
 from .plan import Window
 
-__all__ = ["NetPlan", "NotResident", "compile_net", "placement", "check_streams", "snake"]
+__all__ = ["NetPlan", "NotResident", "compile_net", "estimate_cycles", "placement", "check_streams", "snake"]
 
 PROGRAM_ROWS = 2          # rows per ldw, tiles in turn (each programs while the others receive)
 FEED_MAX = 65535          # vectors per feed / sequence (16-bit fields)
@@ -70,6 +70,7 @@ class Block:
     tile: tuple
     krows: int                    # valid rows (inputs) of the block
     ncols: int                    # valid columns (outputs)
+    rep: int = 0                  # the copy of the network it belongs to (replicas)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class NetPlan:
     v0+n-1`` of output columns ``c0 .. c0+nc-1``, ``words`` words each (int32).
     ``streams``: per tile, the descriptor fields of its sequence (without ``count``).
     ``rram``: the rows' weights after the plan (int64 [mesh_y, mesh_x, rows, cols]).
+    ``replicas``: copies of the network on the tiles, each taking its share of every window's vectors;
+    ``pad_vectors``: zero vectors fed to fill the last copy's share (their results are not read).
     """
     cfg: Config
     batch: int
@@ -91,6 +94,9 @@ class NetPlan:
     macs: int
     window_kinds: list[str] = field(default_factory=list)
     rram: np.ndarray | None = field(default=None, repr=False)
+    replicas: int = 1
+    pad_vectors: int = 0
+    window_steps: list = field(default_factory=list)    # per inference window: (steps, ldseq, ldbias, chan)
 
     def result(self, read_words) -> np.ndarray:
         """``Y`` int32 [batch, outputs] from ``read_words[w][r]`` (the words of window ``w``'s read ``r``)."""
@@ -116,26 +122,30 @@ def snake(cfg: Config) -> list[tuple]:
     return out
 
 
-def placement(cfg: Config, net) -> list[Block]:
-    """The blocks of every layer on their tiles (chains in K order), or :class:`NotResident`."""
+def placement(cfg: Config, net, replicas: int = 1) -> list[Block]:
+    """The blocks of every layer on their tiles (chains in K order), ``replicas`` copies of the network one
+    after the other in snake order, or :class:`NotResident`."""
     if cfg.rows != cfg.cols and len(net.layers) > 1:
         raise NotResident(f"rows ({cfg.rows}) != cols ({cfg.cols}): a layer's output blocks are not the next "
                           "layer's input blocks")
     blocks, tiles = [], snake(cfg)
-    need = sum(-(-L.w.shape[0] // cfg.rows) * -(-L.w.shape[1] // cfg.cols) for L in net.layers)
+    need = replicas * sum(-(-L.w.shape[0] // cfg.rows) * -(-L.w.shape[1] // cfg.cols) for L in net.layers)
     if need > len(tiles):
         raise NotResident(f"the network needs {need} tiles of {cfg.rows}x{cfg.cols} weights, the chip has "
                           f"{len(tiles)}")
     for i, L in enumerate(net.layers):
-        K, N = L.w.shape
-        kbs, nbs = -(-K // cfg.rows), -(-N // cfg.cols)
+        N = L.w.shape[1]
+        nbs = -(-N // cfg.cols)
         if i > 0 and nbs > SEQ_FANOUT:
             raise NotResident(f"layer {i} has {N} outputs, {nbs} blocks of {cfg.cols} columns: each of its inputs "
                               f"would go to {nbs} tiles, a sequence sends each result to at most {SEQ_FANOUT}")
-        for nb in range(nbs):
-            for kb in range(kbs):
-                blocks.append(Block(i, kb, nb, tiles[len(blocks)], min(cfg.rows, K - kb * cfg.rows),
-                                    min(cfg.cols, N - nb * cfg.cols)))
+    for r in range(replicas):
+        for i, L in enumerate(net.layers):
+            K, N = L.w.shape
+            for nb in range(-(-N // cfg.cols)):
+                for kb in range(-(-K // cfg.rows)):
+                    blocks.append(Block(i, kb, nb, tiles[len(blocks)], min(cfg.rows, K - kb * cfg.rows),
+                                        min(cfg.cols, N - nb * cfg.cols), r))
     if sum(b.layer == 0 for b in blocks) > cfg.feed_channels:
         raise NotResident(f"the first layer needs more than the controller's {cfg.feed_channels} feed channels")
     return blocks
@@ -143,7 +153,7 @@ def placement(cfg: Config, net) -> list[Block]:
 
 def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
     """Each tile's descriptor fields (all but ``count``, ``gaddr``) and its producer and destination."""
-    by = {(b.layer, b.kb, b.nb): b for b in blocks}
+    by = {(b.rep, b.layer, b.kb, b.nb): b for b in blocks}
     ring, aring = cfg.tile_ibuf_depth, cfg.tile_acc_depth
     last = len(net.layers) - 1
     out = {}
@@ -155,17 +165,17 @@ def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
         if b.layer == 0:
             d["src_ctrl"] = 1
         else:                              # the chain end of the layer before, N-block kb
-            p = by[(b.layer - 1, -(-net.layers[b.layer - 1].w.shape[0] // cfg.rows) - 1, b.kb)]
+            p = by[(b.rep, b.layer - 1, -(-net.layers[b.layer - 1].w.shape[0] // cfg.rows) - 1, b.kb)]
             d["src_x"], d["src_y"] = p.tile
         if b.kb > 0:
-            p = by[(b.layer, b.kb - 1, b.nb)]
+            p = by[(b.rep, b.layer, b.kb - 1, b.nb)]
             d["join"], (d["psrc_x"], d["psrc_y"]) = 1, p.tile
         if b.kb < kbs - 1:                 # partial sums to the next in the chain
-            n = by[(b.layer, b.kb + 1, b.nb)]
+            n = by[(b.rep, b.layer, b.kb + 1, b.nb)]
             d["op"], (d["dst_x"], d["dst_y"]), d["credits"] = SeqOp.PS_TILE, n.tile, aring
         elif b.layer < last:               # the layer's output block nb: input block nb of every N-block next
             nbs = -(-net.layers[b.layer + 1].w.shape[1] // cfg.cols)
-            dst = [by[(b.layer + 1, b.nb, nb)].tile for nb in range(nbs)]
+            dst = [by[(b.rep, b.layer + 1, b.nb, nb)].tile for nb in range(nbs)]
             d.update(op=SeqOp.XS_TILE, shift=L.shift, relu=L.relu, credits=ring, fan=nbs - 1)
             d["dst_x"], d["dst_y"] = dst[0]
             for k, (x, y) in enumerate(dst[1:], 1):
@@ -278,15 +288,56 @@ def _close_program(prog, gbuf, em: _Windows):
            gbuf, [], [], "program")
 
 
-def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int | None = None) -> NetPlan:
+def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int | None = None,
+                replicas: int | None = None) -> NetPlan:
     """The resident pipeline of ``net`` on ``X`` (int8 [batch, in]), or :class:`NotResident`.
 
     ``rram`` (int64 [mesh_y, mesh_x, rows, cols]): what the rows hold now (a kept chip); rows holding
     their weights are not written, and the plan's ``rram`` is what they hold after. ``chunk``: most
-    vectors an inference window (default: what fits the global buffer).
+    vectors an inference window (default: what fits the global buffer). ``replicas``: copies of the
+    network on the tiles (default: of the counts that fit the tiles, the feed channels, the global
+    buffer and the instruction memory, the one :func:`estimate_cycles` finds fastest); each copy runs a
+    share of every window's vectors, so a network on at most half the tiles can run on all of them.
     """
     X = np.asarray(X)
-    blocks = placement(cfg, net)
+    if replicas is not None:
+        return _compile(cfg, net, X, rram, chunk, replicas)
+    blocks1 = placement(cfg, net)                       # one copy must fit (else NotResident, and why)
+    first1 = sum(b.layer == 0 for b in blocks1)
+    most = min(cfg.tiles // len(blocks1), cfg.feed_channels // first1, max(1, X.shape[0]))
+    best = None
+    for r in range(1, most + 1):
+        try:
+            plan = _compile(cfg, net, X, rram, chunk, r)
+        except NotResident:
+            if r == 1:
+                raise
+            break
+        if best is None or estimate_cycles(plan) < estimate_cycles(best):
+            best = plan
+    return best
+
+
+def estimate_cycles(plan: NetPlan) -> float:
+    """A plan's inference cycles, estimated (to choose the number of replicas, not to report): per window
+    the controller's packets before the feed (descriptors, biases, channels), the window's steps at the
+    pipeline's limit (:func:`~.analysis.pipeline_limit`: a step is a vector on every replica), and the
+    pipeline's fill (each layer and chain link a macro pass and a packet)."""
+    from .analysis import pipeline_limit
+    cfg = plan.cfg
+    lim = pipeline_limit(plan)
+    step = lim["cycles_per_vector"] * plan.replicas
+    depth = len({b.layer for b in plan.blocks}) + max(b.kb for b in plan.blocks)
+    fill = depth * (cfg.steps + 2 + cfg.words_a)
+    total = 0.0
+    for m, seqs, biases, chans in plan.window_steps:
+        total += seqs * (2 + cfg.seq_words) + biases * (2 + cfg.words_a) + chans + m * step + fill
+    return total
+
+
+def _compile(cfg: Config, net, X, rram, chunk, r: int) -> NetPlan:
+    """:func:`compile_net` with ``r`` replicas."""
+    blocks = placement(cfg, net, r)
     streams = _streams(cfg, net, blocks)
     check_streams(cfg, blocks, streams)
     rram = None if rram is None else np.array(rram, dtype=np.int64, copy=True)
@@ -294,22 +345,24 @@ def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int 
     _program(cfg, net, blocks, rram, em)
     W = cfg.flit_width
     first = [b for b in blocks if b.layer == 0]
-    ends = [b for b in blocks if streams[b.tile]["op"] == SeqOp.OUT_CTRL]
-    ends_b = sorted(ends, key=lambda b: b.nb)
-    in_words = [cfg.vector_words(b.krows, cfg.xbits) for b in first]
-    out_words = [streams[b.tile]["gstep"] for b in ends_b]
+    ends = sorted([b for b in blocks if streams[b.tile]["op"] == SeqOp.OUT_CTRL], key=lambda b: (b.rep, b.nb))
+    in_words = {b.tile: cfg.vector_words(b.krows, cfg.xbits) for b in first}
+    out_words = {b.tile: streams[b.tile]["gstep"] for b in ends}
     seq_base = 0
     bias_base = seq_base + len(blocks) * cfg.seq_words
     chain_ends = [b for b in blocks if streams[b.tile]["op"] in (SeqOp.XS_TILE, SeqOp.OUT_CTRL)]
     data_base = bias_base + len(chain_ends) * cfg.words_a
-    per_vec = sum(in_words) + sum(out_words)
-    room = (cfg.gbuf_words - data_base) // per_vec
+    per_step = sum(in_words.values()) + sum(out_words.values())        # a vector on every replica
+    room = (cfg.gbuf_words - data_base) // per_step
     if room < 1:
         raise NotResident("the global buffer cannot hold the descriptors and one vector's inputs and outputs")
-    n_chunk = min(room, FEED_MAX, chunk or FEED_MAX)
-    batch = X.shape[0]
+    n_chunk = min(room * r, FEED_MAX * r, chunk or FEED_MAX * r)
+    batch, pad, steps = X.shape[0], 0, []
     for v0 in range(0, batch, n_chunk):
         n = min(n_chunk, batch - v0)
+        rw = min(r, n)                               # replicas this window: each ``m`` vectors
+        m = -(-n // rw)
+        pad += m * rw - n
         prog, gbuf = [], {}
         if v0 == 0:                                  # biases: volatile registers, loaded once a run
             for k, b in enumerate(chain_ends):
@@ -320,30 +373,43 @@ def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int 
                 prog.append(encode("ldbias", tx=b.tile[0], ty=b.tile[1], gaddr=bias_base + k * cfg.words_a))
         addr = data_base
         chans = []
-        for c, b in enumerate(first):
-            words = in_words[c]
-            xs = X[v0:v0 + n, b.kb * cfg.rows:b.kb * cfg.rows + b.krows]
+        share = {q: (v0 + q * m, max(0, min(m, n - q * m))) for q in range(rw)}   # replica: (first, valid)
+        for b in first:
+            if b.rep >= rw:
+                continue
+            words = in_words[b.tile]
+            a, nv = share[b.rep]
+            xs = np.zeros((m, b.krows), dtype=np.int64)
+            xs[:nv] = X[a:a + nv, b.kb * cfg.rows:b.kb * cfg.rows + b.krows]
             gbuf[addr] = [w for row in xs for w in pack_vector(row, cfg.xbits, W)]
-            chans.append(encode("chan", tx=b.tile[0], ty=b.tile[1], c=c, words=words,
+            chans.append(encode("chan", tx=b.tile[0], ty=b.tile[1], c=len(chans), words=words,
                                 credits=streams[b.tile]["ring"], gaddr=addr))
-            addr += n * words
+            addr += m * words
         reads, rmap, out_at = [], [], {}
-        for b, words in zip(ends_b, out_words):
+        for b in ends:
+            if b.rep >= rw:
+                continue
+            words = out_words[b.tile]
+            a, nv = share[b.rep]
             out_at[b.tile] = addr
-            reads.append((addr, n * words))
-            rmap.append((v0, n, b.nb * cfg.cols, b.ncols, words))
-            addr += n * words
+            if nv:
+                reads.append((addr, nv * words))
+                rmap.append((a, nv, b.nb * cfg.cols, b.ncols, words))
+            addr += m * words
         for k, b in enumerate(blocks):
-            d = dict(streams[b.tile], count=n, gaddr=out_at.get(b.tile, 0))
+            if b.rep >= rw:
+                continue
+            d = dict(streams[b.tile], count=m, gaddr=out_at.get(b.tile, 0))
             a = seq_base + k * cfg.seq_words
             gbuf[a] = seq_packet_words(cfg, **d)
             prog.append(encode("ldseq", tx=b.tile[0], ty=b.tile[1], gaddr=a))
-        prog += [encode("barrier")] + chans + [encode("feed", count=n, expect=n * len(ends)),
+        prog += [encode("barrier")] + chans + [encode("feed", count=m, expect=m * len(out_at)),
                                                encode("barrier"), encode("halt")]
         if len(prog) > cfg.imem_depth:
             raise NotResident(f"an inference window needs {len(prog)} instructions, the chip holds "
                               f"{cfg.imem_depth}")
         em.add(prog, gbuf, reads, rmap, "inference")
+        steps.append((m, sum(b.rep < rw for b in blocks), len(chain_ends) if v0 == 0 else 0, len(chans)))
     macs = batch * sum(L.w.shape[0] * L.w.shape[1] for L in net.layers)
     return NetPlan(cfg, batch, net.layers[-1].w.shape[1], em.windows, em.read_map, blocks, streams, macs,
-                   em.kinds, rram)
+                   em.kinds, rram, r, pad, steps)

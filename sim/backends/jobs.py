@@ -104,6 +104,7 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
         report = model_backend.windows_report(plan.cfg, plan.windows, plan.window_kinds, out, plan.macs)
         limit = pipeline_limit(plan)
         report.update(limit_cycles_per_vector=limit["cycles_per_vector"], limit_bound=limit["bound"],
+                      replicas=plan.replicas,
                       limit_utilization=limit["utilization"], host_dram_bits=_host_dram_bits(plan, report))
     else:
         C, report = model_backend.run_on_model(plan, state=state, trace=trace, trace_offset=trace_offset,
@@ -146,12 +147,13 @@ def _host_dram_bits(plan: NetPlan, report: dict) -> int:
     """What the host's memory holds of the words a pipeline's windows move: all of them but the padding
     of the last flit of each input vector (``XS`` words of a block's valid rows) and of each result
     (``RESULT_S`` words of its valid columns): the network's inputs and outputs at their own widths,
-    plus the weights, biases and descriptors."""
+    plus the weights, biases and descriptors. The zero vectors that fill the last replica's share
+    (``pad_vectors``) are not the host's data either."""
     cfg, W = plan.cfg, plan.cfg.flit_width
-    first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"]]
+    first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"] and b.rep == 0]
     pad_in = sum(cfg.vector_words(b.krows, cfg.xbits) * W - b.krows * cfg.xbits for b in first)
     pad = sum(n * (words * W - nc * cfg.acc_bits) for rmap in plan.read_map for _, n, _, nc, words in rmap)
-    pad += pad_in * plan.batch
+    pad += pad_in * plan.batch + plan.pad_vectors * sum(cfg.vector_words(b.krows, cfg.xbits) * W for b in first)
     return report["host_write_bits"] + report["host_read_bits"] - pad
 
 
@@ -204,13 +206,14 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     plan, reason = compile_resident(cfg, net, x, backend, chip)
     if plan is not None:
         if log:
-            log(f"  placement: pipeline, {len(plan.blocks)} tiles resident, {len(plan.windows)} windows "
+            copies = f" ({plan.replicas} copies of the network, each a share of the batch)" if plan.replicas > 1 else ""
+            log(f"  placement: pipeline, {len(plan.blocks)} tiles resident{copies}, {len(plan.windows)} windows "
                 f"({plan.window_kinds.count('program')} programming)")
         Y, report = run_plan(plan, backend, log=log, progress=progress, trace=trace, port=port, baud=baud,
                              serial_timeout=serial_timeout, chip=chip)
         layers = []
         for i, L in enumerate(net.layers):
-            tiles = [b.tile for b in plan.blocks if b.layer == i]
+            tiles = [b.tile for b in plan.blocks if b.layer == i]      # every replica's
             layers.append({"layer": i, "M": int(x.shape[0]), "K": int(L.w.shape[0]), "N": int(L.w.shape[1]),
                            "macs": int(x.shape[0]) * int(L.w.size), "tiles": [list(t) for t in tiles]})
         report.update(layers=layers, cycles_shared=True, batch=int(x.shape[0]), config=cfg.name,

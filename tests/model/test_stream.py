@@ -127,7 +127,7 @@ def test_stream_counters_by_hand(name, seed, batch, chunk):
         if len(net.layers) > 1:
             break
     X = inputs(rng, batch, net.inputs)
-    plan = compile_net(cfg, net, X, chunk=chunk)
+    plan = compile_net(cfg, net, X, chunk=chunk, replicas=1)       # one copy (test_replicas has more)
     Y, out = run(cfg, plan)
     np.testing.assert_array_equal(Y, reference(net, X))
     assert plan.macs == batch * sum(L.w.size for L in net.layers)
@@ -157,6 +157,64 @@ def test_stream_counters_by_hand(name, seed, batch, chunk):
         overlap = sum(c[f"rx_overlap@{t}"] for t in range(cfg.tiles))
         assert overlap > 0 if n > 1 else overlap >= 0
     assert total_mvms == {t: batch if t in used else 0 for t in range(cfg.tiles)}
+
+
+@pytest.mark.parametrize("name,shapes,batch,chunk,want", [
+    ("tiny-w64", [8, 8], 10, None, 4),              # one tile: four copies, 3 vectors each, 2 of them padding
+    ("tiny-w128", [8, 6, 5], 13, 6, 2),             # two tiles: two copies, windows of 6, 6 and 1 vectors
+    ("tiny-3x2", [8, 16], 9, None, 3),              # two tiles (N split): three copies on six tiles
+    ("tiny-w64", [8, 8], 2, None, 3),               # a batch of 2: the third copy idle
+    ("default-w256", [32, 32, 10], 40, None, 2)])
+def test_replicas(name, shapes, batch, chunk, want):
+    """A network on at most half the tiles runs in copies, each on a share of every window's vectors:
+    outputs equal the reference, each copy's tiles run ``ceil(n / copies)`` vectors a window (the last
+    copy's share filled with zero vectors, a copy with no share idle)."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(len(shapes) + batch)
+    net = Net([Layer(rng.integers(-128, 128, (k, n)).astype(np.int8), rng.integers(-999, 999, n).astype(np.int32),
+                     None if i == len(shapes) - 2 else 5, 1) for i, (k, n) in enumerate(zip(shapes, shapes[1:]))])
+    X = inputs(rng, batch, shapes[0])
+    plan = compile_net(cfg, net, X, chunk=chunk, replicas=want)
+    assert plan.replicas == want and {b.rep for b in plan.blocks} == set(range(want))
+    assert len({b.tile for b in plan.blocks}) == len(plan.blocks)
+    Y, out = run(cfg, plan)
+    np.testing.assert_array_equal(Y, reference(net, X))
+    step = chunk or batch
+    sizes = [min(step, batch - v0) for v0 in range(0, batch, step)]
+    per_copy = len(plan.blocks) // want
+    inference = [o for o, k in zip(out, plan.window_kinds) if k == "inference"]
+    pad = 0
+    for o, n in zip(inference, sizes):
+        rw = min(want, n)
+        m = -(-n // rw)
+        pad += m * rw - n
+        for b in plan.blocks:
+            t = b.tile[1] * cfg.mesh_x + b.tile[0]
+            assert o["counters"][f"mvms@{t}"] == (m if b.rep < rw else 0), (b, n)
+    assert plan.pad_vectors == pad
+    assert len(plan.blocks) == per_copy * want
+
+
+def _inference_cycles(cfg, plan):
+    _, out = run(cfg, plan)
+    return sum(o["cycles"] for o, k in zip(out, plan.window_kinds) if k == "inference")
+
+
+@pytest.mark.parametrize("name,shapes,batch,copies", [("default-w256", [32, 32, 10], 120, 2),
+                                                      ("default-w256", [32, 32], 120, 2),
+                                                      ("tiny-w64", [8, 8], 10, 1)])
+def test_copies_chosen_by_estimate(name, shapes, batch, copies):
+    """compile_net picks the number of copies its estimate finds fastest: copies where the batch pays for
+    their start (the run is then faster than one copy's), one where it does not; no more copies than the
+    limit gains by ([32, 32]: the int32 results bound it at 7 cycles a vector from two copies on)."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(batch)
+    net = _net(shapes, rng)
+    X = inputs(rng, batch, shapes[0])
+    plan = compile_net(cfg, net, X)
+    assert plan.replicas == copies
+    if copies > 1:
+        assert _inference_cycles(cfg, plan) < _inference_cycles(cfg, compile_net(cfg, net, X, replicas=1))
 
 
 def test_small_rings_stall_and_still_match():
