@@ -3,7 +3,7 @@
 Each network is compiled by :func:`~rramcim.model.compiler.net.compile_net` (K-split chains that join
 partial sums, hidden layers sent tile to tile, a first layer split over N and K fed on several
 channels, several inference windows, a hidden layer's vectors fanned out to the two N-blocks of the
-next), run on the cycle-exact model and on the RTL with pause
+next, a network in three copies), run on the cycle-exact model and on the RTL with pause
 generators on every host stream: every window's cycles, every chip-wide and tile counter (the
 sequences' ``feed_stall``, ``credit_stall`` and ``rx_overlap`` among them) and every word read
 must be the model's, and the outputs the int8 reference's.
@@ -33,10 +33,10 @@ def _net(rng, sizes, shifts):
 def _check(cfg, sim, nets, seed):
     rng = np.random.default_rng(seed)
     plans, windows = [], []
-    for sizes, shifts, batch, chunk in nets:
+    for sizes, shifts, batch, chunk, *copies in nets:
         net = _net(rng, sizes, shifts)
         X = rng.integers(-128, 128, size=(batch, sizes[0])).astype(np.int8)
-        plan = compile_net(cfg, net, X, chunk=chunk)
+        plan = compile_net(cfg, net, X, chunk=chunk, replicas=copies[0] if copies else None)
         plans.append((plan, net, X))
         windows += plan.windows
     expected = run_model(cfg, windows)          # one chip for all the networks, as the RTL's
@@ -63,7 +63,8 @@ def _nets(cfg):
     return [([2 * R - 3, C, C - 2, 5], [9, 0], 11, None),          # a K-split chain, then a chain of layers
             ([R, 2 * C - 1], [], 7, 3),                           # one layer split over N: two feed channels
             ([R + 1, C - 1, 3], [31], 9, 4),                       # partial blocks, several windows, shift 31
-            ([R - 1, C - 2, 2 * C - 3], [6], 13, None)]            # fan-out: each hidden vector to two tiles
+            ([R - 1, C - 2, 2 * C - 3], [6], 13, None),            # fan-out: each hidden vector to two tiles
+            ([R - 2, C - 1], [], 10, 7, 3)]                        # three copies, shares of 3, 3, 1 (padded)
 
 
 CASES = [("icarus", "tiny"), ("verilator", "tiny"), ("verilator", "default"),
