@@ -49,7 +49,11 @@ The baseline (:func:`baseline_events`) is a weight-stationary systolic array
 with the chip's peak MACs per cycle, an SRAM weight buffer fed from DRAM, an
 activation buffer the size of the chip's global buffer and a partial-sum
 buffer; its events are counted analytically for the same GEMMs (docs/energy.md
-states every assumption) and priced with the same table.
+states every assumption) and priced with the same table. Two baselines (:data:`BASELINES`):
+``same-capacity`` (the default), whose weight buffer holds as much as the chip's RRAM, and
+``equal-area`` (:func:`equal_area_baseline`), whose weight SRAM fills what its PEs and other buffers
+leave of the chip's area; weights beyond its SRAM come from DRAM on every run, and its weight
+SRAM's energy per bit grows with its capacity (:func:`sram_array_bit`).
 
 Every table entry carries its source; an entry not measured at its node says
 how it was scaled. No entry is taken from a paper that docs/energy.md's
@@ -67,12 +71,14 @@ from .config import Config
 
 __all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DEFAULT_NODE", "CLOCK_MHZ",
            "EnergyError", "popcount_tree_bitops", "shift_add_bitops_per_step", "chip_events", "baseline_events",
-           "baseline_holds",
+           "baseline_holds", "baseline_weight_bits", "BASELINES", "SRAM_POINTS_45NM", "sram_array_bit",
+           "equal_area_baseline",
            "baseline_array", "event_energies", "chip_area", "baseline_area", "price", "energy_report",
            "macro_energy_per_mvm", "COMPONENTS", "BASELINE_COMPONENTS", "MOVEMENT"]
 
 CLOCK_MHZ = 200.0          # the clock every figure per second assumes (the CLI states the same)
 DEFAULT_NODE = "22nm"
+BASELINES = ("same-capacity", "equal-area")   # the first is the default of energy_report and the CLI
 
 
 class EnergyError(ValueError):
@@ -227,6 +233,39 @@ def _node(node: str) -> Node:
     return NODES[node]
 
 
+SRAM_POINTS_45NM = ((8 << 10, 10.0), (32 << 10, 20.0), (1 << 20, 100.0))
+"""``(bytes, pJ per 64-bit read)`` of SRAM arrays at 45 nm, 0.9 V (:data:`HOROWITZ`'s three SRAM sizes)."""
+
+
+def sram_array_bit(node: str, nbytes: float) -> Entry:
+    """pJ per bit read (or written) in an SRAM array of ``nbytes`` bytes at ``node``.
+
+    The access energy grows with the array: longer word and bit lines, and at MB scale the wires to
+    the bank accessed. Interpolated in log-log between :data:`SRAM_POINTS_45NM` (x2 from 8 KB to 32 KB,
+    x5 from 32 KB to 1 MB: about the square root of the capacity), extrapolated beyond 1 MB with the
+    last segment's slope, held at the 8 KB point below 8 KB; then scaled to ``node`` like the table's
+    CMOS entries (E ~ C*V^2, C ~ feature size). At 8 KB it equals ``sram_bit``, at 32 KB ``gbuf_bit``.
+    """
+    nd = _node(node)
+    try:
+        nbytes = float(nbytes)
+    except (TypeError, ValueError):
+        raise EnergyError(f"SRAM of {nbytes!r} bytes: not a number") from None
+    if not (math.isfinite(nbytes) and nbytes >= 0):
+        raise EnergyError(f"SRAM of {nbytes!r} bytes: a finite number >= 0")
+    pts = SRAM_POINTS_45NM
+    b = max(float(nbytes), pts[0][0])
+    (b0, e0), (b1, e1) = pts[0:2] if b <= pts[1][0] else pts[1:3]
+    slope = math.log(e1 / e0) / math.log(b1 / b0)
+    how = ("held at the 8 KB point (smaller arrays are not cheaper in this model)" if b == pts[0][0] else
+           f"{e0:g} pJ x ({nbytes / 1024:,.6g} KB / {b0 >> 10} KB)^{slope:.3f} per 64 bits, log-log "
+           + ("beyond the 1 MB point with the last segment's slope" if b > pts[2][0] else
+              f"between the {b0 >> 10} KB and {b1 >> 10} KB points"))
+    e = _scaled(e0 * (b / b0) ** slope / 64, "pJ/bit", HOROWITZ + ": SRAM 64-bit read 10 pJ (8 KB), 20 pJ "
+                "(32 KB), 100 pJ (1 MB); write taken equal", nd)
+    return Entry(e.value, e.unit, e.source, f"{nbytes:,.0f} bytes: {how}" + (f"; {e.rule}" if e.rule else ""))
+
+
 # --- the macro's micro-architecture -----------------------------------------------------------
 
 def popcount_tree_bitops(n: int) -> int:
@@ -311,15 +350,25 @@ def baseline_array(cfg: Config) -> tuple[int, int]:
     return r, peak // r
 
 
+def _layer_weight_bits(cfg: Config, layer) -> int:
+    return int(layer[1]) * int(layer[2]) * cfg.wbits + (int(layer[2]) * cfg.acc_bits if len(layer) > 4 and layer[4]
+                                                         else 0)
+
+
+def baseline_weight_bits(cfg: Config, layers) -> int:
+    """Bits of the weights (``K*N*wbits``) and biases (``N*acc_bits``) of ``layers`` (as
+    :func:`baseline_events` takes them): what the baseline's weight buffer must hold to keep them all."""
+    return sum(_layer_weight_bits(cfg, L) for L in layers)
+
+
 def baseline_holds(cfg: Config, layers) -> bool:
     """Do the weights (and biases) of ``layers`` (as :func:`baseline_events` takes them) fit the
     baseline's weight buffer (the chip's RRAM capacity, ``tiles * rows * cols * wbits`` bits)?"""
-    bits = sum(int(L[1]) * int(L[2]) * cfg.wbits + (int(L[2]) * cfg.acc_bits if len(L) > 4 and L[4] else 0)
-               for L in layers)
-    return bits <= cfg.tiles * cfg.rows * cfg.cols * cfg.wbits
+    return baseline_weight_bits(cfg, layers) <= cfg.tiles * cfg.rows * cfg.cols * cfg.wbits
 
 
-def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained: bool = False) -> dict:
+def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained: bool = False,
+                    resident_bits: int | None = None) -> dict:
     """Events of the weight-stationary systolic baseline for GEMMs ``layers = [(M, K, N, out_bits)]``
     (or ``(M, K, N, out_bits, bias)``: with ``bias`` true, ``N`` ``acc_bits`` biases travel with the
     weights, DRAM and weight buffer).
@@ -344,6 +393,11 @@ def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained
     them, as the chip keeps them in RRAM): no DRAM fetch and no buffer fill for them; the caller
     checks that they fit (:func:`baseline_holds`).
 
+    ``resident_bits`` (overrides ``weights_resident``): the buffer already holds this many of the
+    weight and bias bits (:func:`baseline_weight_bits`), the first layers' first; the rest of each
+    layer's are fetched from DRAM and written to the buffer as if none were resident (a part of the
+    buffer kept for streaming). 0 is ``weights_resident=False``; all the bits, ``True``.
+
     ``chained``: the layers run as one network whose intermediate activations stay in the activation
     buffer (as a resident pipeline keeps them on the chip): DRAM carries the first layer's inputs and
     the last layer's outputs only; a later layer's inputs are not written again (the layer before wrote
@@ -353,6 +407,8 @@ def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained
     ev = dict.fromkeys(("mults", "pe_add_bitops", "pe_reg_bits", "wbuf_bits", "abuf_bits", "pbuf_bits",
                         "dram_bits", "cycles", "macs"), 0)
     last = len(layers) - 1
+    if resident_bits is not None and not 0 <= resident_bits:
+        raise EnergyError(f"baseline: resident_bits = {resident_bits} is negative")
     for i, layer in enumerate(layers):
         M, K, N, ob = (int(v) for v in layer[:4])
         x_in = not chained or i == 0            # inputs from DRAM (else already in the activation buffer)
@@ -367,7 +423,12 @@ def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained
         ev["mults"] += macs
         ev["pe_add_bitops"] += macs * cfg.acc_bits + (kf - 1) * M * N * cfg.acc_bits
         ev["pe_reg_bits"] += macs * (cfg.xbits + cfg.acc_bits) + wbits - bias
-        fetch = 0 if weights_resident else wbits
+        if resident_bits is None:
+            fetch = 0 if weights_resident else wbits
+        else:
+            held = min(wbits, resident_bits)
+            resident_bits -= held
+            fetch = wbits - held
         ev["wbuf_bits"] += wbits + fetch
         ev["abuf_bits"] += M * K * cfg.xbits * (x_in + nf) + (1 + y_out) * M * N * ob
         ev["pbuf_bits"] += 2 * kf * M * N * cfg.acc_bits
@@ -448,6 +509,31 @@ def baseline_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     return out
 
 
+def equal_area_baseline(cfg: Config, node: str = DEFAULT_NODE) -> dict:
+    """The equal-area baseline: :func:`baseline_area`'s PE array (the chip's peak MACs per cycle),
+    activation buffer, partial-sum buffer and controller, and a weight buffer of SRAM that fills the
+    rest of the chip's area (``chip_area(cfg, node)["total"]``), at ``sram_bit_um2 / array_efficiency``
+    per bit like every SRAM of the area model.
+
+    Returns ``{"area_mm2": {component: mm2, ..., "total": mm2}, "total": mm2, "sram_bytes": int}``:
+    ``total`` equals the chip's area; ``sram_bytes`` is the weight buffer's capacity, the whole bytes
+    its area holds (what is left of it, under one byte, is slack). Raises :class:`EnergyError` if the
+    other parts alone exceed the chip's area (no baseline of that area has the chip's peak).
+    """
+    chip = chip_area(cfg, node)["total"]
+    fixed = baseline_area(cfg, node)
+    rest = chip - (fixed["total"] - fixed["weight buffer"])
+    if rest < 0:
+        raise EnergyError(f"equal-area baseline: its {cfg.tiles * cfg.peak_macs_per_cycle:g}-MAC PE array and "
+                          f"buffers take {fixed['total'] - fixed['weight buffer']:.4g} mm2, more than the chip's "
+                          f"{chip:.4g} mm2 at {node}")
+    a = AREA[node]
+    byte_mm2 = 8 * a["sram_bit_um2"].value / a["array_efficiency"].value * 1e-6
+    area = {k: (rest if k == "weight buffer" else v) for k, v in fixed.items() if k != "total"}
+    area["total"] = sum(area.values())
+    return {"area_mm2": area, "total": area["total"], "sram_bytes": int(rest / byte_mm2)}
+
+
 def event_energies(cfg: Config, node: str = DEFAULT_NODE, vdd: float | None = None) -> dict:
     """pJ per unit of each chip and baseline event for ``cfg`` at ``node`` (and supply ``vdd``)."""
     nd = _node(node)
@@ -514,14 +600,20 @@ def _share(parts: dict, components: dict) -> float:
 
 
 def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
-                  per: int = 1, weights_resident: bool = False, chained: bool | None = None) -> dict:
+                  per: int = 1, weights_resident: bool = False, chained: bool | None = None,
+                  baseline: str = BASELINES[0]) -> dict:
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
     ``host_write_bits`` / ``host_read_bits``. ``layers``: ``[(M, K, N, out_bits)]``, the run's GEMMs.
     ``per``: what the energy is divided by for ``energy_per_pj`` (the batch for an MLP, 1 for a GEMM).
-    ``weights_resident``: the baseline's weights are already in its buffer (:func:`baseline_events`);
-    for the chip, pass a report without the RRAM-programming windows (a kept chip's report has none).
+    ``weights_resident``: the deployment keeps the weights (for the chip, pass a report without the
+    RRAM-programming windows: a kept chip's report has none); the baseline's weight buffer then holds
+    them all (``same-capacity``: the caller checks that they fit, :func:`baseline_holds`) or as many
+    as its SRAM can (``equal-area``), and the rest come from DRAM on every run (:func:`baseline_events`).
+    ``baseline``: ``same-capacity`` (:func:`baseline_area`, its weight buffer priced at ``sram_bit``)
+    or ``equal-area`` (:func:`equal_area_baseline`, its weight buffer at :func:`sram_array_bit` of its
+    capacity, its leakage over the chip's area).
     ``chained`` (default: the report's ``placement`` is ``pipeline``): the baseline keeps the
     intermediate activations on chip as the pipeline does (:func:`baseline_events`). The chip's DRAM
     bits are the report's ``host_dram_bits`` when it has them, else all the host moves.
@@ -529,6 +621,8 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     if chained is None:
         chained = report.get("placement") == "pipeline"
     _node(node)
+    if baseline not in BASELINES:
+        raise EnergyError(f"baseline {baseline!r}: {' or '.join(BASELINES)}")
     if "counters" not in report:
         raise EnergyError("report: no 'counters' (run the job on a backend first)")
     dram = report.get("host_dram_bits")
@@ -536,11 +630,21 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
                      int(report.get("host_read_bits", 0)), None if dram is None else int(dram))
     en = event_energies(cfg, node, vdd)
     chip = price(ev, en, COMPONENTS)
-    bev = baseline_events(cfg, layers, weights_resident, chained)
+    wbits = baseline_weight_bits(cfg, layers)
+    if baseline == "equal-area":
+        eq = equal_area_baseline(cfg, node)
+        barea, sram_bytes = eq["area_mm2"], eq["sram_bytes"]
+        held = min(wbits, 8 * sram_bytes) if weights_resident else 0
+        en = dict(en, wbuf_bits=sram_array_bit(node, sram_bytes).value * _v2(NODES[node], vdd),
+                  base_leak_cycle=_e(node, "leakage_mw_mm2") * barea["total"] * 1e3 / CLOCK_MHZ)
+    else:
+        barea, sram_bytes = baseline_area(cfg, node), cfg.tiles * cfg.rows * cfg.cells_per_row // 8
+        held = wbits if weights_resident else 0
+    bev = baseline_events(cfg, layers, chained=chained, resident_bits=held)
     if bev["macs"] != report["macs"]:
         raise EnergyError(f"layers: {bev['macs']} MACs, the run did {report['macs']}")
     base = price(bev, en, BASELINE_COMPONENTS)
-    area, barea = chip_area(cfg, node), baseline_area(cfg, node)
+    area = chip_area(cfg, node)
     ops = 2 * report["macs"]
     secs = ev["cycles"] / (CLOCK_MHZ * 1e6)
     bsecs = bev["cycles"] / (CLOCK_MHZ * 1e6)
@@ -557,6 +661,8 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
         "baseline_tops_per_mm2": ops / bsecs / 1e12 / barea["total"], "baseline_area_mm2": barea["total"],
         "baseline_cycles": bev["cycles"], "baseline_array": list(baseline_array(cfg)),
         "baseline_weights_resident": bool(weights_resident), "baseline_chained": bool(chained),
+        "baseline": baseline, "baseline_sram_bytes": sram_bytes, "baseline_weight_bits": wbits,
+        "baseline_dram_weight_bits": wbits - held, "baseline_wbuf_pj_per_bit": en["wbuf_bits"],
         "baseline_data_movement_share": _share(base, BASELINE_COMPONENTS),
         "baseline_breakdown_pj": {k: v for k, v in base.items() if k != "total"},
         "baseline_events": bev,

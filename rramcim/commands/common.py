@@ -93,6 +93,17 @@ def add_node_option(sp):
                     help=f"technology row of the energy model: {', '.join(NODES)} (default: %(default)s)")
 
 
+def add_baseline_option(sp):
+    """``--baseline``: which von Neumann baseline the energy model compares the chip with."""
+    from ..model.energy import BASELINES
+    sp.add_argument("--baseline", choices=BASELINES, default=BASELINES[0],
+                    help="the von Neumann baseline of the energy comparison, a weight-stationary systolic array "
+                         "with the chip's peak MACs per cycle: same-capacity (its SRAM weight buffer holds as "
+                         "much as the chip's RRAM) or equal-area (SRAM fills the rest of the chip's area; "
+                         "weights that do not fit it come from DRAM on every run; docs/energy.md) "
+                         "(default: %(default)s)")
+
+
 def add_chip_option(sp):
     """``--chip STATE.npz``: a kept chip (:func:`kept_chip`, :func:`stage_chip`)."""
     sp.add_argument("--chip", metavar="STATE.npz",
@@ -198,6 +209,17 @@ def check_node(args):
     return args.node
 
 
+def check_baseline(args, cfg):
+    """``--baseline equal-area`` on a chip too small to hold the baseline's PEs and buffers: a one-line
+    error before any work (after :func:`check_node`)."""
+    if args.baseline == "equal-area":
+        from ..model.energy import EnergyError, equal_area_baseline
+        try:
+            equal_area_baseline(cfg, args.node)
+        except EnergyError as e:
+            raise CliError(f"--baseline equal-area: {e}") from None
+
+
 # -- input and output -----------------------------------------------------------------------------------------
 
 MAX_TEXT_BYTES = 16 << 20
@@ -269,17 +291,26 @@ def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
     (the R.json fields), and drawn as ``energy.png`` in ``plot_dir`` if given. Returns the energy report."""
     from ..model.energy import baseline_holds, energy_report
     # a kept chip (its file was loaded: it is written only after the run) keeps its weights; so does the
-    # baseline, in its SRAM, when they fit there
+    # baseline, in its SRAM: all of them when they fit there (same-capacity), what fits (equal-area)
     kept = bool(getattr(args, "chip", None)) and Path(args.chip).exists()
-    e = energy_report(cfg, report, layers, args.node, per=per,
-                      weights_resident=kept and baseline_holds(cfg, layers))
+    which = args.baseline
+    e = energy_report(cfg, report, layers, args.node, per=per, baseline=which,
+                      weights_resident=kept and (which == "equal-area" or baseline_holds(cfg, layers)))
     r, c = e["baseline_array"]
     print(f"  energy ({e['node']}, {e['vdd']:g} V, {e['clock_mhz']:g} MHz): chip {e['energy_per_pj'] / 1e3:,.2f} nJ "
           f"per {unit}, {e['tops_per_w']:.3g} TOPS/W, {e['tops_per_mm2']:.3g} TOPS/mm2 ({e['area_mm2']:.3g} mm2); "
           f"data movement {100 * e['data_movement_share']:.0f}%")
-    held = "weights kept in its SRAM" if e["baseline_weights_resident"] else "SRAM weight buffer fed from DRAM"
+    if which == "equal-area":
+        dram, every = e["baseline_dram_weight_bits"] / 8, e["baseline_weight_bits"] / 8
+        held = (f"{_bytes(e['baseline_sram_bytes'])} SRAM in the rest of the chip's area, "
+                + ("weights kept in it" if not dram else f"weights ({_bytes(dram)}) from DRAM every run"
+                   if dram == every else f"{_bytes(dram)} of its {_bytes(every)} of weights from DRAM every run, "
+                   "the rest kept in it"))
+    else:
+        held = "weights kept in its SRAM" if e["baseline_weights_resident"] else "SRAM weight buffer fed from DRAM"
     held += ", activations kept on chip" if e["baseline_chained"] else ""
-    print(f"  baseline ({r}x{c} weight-stationary systolic array, {held}): "
+    print(f"  baseline ({which}: {r}x{c} weight-stationary systolic array, {held}; "
+          f"{e['baseline_area_mm2']:.3g} mm2): "
           f"{e['baseline_energy_per_pj'] / 1e3:,.2f} nJ per {unit}, {e['baseline_tops_per_w']:.3g} TOPS/W, "
           f"{e['baseline_tops_per_mm2']:.3g} TOPS/mm2; data movement {100 * e['baseline_data_movement_share']:.0f}%")
     top = sorted(e["breakdown_pj"].items(), key=lambda kv: -kv[1])[:3]
@@ -289,8 +320,17 @@ def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
           + ", ".join(f"{k} {100 * v / e['baseline_energy_pj']:.0f}%" for k, v in btop))
     report.update(energy_pj=e["energy_pj"], tops_per_w=e["tops_per_w"], tops_per_mm2=e["tops_per_mm2"],
                   baseline_energy_pj=e["baseline_energy_pj"], baseline_tops_per_w=e["baseline_tops_per_w"],
-                  energy_ratio=e["energy_ratio"], node=e["node"], energy=e)
+                  energy_ratio=e["energy_ratio"], node=e["node"], baseline=which, area_mm2=e["area_mm2"],
+                  baseline_area_mm2=e["baseline_area_mm2"], baseline_sram_bytes=e["baseline_sram_bytes"],
+                  baseline_dram_weight_bits=e["baseline_dram_weight_bits"], energy=e)
     if plot_dir is not None:
         from ..sim.report.plots import plot_energy
         plot_energy(e, plot_dir)
     return e
+
+
+def _bytes(n: float) -> str:
+    """``n`` bytes in KiB or MiB (3 significant digits), or bytes under 1 KiB."""
+    if n < 1024:
+        return f"{n:.0f} B"
+    return f"{n / 1024:.3g} KiB" if n < 1 << 20 else f"{n / (1 << 20):.3g} MiB"

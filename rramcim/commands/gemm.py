@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (CliError, add_backend_options, add_chip_option, add_config_option, add_node_option,
-                     check_fpga_args, check_int8_config, check_node, config, energy, keep_build, kept_chip,
-                     npy_bytes, print_cycle_split, progress_printer, report_text, stage_chip)
+from .common import (CliError, add_backend_options, add_baseline_option, add_chip_option, add_config_option,
+                     add_node_option, check_baseline, check_fpga_args, check_int8_config, check_node, config,
+                     energy, keep_build, kept_chip, npy_bytes, print_cycle_split, progress_printer, report_text,
+                     stage_chip)
 from .outputs import Outputs
 
 
@@ -24,6 +25,7 @@ def add_parser(sub):
     sp.add_argument("--out", required=True, metavar="C.npy", help="output: int32 [M, N]")
     add_backend_options(sp, "cycles, MACs, utilization, counters, energy, ...")
     add_node_option(sp)
+    add_baseline_option(sp)
     add_chip_option(sp)
     sp.add_argument("--plot", metavar="DIR", help="write energy.png: the energy of the chip and of the "
                                                   "baseline by component")
@@ -39,6 +41,7 @@ def main(args):
     cfg = config(args.config)
     check_int8_config(cfg)
     check_node(args)
+    check_baseline(args, cfg)
     check_fpga_args(args)
     keep_build(args)
     A = load_int8_matrix(args.a, "--a")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (CliError, add_backend_options, add_chip_option, add_config_option, add_node_option,
-                     check_fpga_args, check_int8_config, check_node, config, energy, keep_build, kept_chip,
-                     npy_bytes, print_cycle_split, progress_printer, report_text, stage_chip)
+from .common import (CliError, add_backend_options, add_baseline_option, add_chip_option, add_config_option,
+                     add_node_option, check_baseline, check_fpga_args, check_int8_config, check_node, config,
+                     energy, keep_build, kept_chip, npy_bytes, print_cycle_split, progress_printer, report_text,
+                     stage_chip)
 from .outputs import Outputs
 
 CLOCK_MHZ = 200      # the clock the demo states inferences per second at (an assumption, not a timing result)
@@ -28,6 +29,7 @@ def add_parser(sub):
     sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
     add_backend_options(sp, "cycles, MACs, utilization, per-layer figures, energy")
     add_node_option(sp)
+    add_baseline_option(sp)
     add_chip_option(sp)
     sp.add_argument("--plot", metavar="DIR", help="write PNG plots: per-layer cycles and utilization "
                                                   "(layers.png), tile activity over time (timeline.png), "
@@ -121,6 +123,7 @@ def _checked_config(args):
     cfg = config(args.config)
     check_int8_config(cfg)
     check_node(args)
+    check_baseline(args, cfg)
     check_fpga_args(args)
     keep_build(args)
     return cfg
