@@ -524,9 +524,10 @@ def equal_area_baseline(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     fixed = baseline_area(cfg, node)
     rest = chip - (fixed["total"] - fixed["weight buffer"])
     if rest < 0:
-        raise EnergyError(f"equal-area baseline: its {cfg.tiles * cfg.peak_macs_per_cycle:g}-MAC PE array and "
-                          f"buffers take {fixed['total'] - fixed['weight buffer']:.4g} mm2, more than the chip's "
-                          f"{chip:.4g} mm2 at {node}")
+        R, C = baseline_array(cfg)
+        raise EnergyError(f"equal-area baseline: its PE array of {R}x{C} MACs per cycle and its buffers take "
+                          f"{fixed['total'] - fixed['weight buffer']:.4g} mm2, more than the chip's {chip:.4g} mm2 "
+                          f"at {node}")
     a = AREA[node]
     byte_mm2 = 8 * a["sram_bit_um2"].value / a["array_efficiency"].value * 1e-6
     area = {k: (rest if k == "weight buffer" else v) for k, v in fixed.items() if k != "total"}

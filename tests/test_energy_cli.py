@@ -108,3 +108,81 @@ def test_reproduction_table_by_hand_and_docs_are_generated():
     doc = Path(__file__).resolve().parents[1] / "docs" / "energy.md"
     text = doc.read_text()
     assert R.repro_markdown(rows) in text and R.table_markdown() in text
+
+
+AREA_KEYS = ("area_mm2", "baseline_area_mm2", "baseline_sram_bytes", "baseline_dram_weight_bits")
+
+
+def test_gemm_reports_both_baselines_areas_and_names_them(tmp_path):
+    from rramcim.model import energy as E
+    from rramcim.model.config import PRESETS
+    tiny = PRESETS["tiny"]
+    reports = {}
+    for which in ("same-capacity", "equal-area", None):
+        rep = tmp_path / f"r{which}.json"
+        p = rramcim(*_gemm(tmp_path), "--out", str(tmp_path / "C.npy"), "--report", str(rep),
+                    *(["--baseline", which] if which else []))
+        assert p.returncode == 0, p.stderr
+        r = json.loads(rep.read_text())
+        for k in AREA_KEYS:
+            assert k in r, k
+        assert f"baseline ({which or 'same-capacity'}: " in p.stdout
+        if which == "equal-area":
+            assert "SRAM in the rest of the chip's area, weights (90 B) from DRAM every run" in p.stdout
+        assert r["area_mm2"] == pytest.approx(E.chip_area(tiny)["total"], rel=1e-12)
+        reports[which] = r
+    same, equal = reports["same-capacity"], reports["equal-area"]
+    assert reports[None]["baseline"] == "same-capacity"
+    assert reports[None]["baseline_energy_pj"] == pytest.approx(same["baseline_energy_pj"], rel=1e-12)
+    # same capacity: the chip's RRAM (4 tiles x 8x8 int8 weights) in a smaller area; the GEMM's 10x9 int8 weights
+    # from DRAM (a fresh chip programs them too)
+    assert same["baseline_sram_bytes"] == 4 * 8 * 8 and same["baseline_area_mm2"] < same["area_mm2"]
+    assert same["baseline_dram_weight_bits"] == 10 * 9 * 8 == equal["baseline_dram_weight_bits"]
+    # equal area: the chip's area, more SRAM
+    assert equal["baseline_area_mm2"] == pytest.approx(equal["area_mm2"], rel=1e-9, abs=0)
+    assert equal["baseline_sram_bytes"] == E.equal_area_baseline(tiny)["sram_bytes"] > 10 * same["baseline_sram_bytes"]
+    assert equal["energy"]["baseline"] == "equal-area" and equal["cycles"] == same["cycles"]
+
+
+def test_run_on_a_kept_chip_against_the_equal_area_baseline(tmp_path):
+    """A 12-9-4 net on tiny twice on a kept chip: the first run fetches its weights, the second keeps them."""
+    rng = np.random.default_rng(6)
+    w0 = rng.integers(-128, 128, (12, 9)).astype(np.int8)
+    w1 = rng.integers(-128, 128, (9, 4)).astype(np.int8)
+    save_net(tmp_path / "net.npz", Net([Layer(w0, np.zeros(9, np.int32), 7, 1), Layer(w1, np.zeros(4, np.int32), None, 0)]))
+    np.save(tmp_path / "x.npy", rng.integers(-128, 128, (2, 12)).astype(np.int8))
+    weights = 12 * 9 * 8 + 9 * 32 + 9 * 4 * 8 + 4 * 32        # int8 weights, int32 biases
+    for i, dram in ((1, weights), (2, 0)):
+        rep = tmp_path / f"r{i}.json"
+        p = rramcim("run", "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                    str(tmp_path / "y.npy"), "--config", "tiny", "--report", str(rep), "--chip",
+                    str(tmp_path / "chip.npz"), "--baseline", "equal-area")
+        assert p.returncode == 0, p.stderr
+        r = json.loads(rep.read_text())
+        for k in AREA_KEYS:
+            assert k in r, k
+        assert r["baseline"] == "equal-area" and r["baseline_dram_weight_bits"] == dram, i
+        assert r["baseline_area_mm2"] == pytest.approx(r["area_mm2"], rel=1e-9, abs=0)
+        assert "baseline (equal-area: " in p.stdout
+        assert ("weights kept in it" if dram == 0 else "from DRAM every run") in p.stdout
+
+
+@pytest.mark.parametrize("value", ["equal", "EQUAL-AREA", ""])
+def test_bad_baseline_is_one_line_and_writes_nothing(tmp_path, value):
+    out, rep = tmp_path / "C.npy", tmp_path / "r.json"
+    p = rramcim(*_gemm(tmp_path), "--out", str(out), "--report", str(rep), "--baseline", value)
+    _one_line_error(p, "--baseline", "same-capacity", "equal-area")
+    assert p.stdout == "" and not out.exists() and not rep.exists()
+    p = rramcim("run", "--config", "tiny", "--baseline", value)
+    _one_line_error(p, "--baseline")
+    assert p.stdout == ""
+
+
+def test_equal_area_on_a_chip_too_small_for_its_pes_is_one_line(tmp_path):
+    """256x256 macros: the chip's peak in digital PEs is larger than the chip; said before any work."""
+    cfg = tmp_path / "big.toml"
+    cfg.write_text("rows = 256\ncols = 256\n")
+    out = tmp_path / "C.npy"
+    p = rramcim(*_gemm(tmp_path)[:-2], "--config", str(cfg), "--out", str(out), "--baseline", "equal-area")
+    _one_line_error(p, "--baseline equal-area", "more than the chip's")
+    assert p.stdout == "" and not out.exists()
