@@ -175,3 +175,15 @@ def test_sram_energy_matches_the_cited_points_and_rises_with_capacity():
     for bad in (-1, float("nan"), "x"):
         with pytest.raises(E.EnergyError, match="SRAM of"):
             E.sram_array_bit("22nm", bad)
+
+
+def test_docs_hold_the_generated_tables():
+    """docs/energy.md's equal-area section is what ``python -m rramcim.sim.perf.equal_area`` writes."""
+    from pathlib import Path
+
+    from rramcim.sim.perf import equal_area as Q
+    text = (Path(__file__).resolve().parents[2] / "docs" / "energy.md").read_text()
+    assert "<!-- equal-area:begin -->\n" + Q.markdown() + "<!-- equal-area:end -->" in text
+    # the demo's shapes the table assumes: 64 inputs, 32 hidden, 10 classes, with biases
+    assert Q.demo_layers() == [(1, 64, 32, 8, 1), (1, 32, 10, 32, 1)]
+    assert "| `default` | 2x2 x 32x32 | 512 |" in text and "demo's weights: 2,536 bytes" in text
