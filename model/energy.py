@@ -254,7 +254,7 @@ def sram_array_bit(node: str, nbytes: float) -> Entry:
     if not (math.isfinite(nbytes) and nbytes >= 0):
         raise EnergyError(f"SRAM of {nbytes!r} bytes: a finite number >= 0")
     pts = SRAM_POINTS_45NM
-    b = max(float(nbytes), pts[0][0])
+    b = max(nbytes, pts[0][0])
     (b0, e0), (b1, e1) = pts[0:2] if b <= pts[1][0] else pts[1:3]
     slope = math.log(e1 / e0) / math.log(b1 / b0)
     how = ("held at the 8 KB point (smaller arrays are not cheaper in this model)" if b == pts[0][0] else
@@ -351,8 +351,8 @@ def baseline_array(cfg: Config) -> tuple[int, int]:
 
 
 def _layer_weight_bits(cfg: Config, layer) -> int:
-    return int(layer[1]) * int(layer[2]) * cfg.wbits + (int(layer[2]) * cfg.acc_bits if len(layer) > 4 and layer[4]
-                                                         else 0)
+    bias = int(layer[2]) * cfg.acc_bits if len(layer) > 4 and layer[4] else 0
+    return int(layer[1]) * int(layer[2]) * cfg.wbits + bias
 
 
 def baseline_weight_bits(cfg: Config, layers) -> int:

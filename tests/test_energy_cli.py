@@ -149,7 +149,8 @@ def test_run_on_a_kept_chip_against_the_equal_area_baseline(tmp_path):
     rng = np.random.default_rng(6)
     w0 = rng.integers(-128, 128, (12, 9)).astype(np.int8)
     w1 = rng.integers(-128, 128, (9, 4)).astype(np.int8)
-    save_net(tmp_path / "net.npz", Net([Layer(w0, np.zeros(9, np.int32), 7, 1), Layer(w1, np.zeros(4, np.int32), None, 0)]))
+    save_net(tmp_path / "net.npz", Net([Layer(w0, np.zeros(9, np.int32), 7, 1),
+                                        Layer(w1, np.zeros(4, np.int32), None, 0)]))
     np.save(tmp_path / "x.npy", rng.integers(-128, 128, (2, 12)).astype(np.int8))
     weights = 12 * 9 * 8 + 9 * 32 + 9 * 4 * 8 + 4 * 32        # int8 weights, int32 biases
     for i, dram in ((1, weights), (2, 0)):

@@ -66,7 +66,8 @@ def test_sram_grows_with_the_chips_area():
         grown = E.equal_area_baseline(cfg)["sram_bytes"]
         assert abs(grown - base - 4 * extra * 32 * 8 // 8) <= 1, extra
     # more tiles of the same macros: a larger chip and a larger baseline SRAM
-    sizes = [E.equal_area_baseline(DEFAULT.replace(mesh_x=x, mesh_y=y))["sram_bytes"] for x, y in ((2, 2), (4, 2), (4, 4))]
+    sizes = [E.equal_area_baseline(DEFAULT.replace(mesh_x=x, mesh_y=y))["sram_bytes"]
+             for x, y in ((2, 2), (4, 2), (4, 4))]
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
 
 
