@@ -36,6 +36,14 @@ chunk expecting every result, a ``barrier``, ``halt``. Credits make every packet
 consumable where it lands, and the dataflow graph is a chain of layers (acyclic), so the
 pipeline cannot deadlock (:func:`check_streams`).
 
+Replicas
+--------
+A network on at most half the tiles can be placed in copies (``replicas``), one after the
+other in snake order, each with feed channels of its own. A window of ``n`` vectors runs
+``min(replicas, n)`` copies on ``ceil(n / copies)`` vectors each (the last copy's share
+filled with zero vectors, whose results are not read): the feed sends a vector to every
+copy in turn. :func:`compile_net` takes the count :func:`estimate_cycles` finds fastest.
+
 Pure Python and numpy.
 """
 
