@@ -113,3 +113,13 @@ def test_a_gemm_whose_b_fits_the_tiles_runs_as_a_one_layer_pipeline(tmp_path, w2
         r = _report(tmp_path / "r.json")
         assert r["placement"] == want and f"placement: {want}" in p.stdout
         assert r["macs"] == 40 * 64 * B_.shape[1] and "compute_utilization" in r and "energy_ratio" in r
+
+
+def test_dataflow_plot_draws_each_workload(tmp_path):
+    """The dataflow benchmark's plot (``--plot``): one PNG, a bar per workload and width."""
+    from rramcim.sim.perf.dataflow import plot
+    rows = [("demo", 64, 0.198, 0.201, "pipeline"), ("demo", 256, 0.556, 0.578, "pipeline"),
+            ("512x512x512", 256, 0.122, 0.667, "layer-by-layer")]
+    plot(rows, tmp_path / "dataflow.png")
+    data = (tmp_path / "dataflow.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

@@ -25,7 +25,8 @@ waiting for a credit), ``macro_stall`` and ``rx_overlap`` (cycles a tile receive
 Last, per width: the chip's area (routers and tile buffers grow with the flit), and the demo's energy per
 inference on a kept chip against the baseline (:func:`rramcim.model.energy.energy_report`, weights in the
 baseline's SRAM, activations on chip on both sides). ``--m512`` shortens the 512-cube's M (its per-row cost
-is the same; 512 takes minutes a width).
+is the same; 512 takes minutes a width). ``--plot DIR`` also draws ``DIR/dataflow.png``: per workload and
+width, the measured ``compute_utilization`` beside its limit.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ...model.mlp import Layer, Net, reference
 from ..backends.jobs import gemm_plan, run_net, run_plan
 from .energy import demo_report
 
-__all__ = ["SCALESIM", "at_width", "workloads", "measure", "area_energy", "main"]
+__all__ = ["SCALESIM", "at_width", "workloads", "measure", "area_energy", "plot", "main"]
 
 SCALESIM = {"demo": "61% (ws)", "512x512x512": "84.5% ws / 89.2% os", "1x300x77": "0.8% ws",
             "65x131x70": "24.4% ws"}
@@ -123,11 +124,43 @@ def area_energy(cfg: Config) -> dict:
 STALLS = ("feed_stall", "ctrl_tx_stall", "credit_stall", "macro_stall", "rx_overlap")
 
 
+def plot(rows: list[tuple], path) -> None:
+    """``rows`` ``[(workload, width, compute_utilization, limit_utilization, placement)]`` as grouped bars:
+    per workload, a bar per width (measured) with its limit drawn as a tick above it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(dict.fromkeys(r[0] for r in rows))
+    widths = sorted({r[1] for r in rows})
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    bw = 0.8 / len(widths)
+    for k, W in enumerate(widths):
+        got = {r[0]: r for r in rows if r[1] == W}
+        xs = [i + (k - (len(widths) - 1) / 2) * bw for i in range(len(names))]
+        util = [100 * got[n][2] if n in got else 0 for n in names]
+        ax.bar(xs, util, bw * 0.9, label=f"{W}-bit flits")
+        for x, n in zip(xs, names):
+            if n in got:
+                ax.plot([x - bw * 0.45, x + bw * 0.45], [100 * got[n][3]] * 2, color="black", lw=2)
+                if got[n][4] != "pipeline":
+                    ax.text(x, 100 * got[n][2] + 1, "L", ha="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("% of peak (inference cycles)")
+    ax.set_title("compute utilization (bars) and its limit (black lines); L: layer by layer (limit: port roofline)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="default")
     ap.add_argument("--widths", default="64,128,256")
     ap.add_argument("--m512", type=int, default=512, help="M of the 512x512x512 GEMM (default 512)")
+    ap.add_argument("--plot", metavar="DIR", help="also draw DIR/dataflow.png (utilization beside its limit)")
     args = ap.parse_args(argv)
     base = load_config(args.config)
     widths = [int(w) for w in args.widths.split(",")]
@@ -136,7 +169,7 @@ def main(argv=None):
     print("| workload | flit | placement | inference cycles | compute util | util, all cycles | limit (bound) | of limit "
           "| SCALE-Sim 32x32 | feed_stall | ctrl_tx_stall | credit_stall | macro_stall | rx_overlap |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    per_width = {}
+    per_width, drawn = {}, []
     for W in widths:
         cfg = at_width(base, W)
         for name, kind, ops in workloads(cfg, args.m512):
@@ -146,6 +179,7 @@ def main(argv=None):
             print(f"| {name} | {W} | {r['placement']} | {r['inference_cycles']} | {100 * r['compute_utilization']:.1f}% "
                   f"| {100 * r['utilization']:.1f}% | {100 * r['limit_utilization']:.1f}% ({r['limit_bound']}) | {100 * r['of_limit']:.0f}% "
                   f"| {SCALESIM.get(name, '-')} | {stalls} |", flush=True)
+            drawn.append((name, W, r["compute_utilization"], r["limit_utilization"], r["placement"]))
         per_width[W] = area_energy(cfg)
     print()
     print("| flit | area mm2 | routers mm2 | tile buffers mm2 | demo, kept chip: nJ/inference | baseline nJ | "
@@ -154,6 +188,12 @@ def main(argv=None):
     for W, a in per_width.items():
         print(f"| {W} | {a['area_mm2']:.3f} | {a['routers_mm2']:.3f} | {a['tile_buffers_mm2']:.3f} | {a['nj']:.2f} "
               f"| {a['baseline_nj']:.2f} | {a['ratio']:.2f}x | {100 * a['dram_share']:.0f}% |")
+    if args.plot:
+        from pathlib import Path
+        out = Path(args.plot)
+        out.mkdir(parents=True, exist_ok=True)
+        plot(drawn, out / "dataflow.png")
+        print(f"wrote {out / 'dataflow.png'}")
 
 
 if __name__ == "__main__":
