@@ -229,9 +229,10 @@ class StreamEngine:
                 tl.cnt[_C["acc_read_bits"]] += tl.cfg.cols * tl.cfg.acc_bits
                 if not self.to_ctrl:
                     self.credits[self.copy] -= 1
-        if not tl.tx.busy and self.kind == "r" and self.copy + 1 < len(self.dsts):
-            self.copy += 1                # the same result to the next destination
-        elif not tl.tx.busy and self.kind == "r":
+        if not tl.tx.busy and self.kind == "r":
+            if self.copy + 1 < len(self.dsts):
+                self.copy += 1            # the same result to the next destination
+                return
             self.copy = 0
             v = self.sent
             self.sent += 1

@@ -313,7 +313,7 @@ def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int 
     blocks1 = placement(cfg, net)                       # one copy must fit (else NotResident, and why)
     first1 = sum(b.layer == 0 for b in blocks1)
     most = min(cfg.tiles // len(blocks1), cfg.feed_channels // first1, max(1, X.shape[0]))
-    best = None
+    best, best_cycles = None, None
     for r in range(1, most + 1):
         try:
             plan = _compile(cfg, net, X, rram, chunk, r)
@@ -321,8 +321,9 @@ def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int 
             if r == 1:
                 raise
             break
-        if best is None or estimate_cycles(plan) < estimate_cycles(best):
-            best = plan
+        cycles = estimate_cycles(plan)
+        if best is None or cycles < best_cycles:
+            best, best_cycles = plan, cycles
     return best
 
 
