@@ -19,7 +19,7 @@ payload word is an argument word, except for ``CMD``:
 type        argument word                              then
 ==========  =========================================  =====================
 ``ACT``     input-buffer slot [11:0]                   ``words_x`` words
-``WROW``    row [11:0], instruction address [31:16]    ``words_w`` words
+``WROW``    RRAM row [15:0], instr. address [31:16]   ``words_w`` words
 ``BIAS``    0                                          ``words_a`` words
 ``PSUM``    accumulator slot [11:0]                    ``words_a`` words
 ``PSUM_T``  accumulator slot [11:0]                    ``words_a`` words
@@ -65,7 +65,8 @@ from .encoding import ErrorCode, gbuf_words_of, pack_vector, unpack_vector
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
-__all__ = ["ChipError", "ChipState", "TileState", "post_process", "check_instr", "FunctionalChip"]
+__all__ = ["ChipError", "ChipState", "TileState", "post_process", "check_instr", "FunctionalChip", "tile_limits",
+           "extent"]
 
 
 @dataclass
@@ -124,21 +125,37 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     if "count" in o and o["count"] == 0:
         return ErrorCode.BAD_TILE_ADDR, ins
     n = o.get("count", 1)
-    limits = {
-        Op.LDACT: [("slot", cfg.tile_ibuf_depth)], Op.LDW: [("row", cfg.rows)],
-        Op.LDPSUM: [("slot", cfg.tile_acc_depth)],
-        Op.MVM: [("a", cfg.tile_ibuf_depth), ("b", cfg.tile_acc_depth)],
-        Op.READ: [("row", cfg.rows), ("b", cfg.tile_acc_depth)],
-        Op.OUT: [("b", cfg.tile_acc_depth)], Op.OUTQ: [("b", cfg.tile_acc_depth)],
-        Op.PSUM: [("b", cfg.tile_acc_depth), ("d", cfg.tile_acc_depth)],
-    }
-    for name, lim in limits.get(ins.op, []):
-        if o[name] + n > lim:
+    for name, bound, ext in tile_limits(cfg).get(ins.name, []):
+        if o[name] + extent(ext, n, o.get("reduce", 0)) > bound:
             return ErrorCode.BAD_TILE_ADDR, ins
     if ins.op == Op.CHAN and not (o["c"] < cfg.feed_channels and 1 <= o["words"] <= cfg.words_x
                                   and 1 <= o["credits"] <= cfg.tile_ibuf_depth):
         return ErrorCode.BAD_TILE_ADDR, ins
     return ErrorCode.NONE, ins
+
+
+def tile_limits(cfg) -> dict:
+    """Instruction -> ``(field, bound, extent)``: ``field + extent`` must not pass ``bound`` (else
+    ``BAD_TILE_ADDR``). ``extent`` is ``"count"`` (the instruction's count), ``1``, or ``"reduce"`` /
+    ``"plain"`` (the count when the ``reduce`` flag is 1 / 0, else 1): an ``mvm`` with ``reduce`` steps
+    through banks into one accumulator slot, without it through slots with one bank. The RTL's
+    controller checks the same table (rtl/controller.py)."""
+    acc, ibuf, rows, banks = cfg.tile_acc_depth, cfg.tile_ibuf_depth, cfg.rows, cfg.banks
+    return {"ldact": [("slot", ibuf, "count")], "ldw": [("row", rows, "count"), ("bank", banks, 1)],
+            "ldpsum": [("slot", acc, "count")],
+            "mvm": [("a", ibuf, "count"), ("b", acc, "plain"), ("bank", banks, "reduce")],
+            "read": [("row", rows, 1), ("b", acc, 1), ("bank", banks, 1)],
+            "out": [("b", acc, "count")], "outq": [("b", acc, "count")],
+            "psum": [("b", acc, "count"), ("d", acc, "count")]}
+
+
+def extent(ext, n: int, reduce: int) -> int:
+    """The extent :func:`tile_limits` means for count ``n`` and reduce flag ``reduce``."""
+    if ext == "count":
+        return n
+    if ext == 1:
+        return 1
+    return n if bool(reduce) == (ext == "reduce") else 1
 
 
 assert COUNT_MAX < 256
@@ -256,12 +273,13 @@ class FunctionalChip:
                 a = o["gaddr"] + v * cfg.words_x
                 tile.ibuf[o["slot"] + v] = unpack_vector(st.gbuf[a:a + cfg.words_x], cfg.rows, cfg.xbits, W)
         elif op == Op.LDW:
+            row0 = o["bank"] * cfg.rows + o["row"]          # the RRAM row across the banks
             for v in range(n):
                 a = o["gaddr"] + v * cfg.words_w
-                res = tile.macro.program_row(o["row"] + v,
+                res = tile.macro.program_row(row0 + v,
                                              unpack_vector(st.gbuf[a:a + cfg.words_w], cfg.cols, cfg.wbits, W))
                 if not res.ok:
-                    return ChipError(ErrorCode.RRAM_VERIFY, pc, ins.tile, o["row"] + v)
+                    return ChipError(ErrorCode.RRAM_VERIFY, pc, ins.tile, row0 + v)
         elif op == Op.LDBIAS:
             tile.bias[:] = unpack_vector(st.gbuf[o["gaddr"]:o["gaddr"] + cfg.words_a], cfg.cols, cfg.acc_bits, W)
         elif op == Op.LDPSUM:
@@ -269,10 +287,12 @@ class FunctionalChip:
                 a = o["gaddr"] + v * cfg.words_a
                 tile.accumulate(o["slot"] + v, unpack_vector(st.gbuf[a:a + cfg.words_a], cfg.cols, cfg.acc_bits, W))
         elif op == Op.MVM:
+            red = o["reduce"]
             for v in range(n):
-                tile.accumulate(o["b"] + v, tile.macro.mvm(tile.ibuf[o["a"] + v]), add=bool(o["acc"]))
+                y = tile.macro.mvm(tile.ibuf[o["a"] + v], o["bank"] + v * red)
+                tile.accumulate(o["b"] + v * (1 - red), y, add=bool(o["acc"]) or (red and v > 0))
         elif op == Op.READ:
-            tile.accumulate(o["b"], tile.macro.mvm(tile.onehot(o["row"])), add=False)
+            tile.accumulate(o["b"], tile.macro.mvm(tile.onehot(o["row"]), o["bank"]), add=False)
         elif op in (Op.OUT, Op.OUTQ):
             words = cfg.words_a if op == Op.OUT else cfg.words_q
             for v in range(n):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .chip import ChipError, ChipState, TileState, check_instr
 from .config import Config
-from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, SLOT_BITS,
+from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, RRAM_ROW_BITS,
                        TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
                        command_word, command_words, counter_index, field_lsb, header_fields, pack_fields,
                        pack_header, unpack_fields,
@@ -113,7 +113,7 @@ class _Sender:
 
 
 _TYPE_MASK = (1 << HEADER_TYPE_BITS) - 1
-_SLOT_MASK = (1 << SLOT_BITS) - 1
+_ROW_MASK = (1 << RRAM_ROW_BITS) - 1
 _NO_FIRE = (False, False, None, None)       # what an idle macro does in a cycle with nothing offered
 _MACRO_STATES = ("mvm", "prog", "prog_wait")     # tile states that offer the macro something
 _TILE_COUNTER = {name: k for k, name in enumerate(TILE_COUNTER_NAMES)}
@@ -160,7 +160,7 @@ class TileModel:
         self.state = "idle"
         self.rx_type = 0
         self.words: list[int] = []
-        self.mvm = None          # dict: a, b, count, acc, row, i, j
+        self.mvm = None          # dict: a, b, count, acc, row, i, j, bank, reduce
         self.seq = None          # the standing sequence (state "stream")
         self.prog = None         # (row, weights, pc)
         # this cycle's macro events and what the tile offered (set by offer())
@@ -214,7 +214,7 @@ class TileModel:
                 # the macro reads the vector in the cycle it takes it: no copy needed
                 x = self.data.onehot(mv["row"]) if mv["row"] is not None else self.data.ibuf[mv["a"] + mv["i"]]
                 self.x_offered = True
-            self.fires = mc.step(t, None, x, True, False)
+            self.fires = mc.step(t, None, x, True, False, mv["bank"] + mv["i"] * mv["reduce"])
         elif s == "prog":
             self.fires = mc.step(t, (self.prog[0], self.prog[1]), None, False, False)
         elif s == "prog_wait":
@@ -263,8 +263,9 @@ class TileModel:
             elif self.x_offered:
                 cnt[c["macro_stall"]] += 1
             if mv_ev is not None:
-                self.data.accumulate(mv["b"] + mv["j"], mv_ev.y, add=bool(mv["acc"]))
-                if mv["acc"]:
+                add = mv["acc"] or (mv["reduce"] and mv["j"] > 0)     # reduce: into slot b, adding after the first
+                self.data.accumulate(mv["b"] + mv["j"] * (1 - mv["reduce"]), mv_ev.y, add=bool(add))
+                if add:
                     cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
                 cnt[c["acc_write_bits"]] += cfg.cols * cfg.acc_bits
                 mv["j"] += 1
@@ -342,10 +343,11 @@ class TileModel:
             ins = self.decoded[word] = decode(word)
         o = ins.ops
         if ins.op == Op.MVM:
-            self.mvm = dict(a=o["a"], b=o["b"], count=o["count"], acc=o["acc"], row=None, i=0, j=0)
+            self.mvm = dict(a=o["a"], b=o["b"], count=o["count"], acc=o["acc"], row=None, i=0, j=0, bank=o["bank"],
+                            reduce=o["reduce"])
             return "mvm"
         if ins.op == Op.READ:
-            self.mvm = dict(a=0, b=o["b"], count=1, acc=0, row=o["row"], i=0, j=0)
+            self.mvm = dict(a=0, b=o["b"], count=1, acc=0, row=o["row"], i=0, j=0, bank=o["bank"], reduce=0)
             return "mvm"
         if ins.op == Op.SYNC:
             self.tx.packets.append(_Packet(CTRL, PacketType.ACK, []))
@@ -570,7 +572,7 @@ class ControllerModel:
             n = vector_words(cfg, ptype)
             for v in range(o.get("count", 1)):
                 if op == Op.LDW:
-                    arg = pack_fields(WROW_ARG, row=(o["row"] + v) & _SLOT_MASK, pc=pc)
+                    arg = pack_fields(WROW_ARG, row=(o["bank"] * cfg.rows + o["row"] + v) & _ROW_MASK, pc=pc)
                 elif op in (Op.LDBIAS, Op.LDSEQ):
                     arg = 0
                 else:

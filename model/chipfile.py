@@ -15,10 +15,10 @@ File format (a ``.npz``, read with :class:`~rramcim.model.npfile.NpzArchive`; ex
                   (:meth:`Config.key`, name included); rtl/top.py's ``CFG_HASH`` register holds its first
                   8 hex digits
 ``config_name``   string scalar: the config's name (for messages only; the hash decides)
-``rram``          integers ``[mesh_y, mesh_x, rows, cols]``: tile (x, y)'s row r holds weights
+``rram``          integers ``[mesh_y, mesh_x, banks * rows, cols]``: tile (x, y)'s RRAM row r (bank r // rows) holds weights
                   ``rram[y, x, r]``, each a signed ``wbits``-bit value (written as int8, or int16 for
                   ``wbits`` > 8; any integer dtype is read)
-``write_counts``  integers ``[mesh_y, mesh_x, rows]``: the row's write counter (programming pulses, each
+``write_counts``  integers ``[mesh_y, mesh_x, banks * rows]``: the row's write counter (programming pulses, each
                   attempt of a write-verify; 0 .. :data:`WRITE_COUNT_MAX`, the RTL counter's 32 bits)
 
 A fresh chip (:meth:`KeptChip.fresh`) is all zeros: the power-on content of the cells and counters.
@@ -86,7 +86,7 @@ class KeptChip:
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
         self.rram = np.array(self.rram, dtype=np.int64)
         self.write_counts = np.array(self.write_counts, dtype=np.int64)
-        shape = (cfg.mesh_y, cfg.mesh_x, cfg.rows)
+        shape = (cfg.mesh_y, cfg.mesh_x, cfg.rram_rows)
         for name, want in (("rram", shape + (cfg.cols,)), ("write_counts", shape)):
             if getattr(self, name).shape != want:
                 raise ValueError(f"{name}: shape {getattr(self, name).shape}, expected {want}")
@@ -99,8 +99,8 @@ class KeptChip:
     @classmethod
     def fresh(cls, cfg: Config) -> "KeptChip":
         """A chip as it powers up the first time: every cell and counter zero."""
-        return cls(cfg, np.zeros((cfg.mesh_y, cfg.mesh_x, cfg.rows, cfg.cols), np.int64),
-                   np.zeros((cfg.mesh_y, cfg.mesh_x, cfg.rows), np.int64))
+        return cls(cfg, np.zeros((cfg.mesh_y, cfg.mesh_x, cfg.rram_rows, cfg.cols), np.int64),
+                   np.zeros((cfg.mesh_y, cfg.mesh_x, cfg.rram_rows), np.int64))
 
     def copy(self) -> "KeptChip":
         return KeptChip(self.cfg, self.rram.copy(), self.write_counts.copy())
@@ -126,8 +126,7 @@ class KeptChip:
         if state.cfg != self.cfg:
             raise ValueError(f"state: a chip of config {state.cfg.name!r}, the kept chip is {self.cfg.name!r}")
         for (x, y), t in state.tiles.items():
-            t.macro.cells[:] = weights_to_cells(self.rram[y, x], self.cfg.wbits)
-            t.macro.write_counts[:] = self.write_counts[y, x]
+            t.macro.load(weights_to_cells(self.rram[y, x], self.cfg.wbits), self.write_counts[y, x])
 
     # -- the RTL ----------------------------------------------------------------------------------------------
 
@@ -143,7 +142,7 @@ class KeptChip:
         cpr, nbytes = cfg.cells_per_row, -(-cfg.cells_per_row // 8)
         raw = b"".join(int(w).to_bytes(nbytes, "little") for ys in words for tile in ys for w in tile)
         bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(-1, nbytes), axis=-1, bitorder="little")
-        cells = bits[:, :cpr].reshape(cfg.mesh_y, cfg.mesh_x, cfg.rows, cpr)
+        cells = bits[:, :cpr].reshape(cfg.mesh_y, cfg.mesh_x, cfg.rram_rows, cpr)
         return cls(cfg, cells_to_weights(cells, cfg.wbits), np.array(counts, dtype=np.int64))
 
     # -- the file ---------------------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def _read(z: NpzArchive, cfg: Config, where: str) -> KeptChip:
         same = " (the same name, other fields)" if file_cfg == cfg.name else ""
         raise ChipFileError(f"{where}: config_hash: the chip was kept for config {shown!r}{same}, not for this "
                             f"run's config {cfg.name!r}; use that config or another state file")
-    shapes = {"rram": (cfg.mesh_y, cfg.mesh_x, cfg.rows, cfg.cols), "write_counts": (cfg.mesh_y, cfg.mesh_x, cfg.rows)}
+    shapes = {"rram": (cfg.mesh_y, cfg.mesh_x, cfg.rram_rows, cfg.cols), "write_counts": (cfg.mesh_y, cfg.mesh_x, cfg.rram_rows)}
     for name, shape in shapes.items():           # headers first: no data read for a wrong dtype or shape
         h = z.header(name)
         if h.dtype.kind not in "iu":

@@ -19,7 +19,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .encoding import (ERR_ARG, FEED_CHANNELS, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, SEQ_DESC, SLOT_ARG, SLOT_BITS, WROW_ARG,
+from .encoding import (ERR_ARG, FEED_CHANNELS, GADDR_BITS, IMEM_ADDR_BITS, LENGTH_BITS, RESULT_ARG, RRAM_ROW_BITS, SEQ_DESC,
+                       SLOT_ARG, SLOT_BITS, WROW_ARG,
                        fields_width, header_bits)
 from .isa import INSTR_BITS, TILE_FIELDS
 
@@ -57,6 +58,7 @@ RANGES: dict[str, tuple[int, int, str]] = {
     "gbuf_words": (1, 1 << GADDR_BITS, "ISA address fields"),
     "tile_ibuf_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
     "tile_acc_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
+    "banks": (1, 1024, "the ISA's 10-bit bank field"),
     "streams": (0, 1, "1: tiles run standing sequences and the controller feeds them; 0: a smaller chip without"),
 }
 """The allowed values of every integer field, each with its reason. Within them, only the machine's memory
@@ -127,6 +129,11 @@ class Config:
         Input vectors a tile's activation buffer holds.
     tile_acc_depth : int
         Accumulator vectors (``cols`` x ``acc_bits``) a tile holds.
+    banks : int
+        Weight sets (banks) of ``rows x cols`` each macro stores in RRAM; an ``mvm`` computes with the
+        one it names (``bank``), sharing the adder trees and the shift-add among them (docs/macro.md,
+        "Banks"). Bank ``k``'s row ``r`` is the macro's RRAM row ``k * rows + r`` (:attr:`rram_rows`).
+        1 by default: the macro of before, its modules unchanged.
     streams : int
         1: tiles run standing sequences and the controller has feed channels
         (docs/isa.md, "Standing sequences"); 0: a smaller chip without them
@@ -153,6 +160,7 @@ class Config:
     gbuf_words: int = 1024
     tile_ibuf_depth: int = 16
     tile_acc_depth: int = 16
+    banks: int = 1
     streams: int = 1
 
     def __post_init__(self):
@@ -184,6 +192,9 @@ class Config:
         arg_bits = max(fields_width(f) for f in (SLOT_ARG, WROW_ARG, ERR_ARG, RESULT_ARG))
         if self.flit_width < arg_bits:
             raise ConfigError(f"flit_width: at least {arg_bits} (packet argument words), not {self.flit_width}")
+        if self.rram_rows > 1 << RRAM_ROW_BITS:
+            raise ConfigError(f"banks: {self.banks} banks of {self.rows} rows are {self.rram_rows} RRAM rows, more "
+                              f"than the {1 << RRAM_ROW_BITS} a packet's {RRAM_ROW_BITS}-bit row field addresses")
         for f, words in (("rows", self.words_x), ("cols", self.words_w), ("cols", self.words_a),
                          ("cols", self.words_q)):
             if words + 1 > (1 << LENGTH_BITS) - 1:        # an argument word and the vector in one packet
@@ -202,6 +213,26 @@ class Config:
     def row_bits(self) -> int:
         """Width of a crossbar row address (at least 1)."""
         return max(1, _ceil_log2(self.rows))
+
+    @property
+    def rram_rows(self) -> int:
+        """RRAM rows of a macro: ``banks * rows`` (bank ``k``'s row ``r`` is row ``k * rows + r``)."""
+        return self.banks * self.rows
+
+    @property
+    def rram_row_bits(self) -> int:
+        """Width of an RRAM row address across the banks (``row_bits`` when ``banks`` is 1)."""
+        return max(1, _ceil_log2(self.rram_rows))
+
+    @property
+    def bank_bits(self) -> int:
+        """Width of a bank number (at least 1)."""
+        return max(1, _ceil_log2(self.banks))
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of weights the chip holds resident: every bank of every tile, ``wbits`` a weight."""
+        return self.tiles * self.rram_rows * self.cols * self.wbits // 8
 
     @property
     def attempt_bits(self) -> int:

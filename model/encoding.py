@@ -40,7 +40,7 @@ from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 __all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "SEQ_FANOUT", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
            "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
-           "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS",
+           "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "RRAM_ROW_BITS",
            "ERROR_FIELDS", "ERR_ARG", "WROW_ARG", "SLOT_ARG", "RESULT_ARG", "ERR_TILE_REG", "FRAME_HEADER",
            "imem_write_fields", "gbuf_write_fields", "macro_prog_fields", "macro_resp_fields", "fields_width",
            "field_lsb", "pack_fields", "unpack_fields",
@@ -216,13 +216,14 @@ def unpack_header(cfg, word: int) -> dict:
 GADDR_BITS = isa_field("ldact", "gaddr").width    # a global-buffer word address
 IMEM_ADDR_BITS = 17             # one more than the largest imem needs: a write past the end has an address
 ERROR_PC_BITS = 17              # an overflow reports pc = imem_depth, up to 65536
-SLOT_BITS = 12                  # an input-buffer or accumulator slot, or an RRAM row, in an argument word
+SLOT_BITS = 12                  # an input-buffer or accumulator slot, or a bank's row, in an argument word
+RRAM_ROW_BITS = 16              # an RRAM row across the banks (bank * rows + row) in a WROW / ERR argument word
 ARG_PC_BITS = 16                # the pc of an ldw in a WROW / ERR argument word (imem_depth <= 1 << 16)
 _TILE_X_BITS, _TILE_Y_BITS = (f.width for f in TILE_FIELDS)     # the ISA's tile fields
 
 SLOT_ARG = (("slot", SLOT_BITS),)
-WROW_ARG = (("row", SLOT_BITS), ("_pad", 16 - SLOT_BITS), ("pc", ARG_PC_BITS))
-ERR_ARG = (("pc", ARG_PC_BITS), ("row", SLOT_BITS))
+WROW_ARG = (("row", RRAM_ROW_BITS), ("pc", ARG_PC_BITS))
+ERR_ARG = (("pc", ARG_PC_BITS), ("row", RRAM_ROW_BITS))
 RESULT_ARG = (("gaddr", GADDR_BITS),)
 # A standing sequence's descriptor (docs/isa.md, "Standing sequences"), seq_words words from the
 # global buffer: vectors, the input ring and who fills it, the partial sums that join, the
@@ -256,10 +257,10 @@ class ErrorCode:
 ERROR_CODE_BITS = 3
 # the error register: code, instruction address, and for RRAM errors the tile and the row
 ERROR_FIELDS = (("code", ERROR_CODE_BITS), ("pc", ERROR_PC_BITS), ("x", _TILE_X_BITS), ("y", _TILE_Y_BITS),
-                ("row", SLOT_BITS))
+                ("row", RRAM_ROW_BITS))
 # the host's view of the tile and row of an RRAM error (rtl/top.py Reg.ERR_TILE)
 ERR_TILE_REG = (("x", _TILE_X_BITS), ("y", _TILE_Y_BITS), ("_pad", 16 - _TILE_X_BITS - _TILE_Y_BITS),
-                ("row", SLOT_BITS))
+                ("row", RRAM_ROW_BITS))
 
 
 # the header beat of a frame on the AXI4-Stream input (rtl/top.py FrameType: 1 imem, 2 gbuf, 3 read)
@@ -277,15 +278,15 @@ def gbuf_write_fields(cfg) -> tuple:
 
 
 def macro_prog_fields(cfg) -> tuple:
-    """The macro's ``prog`` payload: the row, then ``cols`` weights of ``wbits`` (``weights``, packed
+    """The macro's ``prog`` payload: the RRAM row (``bank * rows + row``), then ``cols`` weights of ``wbits`` (``weights``, packed
     as by :func:`pack_lanes`)."""
-    return (("row", cfg.row_bits), ("weights", cfg.cols * cfg.wbits))
+    return (("row", cfg.rram_row_bits), ("weights", cfg.cols * cfg.wbits))
 
 
 def macro_resp_fields(cfg) -> tuple:
     """The macro's ``prog_resp`` payload: the row, write-verify pulses used, success, and the
     cells that still read wrong."""
-    return (("row", cfg.row_bits), ("attempts", cfg.attempt_bits), ("ok", 1), ("fail_mask", cfg.cells_per_row))
+    return (("row", cfg.rram_row_bits), ("attempts", cfg.attempt_bits), ("ok", 1), ("fail_mask", cfg.cells_per_row))
 
 
 # --- performance counters --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ Assembly syntax, one instruction per line, ``#`` starts a comment::
 The tile operand ``x,y`` comes first; the other operands are ``name=value``
 (decimal without leading zeros, or ``0x`` hex, each within its field's
 width) in any order; every operand of the instruction must
-be given, except ``acc``, ``bias``, ``relu`` and ``shift``, which default to 0.
+be given, except ``acc``, ``bias``, ``relu``, ``shift``, ``bank`` and ``reduce``, which default to 0.
 ``.word 0x...`` puts a raw word (the disassembler's form of a word that is
 not an instruction). The
 disassembler prints the canonical form (operands in table order), so
@@ -92,18 +92,22 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
     "halt": (Op.HALT, (), "stop: the program is done"),
     "ldact": (Op.LDACT, (_TX, _TY, _f("slot", 14, 12, "first input-buffer slot"), _COUNT, _GADDR),
               "send `count` activation vectors from the global buffer to input-buffer slots `slot`.."),
-    "ldw": (Op.LDW, (_TX, _TY, _f("row", 14, 12, "first crossbar row"), _COUNT, _GADDR),
-            "program `count` RRAM rows, `row`.., from weight rows in the global buffer"),
+    "ldw": (Op.LDW, (_TX, _TY, _f("row", 14, 12, "first crossbar row of the bank"), _COUNT, _GADDR,
+                     _f("bank", 54, 10, "weight bank, 0..banks-1")),
+            "program `count` RRAM rows of bank `bank`, `row`.., from weight rows in the global buffer"),
     "ldbias": (Op.LDBIAS, (_TX, _TY, _GADDR),
                "load the tile's bias vector (`acc_bits`, int32 by default, per column) from the global buffer"),
     "ldpsum": (Op.LDPSUM, (_TX, _TY, _f("slot", 14, 12, "first accumulator slot"), _COUNT, _GADDR),
                "add `count` `acc_bits` vectors from the global buffer into accumulator slots `slot`.."),
     "mvm": (Op.MVM, (_TX, _TY, _f("a", 14, 12, "first input-buffer slot"), _COUNT,
                      _f("b", 34, 12, "first accumulator slot"),
-                     _f("acc", 46, 1, "1: add to the accumulator, 0: overwrite it")),
-            "`count` MVMs: accumulator[b+i] (+)= x[a+i] @ W"),
-    "read": (Op.READ, (_TX, _TY, _f("row", 14, 12, "crossbar row"),
-                       _f("b", 34, 12, "accumulator slot")),
+                     _f("acc", 46, 1, "1: add to the accumulator, 0: overwrite it"),
+                     _f("bank", 47, 10, "weight bank, 0..banks-1"),
+                     _f("reduce", 57, 1, "1: MVM i uses bank `bank+i` and adds into slot `b` (a K reduction)")),
+            "`count` MVMs: accumulator[b+i] (+)= x[a+i] @ W[bank]; with `reduce`: accumulator[b] (+)= "
+            "sum of x[a+i] @ W[bank+i]"),
+    "read": (Op.READ, (_TX, _TY, _f("row", 14, 12, "crossbar row of the bank"),
+                       _f("b", 34, 12, "accumulator slot"), _f("bank", 46, 10, "weight bank, 0..banks-1")),
              "read RRAM row `row` back (as its stored weights, faults included) into accumulator slot `b`"),
     "out": (Op.OUT, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT, _GADDR,
                      _f("bias", 54, 1, "1: add the tile's bias vector (wrapping)")),
@@ -143,7 +147,7 @@ def isa_field(op_name: str, name: str) -> Field:
     raise KeyError(f"{op_name} has no field {name}")
 
 
-_DEFAULT_ZERO = {"acc", "relu", "shift", "bias"}
+_DEFAULT_ZERO = {"acc", "relu", "shift", "bias", "bank", "reduce"}
 
 for _name, (_op, _fields, _) in FORMATS.items():   # the table must not overlap itself
     _used = (1 << OPCODE_BITS) - 1

@@ -157,7 +157,7 @@ def program_latency(cfg: Config, attempts: int) -> int:
 class FaultMap:
     """Stuck-at cells of one crossbar: a set of ``(row, cell, value)``.
 
-    ``cell`` is the physical column ``col*wbits + bit``; ``value`` is 0 or 1.
+    ``row`` is an RRAM row (``bank * rows + r``); ``cell`` is the physical column ``col*wbits + bit``; ``value`` is 0 or 1.
     """
 
     stuck: tuple = ()
@@ -167,8 +167,8 @@ class FaultMap:
         out = {}
         for it in items:
             row, cell, value = (int(v) for v in it)
-            if not 0 <= row < cfg.rows:
-                raise ValueError(f"fault map: row {row} outside 0..{cfg.rows - 1}")
+            if not 0 <= row < cfg.rram_rows:
+                raise ValueError(f"fault map: row {row} outside 0..{cfg.rram_rows - 1}")
             if not 0 <= cell < cfg.cells_per_row:
                 raise ValueError(f"fault map: cell {cell} outside 0..{cfg.cells_per_row - 1}")
             if value not in (0, 1):
@@ -178,13 +178,13 @@ class FaultMap:
 
     @classmethod
     def random(cls, cfg: Config, n: int, rng: np.random.Generator) -> "FaultMap":
-        items = [(rng.integers(cfg.rows), rng.integers(cfg.cells_per_row), rng.integers(2))
+        items = [(rng.integers(cfg.rram_rows), rng.integers(cfg.cells_per_row), rng.integers(2))
                  for _ in range(n)]
         return cls.from_list(cfg, items)
 
     def masks(self, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-        """Boolean ``(stuck0, stuck1)`` arrays of shape ``[rows, cols*wbits]``."""
-        s0 = np.zeros((cfg.rows, cfg.cells_per_row), dtype=bool)
+        """Boolean ``(stuck0, stuck1)`` arrays of shape ``[rram_rows, cols*wbits]``."""
+        s0 = np.zeros((cfg.rram_rows, cfg.cells_per_row), dtype=bool)
         s1 = np.zeros_like(s0)
         for r, c, v in self.stuck:
             (s1 if v else s0)[r, c] = True
@@ -203,35 +203,55 @@ class ProgramResult:
 
 
 class MacroState:
-    """The macro's RRAM: cells, write counters, faults. Functional, no timing."""
+    """The macro's RRAM: cells, write counters, faults. Functional, no timing.
+
+    ``cells`` is ``[rram_rows, cols*wbits]``: bank ``k``'s row ``r`` is row ``k * rows + r``. Write the
+    cells and counters through :meth:`load` (or :meth:`program_row`): the effective weights of each
+    bank are kept between writes.
+    """
 
     def __init__(self, cfg: Config, faults: FaultMap | None = None):
         self.cfg = cfg
         self.faults = faults or FaultMap()
-        self.cells = np.zeros((cfg.rows, cfg.cells_per_row), dtype=np.uint8)
-        self.write_counts = np.zeros(cfg.rows, dtype=np.int64)
+        self.cells = np.zeros((cfg.rram_rows, cfg.cells_per_row), dtype=np.uint8)
+        self.write_counts = np.zeros(cfg.rram_rows, dtype=np.int64)
         self.verify_failures = 0
         self._s0, self._s1 = self.faults.masks(cfg)
+        self._weights: dict[int, np.ndarray] = {}       # bank -> effective weights, until a row of it is written
 
-    def effective_cells(self) -> np.ndarray:
-        """What the cells read: written values with stuck cells forced."""
-        return ((self.cells.astype(bool) & ~self._s0) | self._s1).astype(np.uint8)
+    def load(self, cells, write_counts) -> None:
+        """Set every cell and write counter (a kept chip's state)."""
+        self.cells[:] = cells
+        self.write_counts[:] = write_counts
+        self._weights.clear()
 
-    def effective_weights(self) -> np.ndarray:
-        return cells_to_weights(self.effective_cells(), self.cfg.wbits)
+    def effective_cells(self, bank: int | None = None) -> np.ndarray:
+        """What the cells read (written values with stuck cells forced): bank ``bank``'s ``[rows, cols*wbits]``,
+        or every RRAM row if None."""
+        sl = slice(None) if bank is None else slice(bank * self.cfg.rows, (bank + 1) * self.cfg.rows)
+        return ((self.cells[sl].astype(bool) & ~self._s0[sl]) | self._s1[sl]).astype(np.uint8)
+
+    def effective_weights(self, bank: int = 0) -> np.ndarray:
+        """Bank ``bank``'s effective weights ``[rows, cols]`` (kept until a row of the bank is written)."""
+        w = self._weights.get(bank)
+        if w is None:
+            w = self._weights[bank] = cells_to_weights(self.effective_cells(bank), self.cfg.wbits)
+        return w
 
     def program_row(self, row: int, weights) -> ProgramResult:
-        """Write-verify one row of ``cols`` signed weights."""
+        """Write-verify RRAM row ``row`` (``bank * rows + r``) with ``cols`` signed weights."""
         cfg = self.cfg
-        if not 0 <= row < cfg.rows:
-            raise ValueError(f"row {row} outside 0..{cfg.rows - 1}")
+        if not 0 <= row < cfg.rram_rows:
+            raise ValueError(f"row {row} outside 0..{cfg.rram_rows - 1}")
         target = weights_to_cells(np.asarray(weights, dtype=np.int64).reshape(cfg.cols), cfg.wbits)
+        s0, s1 = self._s0[row], self._s1[row]
+        self._weights.pop(row // cfg.rows, None)
         attempts = 0
         while True:
             attempts += 1
             self.cells[row] = target
             self.write_counts[row] += 1
-            eff = self.effective_cells()[row]
+            eff = ((target.astype(bool) & ~s0) | s1).astype(np.uint8)
             bad = eff != target
             if not bad.any() or attempts == cfg.rram_max_attempts:
                 break
@@ -241,8 +261,11 @@ class MacroState:
         mask = int(sum(1 << int(i) for i in np.flatnonzero(bad)))
         return ProgramResult(row, attempts, ok, mask)
 
-    def mvm(self, x) -> np.ndarray:
-        return mvm_bitplane(x, self.effective_cells(), self.cfg)
+    def mvm(self, x, bank: int = 0) -> np.ndarray:
+        """The MVM of ``x`` with bank ``bank``, by the macro's own method (:func:`mvm_bitplane`)."""
+        if not 0 <= bank < self.cfg.banks:
+            raise ValueError(f"bank {bank} outside 0..{self.cfg.banks - 1}")
+        return mvm_bitplane(x, self.effective_cells(bank), self.cfg)
 
 
 # ---------------------------------------------------------------------------
@@ -346,7 +369,6 @@ class MacroCore:
         # kept between row writes; equal to mvm_bitplane (tests/model/test_macro.py proves it on
         # random operands), which the macro's own tests hold the RTL to.
         self.fast = fast
-        self._weights = None
         self.mode, self.step_no, self.occ = "idle", 0, 0
         self.results: deque[_Pending] = deque()
         self.cur_prog = None          # (index, accept_cycle, result, response_cycle)
@@ -357,8 +379,9 @@ class MacroCore:
     def idle(self) -> bool:
         return self.mode == "idle" and not self.results
 
-    def step(self, t: int, p_item, x_item, y_ready: bool = True, resp_ready: bool = True):
-        """Cycle ``t``. Returns ``(prog_taken, x_taken, MvmEvent or None, ProgEvent or None)``."""
+    def step(self, t: int, p_item, x_item, y_ready: bool = True, resp_ready: bool = True, bank: int = 0):
+        """Cycle ``t``; ``x_item`` (if not None) computes with bank ``bank``. Returns ``(prog_taken, x_taken,
+        MvmEvent or None, ProgEvent or None)``."""
         cfg, st = self.cfg, self.state
         idle = self.mode == "idle"
         last_step = self.mode == "compute" and self.step_no == cfg.steps - 1
@@ -387,18 +410,15 @@ class MacroCore:
             # Nothing reads the cells while a row is programmed, so the
             # write-verify outcome can be settled now; only its timing waits.
             res = st.program_row(int(row), weights)
-            self._weights = None
             self.cur_prog = (self.n_prog, t, res, t + program_latency(cfg, res.attempts))
             self.n_prog += 1
             self.mode = "prog"
         if x_fire:
             if self.fast:
-                if self._weights is None:
-                    self._weights = st.effective_weights()
-                y = mvm_reference(x_item, self._weights, cfg.acc_bits)
+                y = mvm_reference(x_item, st.effective_weights(bank), cfg.acc_bits)
                 weights = None
             else:
-                y, weights = st.mvm(x_item), st.effective_weights()
+                y, weights = st.mvm(x_item, bank), st.effective_weights(bank)
             self.results.append(_Pending(t + mvm_latency(cfg), self.n_x, y, weights))
             self.accepted[self.n_x] = t
             self.n_x += 1
@@ -412,7 +432,7 @@ class MacroCycleModel:
     """Cycle-exact model of one macro driven by stream sources and sinks.
 
     ``prog_items`` are ``(row, weights[cols])``; ``x_items`` are vectors
-    ``[rows]``. Each stream has its own :class:`StallPattern`. ``run`` returns
+    ``[rows]``, or ``(vector, bank)`` for a bank other than 0. Each stream has its own :class:`StallPattern`. ``run`` returns
     the per-MVM and per-row events with the cycles at which they were taken and
     answered.
     """
@@ -438,8 +458,9 @@ class MacroCycleModel:
                 raise RuntimeError(f"macro model did not finish within {max_cycles} cycles")
             p_item = prog_src.offer(t)
             x_item = x_src.offer(t)
-            pf, xf, mv, pe = core.step(t, p_item, x_item, not self.y_stall.paused(t),
-                                       not self.resp_stall.paused(t))
+            x, bank = x_item if isinstance(x_item, tuple) else (x_item, 0)
+            pf, xf, mv, pe = core.step(t, p_item, x, not self.y_stall.paused(t),
+                                       not self.resp_stall.paused(t), bank)
             if pf:
                 prog_src.taken()
             if xf:

@@ -31,7 +31,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import STREAM_OPS
+from ..model.chip import STREAM_OPS, tile_limits
 from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
@@ -66,14 +66,6 @@ def _used_mask(name: str) -> int:
     for f in FORMATS[name][1]:
         mask |= ((1 << f.width) - 1) << f.lsb
     return mask
-
-
-def _tile_limits(cfg: Config) -> dict:
-    """Instruction -> (field, bound) pairs: ``field + count`` must not pass ``bound``."""
-    acc, ibuf = cfg.tile_acc_depth, cfg.tile_ibuf_depth
-    return {"ldact": [("slot", ibuf)], "ldw": [("row", cfg.rows)], "ldpsum": [("slot", acc)],
-            "mvm": [("a", ibuf), ("b", acc)], "read": [("row", cfg.rows), ("b", acc)],
-            "out": [("b", acc)], "outq": [("b", acc)], "psum": [("b", acc), ("d", acc)]}
 
 
 class Controller(wiring.Component):
@@ -531,7 +523,9 @@ class _CtrlLogic:
         m, word, job = self.m, self.word, self.sender.job
         words = gbuf_words_of(self.cfg, op)     # a constant per opcode
         if op == Op.LDW:
-            arg = pack(WROW_ARG, row=instr_field(word, name, "row"), pc=self.pc)
+            # the RRAM row across the banks: bank * rows + row (a constant multiplier)
+            arg = pack(WROW_ARG, row=instr_field(word, name, "row") + instr_field(word, name, "bank") * self.cfg.rows,
+                       pc=self.pc)
         elif op in (Op.LDBIAS, Op.LDSEQ):
             arg = 0
         else:
@@ -587,8 +581,12 @@ def _checks(cfg, word, name, op, names) -> list:
         conds.append((ErrorCode.BAD_GBUF, fld("gaddr") + n * words > cfg.gbuf_words))
     if "count" in names:
         conds.append((ErrorCode.BAD_TILE_ADDR, fld("count") == 0))
-    for fname, lim in _tile_limits(cfg).get(name, []):
-        conds.append((ErrorCode.BAD_TILE_ADDR, fld(fname) + n > lim))
+    for fname, lim, ext in tile_limits(cfg).get(name, []):
+        if ext in ("reduce", "plain"):        # model/chip.py extent(), as a Mux on the reduce flag
+            size = Mux(fld("reduce"), n, 1) if ext == "reduce" else Mux(fld("reduce"), 1, n)
+        else:
+            size = n if ext == "count" else 1
+        conds.append((ErrorCode.BAD_TILE_ADDR, fld(fname) + size > lim))
     if op == Op.CHAN:
         conds.append((ErrorCode.BAD_TILE_ADDR, (fld("c") >= cfg.feed_channels) | (fld("words") == 0)
                       | (fld("words") > cfg.words_x) | (fld("credits") == 0) | (fld("credits") > cfg.tile_ibuf_depth)))
