@@ -324,6 +324,10 @@ PRESETS: dict[str, Config] = {
     "default": Config(),
     "large": Config(name="large", mesh_x=4, mesh_y=4, rows=128, cols=128, flit_width=128, noc_fifo_depth=16,
                     imem_depth=4096, gbuf_words=65536, tile_ibuf_depth=64, tile_acc_depth=64),
+    # The memory wall (docs/energy.md, "The memory wall"): 4 MiB of int8 weights resident in 1024 banks of
+    # 32x32 in each of 2x2 tiles, so that a multi-MB network runs at batch 1 with no weight leaving its macro.
+    "memwall": Config(name="memwall", mesh_x=2, mesh_y=2, rows=32, cols=32, banks=1024, imem_depth=8192,
+                      gbuf_words=4096, tile_ibuf_depth=32, tile_acc_depth=32),
     # FPGA boards (docs/fpga.md, `rramcim fpga build --board NAME`).
     # ULX3S (ECP5-85F): a 2x2 mesh of 16x8 int8 macros (K = 16, N = 8 a tile) with 32-bit flits (4
     # post-processing lanes a tile, not 8); it meets its 50 MHz target. 16x16 macros take 109 % of the LUTs.
@@ -355,7 +359,8 @@ def model_memory_parts(cfg: Config) -> dict[str, tuple[int, tuple[str, ...]]]:
     - per tile (:class:`~rramcim.model.macro.MacroState`, :class:`~rramcim.model.chip.TileState`,
       :class:`~rramcim.model.macro.MacroCore`): the cells, ``uint8 [rows, cols*wbits]``; the two fault
       masks, ``bool`` of the same shape (allocated even without faults); the effective weights the
-      cycle model keeps between row writes, ``int64 [rows, cols]``; the write counters, ``int64 [rows]``;
+      cycle model keeps between row writes, ``int64 [rows, cols]`` a bank; the write counters, ``int64 [rows]``;
+      (``rows`` here is every bank's: ``rram_rows``);
       input buffer, accumulators and bias, ``int64``;
     - once, for the macro being read or written: ``cells_to_weights`` and ``mvm_bitplane`` turn the
       cells into ``int64`` and shift them (two ``int64 [rows, cols*wbits]`` arrays) after
@@ -370,12 +375,12 @@ def model_memory_parts(cfg: Config) -> dict[str, tuple[int, tuple[str, ...]]]:
     not counted. Measured against tracemalloc's peak on configs from ``tiny`` to 16 tiles of 1024x1024
     (tests/model/test_config.py), it is within a factor of 2.
     """
-    tiles, cells = cfg.tiles, cfg.rows * cfg.cells_per_row
-    macro = ("mesh_x", "mesh_y", "rows", "cols", "wbits")
+    tiles, cells = cfg.tiles, cfg.rram_rows * cfg.cells_per_row
+    macro = ("mesh_x", "mesh_y", "rows", "banks", "cols", "wbits")
     return {
         "RRAM cells and fault maps": (tiles * 3 * cells, macro),
-        "effective weights": (tiles * 8 * cfg.rows * cfg.cols, ("mesh_x", "mesh_y", "rows", "cols")),
-        "a macro read or written": (19 * cells, ("rows", "cols", "wbits")),
+        "effective weights": (tiles * 8 * cfg.rram_rows * cfg.cols, ("mesh_x", "mesh_y", "rows", "banks", "cols")),
+        "a macro read or written": (19 * cfg.rows * cfg.cells_per_row, ("rows", "cols", "wbits")),
         "tile buffers": (tiles * 8 * (cfg.rows * (cfg.tile_ibuf_depth + 1) + cfg.cols * (cfg.tile_acc_depth + 1)),
                          ("mesh_x", "mesh_y", "tile_ibuf_depth", "rows", "tile_acc_depth", "cols")),
         "instruction memory": (cfg.imem_depth * 700, ("imem_depth",)),
