@@ -41,19 +41,29 @@ RRAM programming       ``rram_pulses * cells_per_row`` SET/RESET pulses per cell
 host I/O               ``host_write_bits + host_read_bits`` at DRAM energy (the    ``dram_bit``
                        host's memory); a resident pipeline's ``host_dram_bits``:
                        the same words without the padding of their last flit
-leakage                ``cycles`` x (tiles' and controller's CMOS area) x          ``leakage_mw_mm2``
-                       leakage density / clock
+leakage                ``cycles`` x (tiles' and controller's CMOS area: all but    ``leakage_mw_mm2``
+                       the RRAM cells, the crossbars' and the banks' periphery
+                       included) x leakage density / clock
 =====================  ==========================================================  ==================
+
+A banked macro (``banks > 1``) computes with one bank at a time and shares its adder trees and
+shift-add: an MVM's events are an unbanked macro's, whatever the bank (the sensed lines are held at
+the read voltage, so a longer bitline is not recharged per read); programming is priced per row as
+before. What banks add is area (:func:`chip_area`) and so leakage. A bank switch is not priced (no
+counter counts it): within a segment of ``bitline_cells`` banks it moves two decoder outputs (< 0.1
+pJ), across segments it toggles the ``rows * cells_per_row`` bank-select switches of two segments
+(at most ``2 * rows * cells_per_row * reg_bit``: 24 pJ for 32x32 int8 at 22 nm, 8% of its MVM's 316 pJ).
 
 The baseline (:func:`baseline_events`) is a weight-stationary systolic array
 with the chip's peak MACs per cycle, an SRAM weight buffer fed from DRAM, an
 activation buffer the size of the chip's global buffer and a partial-sum
 buffer; its events are counted analytically for the same GEMMs (docs/energy.md
 states every assumption) and priced with the same table. Two baselines (:data:`BASELINES`):
-``same-capacity`` (the default), whose weight buffer holds as much as the chip's RRAM, and
-``equal-area`` (:func:`equal_area_baseline`), whose weight SRAM fills what its PEs and other buffers
-leave of the chip's area; weights beyond its SRAM come from DRAM on every run, and its weight
-SRAM's energy per bit grows with its capacity (:func:`sram_array_bit`).
+``same-capacity``, whose weight buffer holds as much as the chip's RRAM, and ``equal-area``
+(:func:`equal_area_baseline`), whose weight SRAM fills what its PEs and other buffers leave of the
+chip's area; weights beyond its SRAM come from DRAM on every run, and its weight SRAM's energy per
+bit grows with its capacity (:func:`sram_array_bit`). :func:`default_baseline`: equal-area for a
+banked chip (``banks > 1``, built to hold more weights than SRAM of its area), else same-capacity.
 
 The table of energies and areas is :mod:`.technology` (re-exported here): every
 entry carries its source; an entry not measured at its node says how it was
@@ -74,13 +84,20 @@ from .technology import node_row as _node
 
 __all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DEFAULT_NODE", "CLOCK_MHZ",
            "EnergyError", "popcount_tree_bitops", "shift_add_bitops_per_step", "chip_events", "baseline_events",
-           "baseline_holds", "baseline_weight_bits", "BASELINES", "SRAM_POINTS_45NM", "sram_array_bit",
+           "baseline_holds", "baseline_weight_bits", "BASELINES", "default_baseline", "SRAM_POINTS_45NM", "sram_array_bit",
            "equal_area_baseline",
-           "baseline_array", "event_energies", "chip_area", "baseline_area", "price", "energy_report",
+           "baseline_array", "event_energies", "chip_area", "BANK_PARTS", "bank_periphery_um2", "baseline_area", "price", "energy_report",
            "macro_energy_per_mvm", "COMPONENTS", "BASELINE_COMPONENTS", "MOVEMENT"]
 
 CLOCK_MHZ = 200.0          # the clock every figure per second assumes (the CLI states the same)
 BASELINES = ("same-capacity", "equal-area")
+
+
+def default_baseline(cfg: Config) -> str:
+    """The baseline a chip is compared with unless one is named: ``equal-area`` for a banked chip
+    (``banks > 1``: it holds more weights than SRAM of its area would, the case the comparison is
+    about), ``same-capacity`` otherwise (:data:`BASELINES`)."""
+    return BASELINES[1] if cfg.banks > 1 else BASELINES[0]
 
 # --- the macro's micro-architecture -----------------------------------------------------------
 
@@ -179,8 +196,8 @@ def baseline_weight_bits(cfg: Config, layers) -> int:
 
 def baseline_holds(cfg: Config, layers) -> bool:
     """Do the weights (and biases) of ``layers`` (as :func:`baseline_events` takes them) fit the
-    baseline's weight buffer (the chip's RRAM capacity, ``tiles * rows * cols * wbits`` bits)?"""
-    return baseline_weight_bits(cfg, layers) <= cfg.tiles * cfg.rows * cfg.cols * cfg.wbits
+    baseline's weight buffer (the chip's RRAM capacity, every bank's: ``8 * weight_bytes`` bits)?"""
+    return baseline_weight_bits(cfg, layers) <= 8 * cfg.weight_bytes
 
 
 def baseline_events(cfg: Config, layers, weights_resident: bool = False, chained: bool = False,
@@ -272,16 +289,45 @@ def _gates(node: str, n: float) -> float:
     return n * AREA[node]["gate_um2"].value
 
 
+BANK_PARTS = ("wordline drivers", "bank decoders", "bitline bank switches")
+"""The components of :func:`chip_area` a banked macro adds (``banks > 1`` only)."""
+
+
+def bank_periphery_um2(cfg: Config, node: str = DEFAULT_NODE) -> dict:
+    """um^2 per macro of what each bank beyond the first adds to a macro, by :data:`BANK_PARTS`: its
+    ``rows`` wordline drivers (``wl_driver_gates`` each), a bank decoder output (``bank_decoder_gates``),
+    and its share of the bank-select switches that join the local bitlines (``bitline_cells`` cells each)
+    to the ``rows * cells_per_row`` sensed lines (``bank_switch_gates`` each). The first bank's drivers,
+    decoding and sensing are the single array's, inside ``array_efficiency``. Zero when ``banks == 1``."""
+    a = AREA[_node(node).name]
+    extra = cfg.banks - 1
+    return {
+        "wordline drivers": extra * _gates(node, cfg.rows * a["wl_driver_gates"].value),
+        "bank decoders": extra * _gates(node, a["bank_decoder_gates"].value),
+        "bitline bank switches": extra * _gates(node, cfg.rows * cfg.cells_per_row / a["bitline_cells"].value
+                                                * a["bank_switch_gates"].value),
+    }
+
+
 def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
-    """Area in mm^2 by component (``tile_cmos_mm2``, ``ctrl_cmos_mm2``: what leaks)."""
+    """Area in mm^2 by component, ``total``, and what leaks (``tile_cmos_mm2`` a tile, ``ctrl_cmos_mm2``).
+
+    ``RRAM crossbars``: every bank's cells (``rram_rows * cells_per_row`` a macro) at ``rram_cell_um2 /
+    array_efficiency``. A banked macro (``banks > 1``) adds :data:`BANK_PARTS`
+    (:func:`bank_periphery_um2`); its adder trees, shift-add and registers are once per macro, shared by
+    the banks. Everything but the RRAM cells themselves leaks: the crossbars' periphery and the banks'
+    do, the cells do not.
+    """
     _node(node)
     a = AREA[node]
     eff = a["array_efficiency"].value
     fa, dff = a["fa_gates"].value, a["dff_gates"].value
     sram = a["sram_bit_um2"].value / eff
     T = cfg.tiles
-    um2 = {
-        "RRAM crossbars": T * cfg.rows * cfg.cells_per_row * a["rram_cell_um2"].value / eff,
+    um2 = {"RRAM crossbars": T * cfg.rram_rows * cfg.cells_per_row * a["rram_cell_um2"].value / eff}
+    if cfg.banks > 1:
+        um2.update({k: T * v for k, v in bank_periphery_um2(cfg, node).items()})
+    um2.update({
         "adder trees and shift-add": T * _gates(node, fa * (cfg.cols * cfg.wbits * cfg.par * popcount_tree_bitops(cfg.rows)
                                                             + cfg.cols * shift_add_bitops_per_step(cfg))),
         "macro registers": T * _gates(node, dff * (cfg.cols * cfg.acc_bits * (1 + cfg.macro_out_depth)
@@ -293,10 +339,9 @@ def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
                                  * (cfg.flit_width // cfg.xbits)),
         "controller": sram * (64 * cfg.imem_depth + cfg.flit_width * cfg.gbuf_words)
         + _gates(node, a["control_gates"].value),
-    }
+    })
     out = {k: v * 1e-6 for k, v in um2.items()}
     out["total"] = sum(out.values())
-    # what leaks: everything but the RRAM cells themselves (the crossbars' periphery does)
     out["tile_cmos_mm2"] = (out["total"] - eff * out["RRAM crossbars"] - out["controller"]) / T
     out["ctrl_cmos_mm2"] = out["controller"]
     return out
@@ -315,7 +360,7 @@ def baseline_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     pe = fa * (cfg.wbits * cfg.xbits + cfg.acc_bits) + dff * (cfg.wbits + cfg.xbits + cfg.acc_bits)
     um2 = {
         "PE array": R * C * _gates(node, pe),
-        "weight buffer": sram * cfg.tiles * cfg.rows * cfg.cells_per_row,
+        "weight buffer": sram * 8 * cfg.weight_bytes,
         "activation buffer": sram * cfg.flit_width * cfg.gbuf_words,
         "partial-sum buffer": sram * cfg.tiles * cfg.tile_acc_depth * cfg.cols * cfg.acc_bits,
         "controller": sram * 64 * cfg.imem_depth + _gates(node, a["control_gates"].value),
@@ -418,7 +463,7 @@ def _share(parts: dict, components: dict) -> float:
 
 def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
                   per: int = 1, weights_resident: bool = False, chained: bool | None = None,
-                  baseline: str = BASELINES[0]) -> dict:
+                  baseline: str | None = None) -> dict:
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
@@ -430,7 +475,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     as its SRAM can (``equal-area``), and the rest come from DRAM on every run (:func:`baseline_events`).
     ``baseline``: ``same-capacity`` (:func:`baseline_area`, its weight buffer priced at ``sram_bit``)
     or ``equal-area`` (:func:`equal_area_baseline`, its weight buffer at :func:`sram_array_bit` of its
-    capacity, its leakage over the chip's area).
+    capacity, its leakage over the chip's area); None: :func:`default_baseline` of ``cfg``.
     ``chained`` (default: the report's ``placement`` is ``pipeline``): the baseline keeps the
     intermediate activations on chip as the pipeline does (:func:`baseline_events`). The chip's DRAM
     bits are the report's ``host_dram_bits`` when it has them, else all the host moves.
@@ -438,6 +483,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     if chained is None:
         chained = report.get("placement") == "pipeline"
     _node(node)
+    baseline = default_baseline(cfg) if baseline is None else baseline
     if baseline not in BASELINES:
         raise EnergyError(f"baseline {baseline!r}: {' or '.join(BASELINES)}")
     if "counters" not in report:
@@ -455,7 +501,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
         en = dict(en, wbuf_bits=sram_array_bit(node, sram_bytes).value * _v2(NODES[node], vdd),
                   base_leak_cycle=_e(node, "leakage_mw_mm2") * barea["total"] * 1e3 / CLOCK_MHZ)
     else:
-        barea, sram_bytes = baseline_area(cfg, node), cfg.tiles * cfg.rows * cfg.cells_per_row // 8
+        barea, sram_bytes = baseline_area(cfg, node), cfg.weight_bytes
         held = wbits if weights_resident else 0
     bev = baseline_events(cfg, layers, chained=chained, resident_bits=held)
     if bev["macs"] != report["macs"]:

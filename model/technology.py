@@ -156,6 +156,21 @@ def _area_table(node: Node) -> dict[str, Entry]:
                                   "drivers and sensing", "node-independent"),
         "control_gates": Entry(3000, "NAND2-eq", ASSUMED + ": per tile (NI, FSM, post-processing control) and "
                                "for the controller (fetch, DMA, counters) each", "node-independent"),
+        # a banked macro (banks > 1): what each bank beyond the first adds; the first bank's decoders,
+        # drivers and sensing are the single array's, inside array_efficiency
+        "wl_driver_gates": Entry(10, "NAND2-eq", ASSUMED + ": a wordline driver per RRAM row of each bank: the "
+                                 "AND of the bank select and the row's input bit (~1.5), a level shifter to the "
+                                 "programming voltage in thick-oxide devices (~6) and the wordline buffer (~2.5)",
+                                 "node-independent"),
+        "bank_decoder_gates": Entry(4, "NAND2-eq", ASSUMED + ": per bank, a predecoded decoder's output gate and "
+                                    "the buffer that drives the bank select to its rows' wordline drivers",
+                                    "node-independent"),
+        "bitline_cells": Entry(64, "cells", ASSUMED + ": cells on one local bitline; the banks of a macro stack "
+                               "along the bitlines in segments of this many, each local bitline joined to its "
+                               "sensed line (an adder-tree input) by one bank-select switch", "node-independent"),
+        "bank_switch_gates": Entry(1, "NAND2-eq", ASSUMED + ": a bank-select switch on a local bitline (a "
+                                   "transmission gate of 2 transistors and its share of the select line's "
+                                   "inverter)", "node-independent"),
     }
 
 

@@ -96,12 +96,13 @@ def add_node_option(sp):
 def add_baseline_option(sp):
     """``--baseline``: which von Neumann baseline the energy model compares the chip with."""
     from ..model.energy import BASELINES
-    sp.add_argument("--baseline", choices=BASELINES, default=BASELINES[0],
+    # None: the config's default (check_baseline), known only once the config is read
+    sp.add_argument("--baseline", choices=BASELINES, default=None,
                     help="the von Neumann baseline of the energy comparison, a weight-stationary systolic array "
                          "with the chip's peak MACs per cycle: same-capacity (its SRAM weight buffer holds as "
                          "much as the chip's RRAM) or equal-area (SRAM fills the rest of the chip's area; "
                          "weights that do not fit it come from DRAM on every run; docs/energy.md) "
-                         "(default: %(default)s)")
+                         "(default: equal-area for a banked config, banks > 1; else same-capacity)")
 
 
 def add_chip_option(sp):
@@ -210,8 +211,13 @@ def check_node(args):
 
 
 def check_baseline(args, cfg):
-    """``--baseline equal-area`` on a chip too small to hold the baseline's PEs and buffers: a one-line
-    error before any work (after :func:`check_node`)."""
+    """``--baseline``: the config's default when not given (equal-area for a banked config, else
+    same-capacity: :func:`rramcim.model.energy.default_baseline`), set on ``args``; equal-area on a chip
+    too small to hold the baseline's PEs and buffers is a one-line error before any work (after
+    :func:`check_node`)."""
+    from ..model.energy import default_baseline
+    if args.baseline is None:
+        args.baseline = default_baseline(cfg)
     if args.baseline == "equal-area":
         from ..model.energy import EnergyError, equal_area_baseline
         try:
@@ -289,11 +295,11 @@ def progress_printer(what):
 def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
     """Energy of the run and of the von Neumann baseline (model/energy.py): printed, added to ``report``
     (the R.json fields), and drawn as ``energy.png`` in ``plot_dir`` if given. Returns the energy report."""
-    from ..model.energy import baseline_holds, energy_report
+    from ..model.energy import baseline_holds, default_baseline, energy_report
     # a kept chip (its file was loaded: it is written only after the run) keeps its weights; so does the
     # baseline, in its SRAM: all of them when they fit there (same-capacity), what fits (equal-area)
     kept = bool(getattr(args, "chip", None)) and Path(args.chip).exists()
-    which = args.baseline
+    which = args.baseline or default_baseline(cfg)
     e = energy_report(cfg, report, layers, args.node, per=per, baseline=which,
                       weights_resident=kept and (which == "equal-area" or baseline_holds(cfg, layers)))
     r, c = e["baseline_array"]

@@ -5,7 +5,8 @@ between ``<!-- table:begin -->`` / ``<!-- table:end -->`` (the technology table)
 ``<!-- repro:begin -->`` / ``<!-- repro:end -->``, ``<!-- demo:begin -->`` / ``<!-- demo:end -->`` and
 ``<!-- kept:begin -->`` / ``<!-- kept:end -->`` (the demo's second run on a kept chip at 64- and 256-bit
 flits) and ``<!-- scenarios:begin -->`` / ``<!-- scenarios:end -->`` (the demo's net layer by layer at several
-batch sizes, with the weights programmed per run or resident) of that file with them.
+batch sizes, with the weights programmed per run or resident) of that file with them; ``--only SECTION``
+(repeatable) computes and writes only those sections (``table`` needs no run).
 
 Each macro is configured like the paper (array, weight and input precision, node, supply) and its
 energy per MVM is counted by the same event formulas as a chip run (model/energy.py:
@@ -232,32 +233,48 @@ def _replace(text: str, tag: str, body: str, path: str) -> str:
     return pat.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
+SECTIONS = ("table", "repro", "demo", "kept", "scenarios")
+"""The sections of docs/energy.md this script writes, in the file's order (``--only``)."""
+
+
+def sections(node: str, only=SECTIONS) -> dict:
+    """``{tag: markdown}`` of the sections named in ``only`` (the demo runs only if one of its sections is
+    asked for)."""
+    out = {}
+    if "table" in only:
+        out["table"] = table_markdown()
+    if "repro" in only:
+        out["repro"] = repro_markdown(reproduce())
+    if "demo" in only:
+        out["demo"] = demo_markdown(demo_report(node))
+    if "kept" in only:
+        from .dataflow import at_width
+        out["kept"] = "\n".join(demo_markdown(demo_report(node, kept=True, cfg=at_width(PRESETS["default"], w)))
+                                for w in KEPT_WIDTHS)
+    if "scenarios" in only:
+        out["scenarios"] = scenarios_markdown(scenarios(node))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m rramcim.sim.repro_energy", description=__doc__.split("\n")[0])
     ap.add_argument("--node", default="22nm", help="technology row for the demo (default: %(default)s)")
-    ap.add_argument("--write", metavar="FILE.md", help="replace the repro and demo sections of this file")
+    ap.add_argument("--write", metavar="FILE.md", help="replace the sections of this file")
+    ap.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                    help=f"only this section ({', '.join(SECTIONS)}; repeatable; default: all)")
     args = ap.parse_args(argv)
     if args.node not in E.NODES:
         print(f"repro_energy: error: --node {args.node!r}: known {', '.join(E.NODES)}", file=sys.stderr)
         return 2
-    repro = repro_markdown(reproduce())
-    demo = demo_markdown(demo_report(args.node))
-    from .dataflow import at_width
-    kept = "\n".join(demo_markdown(demo_report(args.node, kept=True, cfg=at_width(PRESETS["default"], w)))
-                     for w in KEPT_WIDTHS)
-    scen = scenarios_markdown(scenarios(args.node))
-    print(repro)
-    print(demo)
-    print(kept)
-    print(scen)
+    parts = sections(args.node, args.only or SECTIONS)
+    for tag, body in parts.items():
+        if tag != "table":
+            print(body)
     if args.write:
         p = Path(args.write)
         text = p.read_text()
-        text = _replace(text, "table", table_markdown(), args.write)
-        text = _replace(text, "repro", repro, args.write)
-        text = _replace(text, "demo", demo, args.write)
-        text = _replace(text, "kept", kept, args.write)
-        text = _replace(text, "scenarios", scen, args.write)
+        for tag, body in parts.items():
+            text = _replace(text, tag, body, args.write)
         p.write_text(text)
         print(f"wrote {args.write}")
     return 0
