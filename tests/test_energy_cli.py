@@ -187,3 +187,43 @@ def test_equal_area_on_a_chip_too_small_for_its_pes_is_one_line(tmp_path):
     p = rramcim(*_gemm(tmp_path)[:-2], "--config", str(cfg), "--out", str(out), "--baseline", "equal-area")
     _one_line_error(p, "--baseline equal-area", "more than the chip's")
     assert p.stdout == "" and not out.exists()
+
+
+def test_a_banked_config_defaults_to_the_equal_area_baseline(tmp_path):
+    """tiny with 4 banks a macro: without --baseline the comparison is equal-area; --baseline still chooses."""
+    from rramcim.model import energy as E
+    from rramcim.model.config import PRESETS
+    cfg = tmp_path / "banked.toml"
+    cfg.write_text("mesh_x = 2\nmesh_y = 2\nrows = 8\ncols = 8\nflit_width = 32\nnoc_fifo_depth = 4\nimem_depth = 256\n"
+                   "gbuf_words = 1024\ntile_ibuf_depth = 8\ntile_acc_depth = 8\nbanks = 4\n")
+    banked = PRESETS["tiny"].replace(name="banked", banks=4)
+    for which in (None, "same-capacity"):
+        rep = tmp_path / f"r{which}.json"
+        p = rramcim(*_gemm(tmp_path)[:-1], str(cfg), "--out", str(tmp_path / "C.npy"), "--report", str(rep),
+                    *(["--baseline", which] if which else []))
+        assert p.returncode == 0, p.stderr
+        r = json.loads(rep.read_text())
+        assert r["baseline"] == (which or "equal-area") and f"baseline ({which or 'equal-area'}: " in p.stdout
+        assert r["area_mm2"] == pytest.approx(E.chip_area(banked)["total"], rel=1e-12)
+        assert r["area_mm2"] > E.chip_area(PRESETS["tiny"])["total"]           # every bank's cells and periphery
+        if which is None:
+            assert r["baseline_area_mm2"] == pytest.approx(r["area_mm2"], rel=1e-9, abs=0)
+            assert r["baseline_sram_bytes"] == E.equal_area_baseline(banked)["sram_bytes"]
+        else:
+            assert r["baseline_sram_bytes"] == 4 * 4 * 8 * 8                    # 4 tiles x 4 banks of 8x8 int8
+    # an unbanked config keeps same-capacity (test_gemm_reports_both_baselines_areas_and_names_them), and the
+    # help says which default applies
+    p = rramcim("gemm", "--help")
+    assert "equal-area for a banked config" in " ".join(p.stdout.split())
+
+
+def test_a_banked_chip_too_small_for_its_default_baseline_says_so(tmp_path):
+    """256x256 macros with 2 banks: the default (equal-area) has no baseline of that area; one line, naming the
+    way out, before any work."""
+    cfg = tmp_path / "big.toml"
+    cfg.write_text("rows = 256\ncols = 256\nbanks = 2\n")
+    out = tmp_path / "C.npy"
+    p = rramcim(*_gemm(tmp_path)[:-2], "--config", str(cfg), "--out", str(out))
+    _one_line_error(p, "--baseline equal-area (the default for a banked config)", "more than the chip's",
+                    "--baseline same-capacity")
+    assert p.stdout == "" and not out.exists()

@@ -214,16 +214,18 @@ def check_baseline(args, cfg):
     """``--baseline``: the config's default when not given (equal-area for a banked config, else
     same-capacity: :func:`rramcim.model.energy.default_baseline`), set on ``args``; equal-area on a chip
     too small to hold the baseline's PEs and buffers is a one-line error before any work (after
-    :func:`check_node`)."""
-    from ..model.energy import default_baseline
-    if args.baseline is None:
+    :func:`check_node`), which says when it was the default."""
+    from ..model.energy import EnergyError, default_baseline, equal_area_baseline
+    given = args.baseline is not None
+    if not given:
         args.baseline = default_baseline(cfg)
     if args.baseline == "equal-area":
-        from ..model.energy import EnergyError, equal_area_baseline
         try:
             equal_area_baseline(cfg, args.node)
         except EnergyError as e:
-            raise CliError(f"--baseline equal-area: {e}") from None
+            raise CliError(f"--baseline equal-area: {e}" if given else
+                           f"--baseline equal-area (the default for a banked config): {e}; choose "
+                           "--baseline same-capacity") from None
 
 
 # -- input and output -----------------------------------------------------------------------------------------

@@ -229,3 +229,95 @@ def test_crossbar_area_and_voltage_scaling_by_hand():
 def test_unknown_node_is_one_line():
     with pytest.raises(E.EnergyError, match="node '5nm'.*known: 45nm, 22nm, 7nm"):
         E.chip_area(TINY, "5nm")
+
+
+# --- banks ------------------------------------------------------------------------------------------------------
+
+MEMWALL = PRESETS["memwall"]     # 2x2 tiles of one 32x32 int8 macro with 1024 banks
+SHARED = ("adder trees and shift-add", "macro registers", "tile buffers", "routers", "tile logic", "controller")
+
+
+def _counters(mvms, cfg):
+    """Counters of ``mvms`` MVMs and nothing else, over 1000 cycles."""
+    c = dict.fromkeys(E._CHIP_COUNTERS, 0)
+    c.update(mvms=mvms, macs=mvms * cfg.rows * cfg.cols, cycles=1000)
+    return c
+
+
+def _check_bank_parts(a):
+    """memwall's RRAM and bank parts from first principles: every bank's cells; what each bank beyond the first
+    adds (wordline drivers, a decoder output, bank-select switches on the bitlines)."""
+    T, banks, rows, cells = 4, 1024, 32, 32 * 8
+    cell, gate, eff = 50 * 0.022 ** 2, 0.798 * (22 / 45) ** 2, 0.6                 # um2: 50 F^2, NAND2 scaled
+    assert a["RRAM crossbars"] == pytest.approx(T * banks * rows * cells * cell / eff * 1e-6, rel=1e-12)
+    assert a["wordline drivers"] == pytest.approx(T * (banks - 1) * rows * 10 * gate * 1e-6, rel=1e-12)
+    assert a["bank decoders"] == pytest.approx(T * (banks - 1) * 4 * gate * 1e-6, rel=1e-12)
+    assert a["bitline bank switches"] == pytest.approx(T * (banks - 1) * rows * cells / 64 * 1 * gate * 1e-6,
+                                                       rel=1e-12)
+
+
+def test_banked_area_by_hand():
+    """memwall's area: the RRAM and bank parts by hand, the rest once per macro."""
+    a = E.chip_area(MEMWALL, "22nm")
+    assert MEMWALL.rram_rows == 1024 * 32 and MEMWALL.cells_per_row == 256
+    _check_bank_parts(a)
+    assert a["RRAM crossbars"] == pytest.approx(1.3534, abs=1e-4)                 # 33.5 M cells of 0.0242 um2
+    eff = 0.6
+    parts = [k for k in a if k not in ("total", "tile_cmos_mm2", "ctrl_cmos_mm2")]
+    assert parts == ["RRAM crossbars", *E.BANK_PARTS, *SHARED]
+    assert a["total"] == pytest.approx(sum(a[k] for k in parts), rel=1e-12)
+    # the shared parts are an unbanked macro's; an unbanked chip has no bank parts and its old area
+    one = E.chip_area(MEMWALL.replace(banks=1), "22nm")
+    for k in SHARED:
+        assert a[k] == one[k], k
+    assert not set(E.BANK_PARTS) & set(one) and not set(E.BANK_PARTS) & set(E.chip_area(PRESETS["default"]))
+    assert E.chip_area(PRESETS["default"])["total"] == pytest.approx(0.24608665818, rel=1e-10)
+    # the RRAM cells are about 38% of memwall (0.3% of default); what leaks is everything else
+    assert eff * a["RRAM crossbars"] / a["total"] == pytest.approx(0.377, abs=0.001)
+    assert a["tile_cmos_mm2"] * 4 == pytest.approx(a["total"] - eff * a["RRAM crossbars"] - a["controller"])
+    assert 2.0 < a["total"] < 2.3                                                   # well under ~4 mm2
+
+
+def test_doubling_banks_grows_only_the_bank_parts():
+    half, full = E.chip_area(MEMWALL.replace(banks=512)), E.chip_area(MEMWALL)
+    per_bank = E.bank_periphery_um2(MEMWALL.replace(banks=2))                    # exactly one extra bank
+    assert full["RRAM crossbars"] == pytest.approx(2 * half["RRAM crossbars"], rel=1e-12)
+    for k in E.BANK_PARTS:                                                         # 512 banks more, each the same
+        assert full[k] - half[k] == pytest.approx(4 * 512 * per_bank[k] * 1e-6, rel=1e-9), k
+        assert per_bank[k] > 0
+    for k in SHARED:
+        assert full[k] == half[k], k
+    grown = sum(full[k] - half[k] for k in ("RRAM crossbars", *E.BANK_PARTS))
+    assert full["total"] - half["total"] == pytest.approx(grown, rel=1e-12)
+    assert E.bank_periphery_um2(MEMWALL.replace(banks=1)) == dict.fromkeys(E.BANK_PARTS, 0)
+
+
+def test_a_banked_mvm_costs_an_unbanked_ones_dynamic_energy():
+    """Per MAC, a banked MVM's events and their prices are an unbanked macro's; the banks add leakage (their
+    periphery and their crossbars' array periphery), and the longer tile pitch the NoC links cross."""
+    one = MEMWALL.replace(banks=1)
+    assert E.macro_energy_per_mvm(MEMWALL, "22nm") == E.macro_energy_per_mvm(one, "22nm")
+    ev, ev1 = E.chip_events(MEMWALL, _counters(7, MEMWALL)), E.chip_events(one, _counters(7, one))
+    assert ev == ev1
+    en, en1 = E.event_energies(MEMWALL), E.event_energies(one)
+    for k in en:
+        if k not in ("chip_leak_cycle", "tile_leak_cycle", "base_leak_cycle", "noc_link_bits"):
+            assert en[k] == en1[k], k
+    dyn = {k: v for k, v in E.price(ev, en, E.COMPONENTS).items() if k not in ("leakage", "total")}
+    assert dyn == {k: v for k, v in E.price(ev1, en1, E.COMPONENTS).items() if k not in ("leakage", "total")}
+    assert sum(dyn.values()) / ev["macs"] == pytest.approx(E.macro_energy_per_mvm(one, "22nm")["total"] / 1024)
+    # the leakage the banks add, by hand: 3 mW/mm2 over the bank periphery and the array periphery of the
+    # added cells, per 5 ns cycle
+    a, a1 = E.chip_area(MEMWALL), E.chip_area(one)
+    added = sum(a[k] for k in E.BANK_PARTS) + 0.4 * (a["RRAM crossbars"] - a1["RRAM crossbars"])
+    assert en["chip_leak_cycle"] - en1["chip_leak_cycle"] == pytest.approx(3.0 * added * 1e3 / 200, rel=1e-9)
+    # programming a row costs the same in any bank: pulses and verify reads per row of cells_per_row cells
+    assert en["rram_pulse_bits"] == en1["rram_pulse_bits"] and en["rram_verify_bits"] == en1["rram_verify_bits"]
+
+
+def test_the_by_hand_check_catches_a_crossbar_of_one_bank(monkeypatch):
+    """An area model that counts one bank's cells (``rows``, not ``rram_rows``) fails the by-hand check."""
+    _check_bank_parts(E.chip_area(MEMWALL))
+    monkeypatch.setattr(type(MEMWALL), "rram_rows", property(lambda cfg: cfg.rows))
+    with pytest.raises(AssertionError):
+        _check_bank_parts(E.chip_area(MEMWALL))

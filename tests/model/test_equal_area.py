@@ -29,7 +29,7 @@ def _equal_area(cfg, layers, resident, node="22nm"):
 
 # --- area ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("preset", ["tiny", "default", "large"])
+@pytest.mark.parametrize("preset", ["tiny", "default", "large", "memwall"])
 @pytest.mark.parametrize("node", ["45nm", "22nm", "7nm"])
 def test_equal_area_baseline_has_the_chips_area(preset, node):
     cfg = PRESETS[preset]
@@ -149,6 +149,52 @@ def test_equal_area_prices_its_weight_sram_by_its_capacity_and_leaks_over_the_ch
         E.energy_report(TINY, _report(1), [(1, 1, 1, 32)], baseline="equal")
 
 
+# --- a banked chip: memwall -----------------------------------------------------------------------------------
+
+MEMWALL = PRESETS["memwall"]
+
+
+def _mlp(batch):
+    """Three 1024x1024 int8 layers with int32 biases: 3 MiB of weights (and 12 KiB of biases)."""
+    return [(batch, 1024, 1024, 8, 1), (batch, 1024, 1024, 8, 1), (batch, 1024, 1024, 32, 1)]
+
+
+def test_the_default_baseline_is_equal_area_for_a_banked_chip():
+    assert E.default_baseline(MEMWALL) == "equal-area"
+    assert E.default_baseline(MEMWALL.replace(banks=2)) == "equal-area"
+    for name in ("tiny", "default", "large", "ulx3s", "icebreaker"):
+        assert E.default_baseline(PRESETS[name]) == "same-capacity", name
+    layers = _mlp(1)
+    macs = 3 * 1024 * 1024
+    assert E.energy_report(MEMWALL, _report(macs), layers)["baseline"] == "equal-area"
+    assert E.energy_report(MEMWALL, _report(macs), layers, baseline="same-capacity")["baseline"] == "same-capacity"
+    assert E.energy_report(TINY, _report(1), [(1, 1, 1, 32)])["baseline"] == "same-capacity"
+
+
+def test_memwalls_baseline_streams_what_its_sram_does_not_hold_every_batch():
+    """memwall's equal-area baseline holds under half of a 3 MiB network; the rest comes from DRAM on every run,
+    whatever the batch, and its weight SRAM is priced at the MB-scale figure of its capacity."""
+    b = E.equal_area_baseline(MEMWALL)
+    area = E.chip_area(MEMWALL)["total"]
+    assert 2.0 < area < 2.3 and b["total"] == pytest.approx(area, rel=1e-9)
+    assert 1 << 20 < b["sram_bytes"] < 3 << 19                                     # 1 to 1.5 MiB
+    W = 3 * (1024 * 1024 * 8 + 1024 * 32)
+    held = 8 * b["sram_bytes"]
+    for batch in (1, 16):
+        r = _equal_area(MEMWALL, _mlp(batch), True)
+        assert r["baseline_weight_bits"] == W and r["baseline_dram_weight_bits"] == W - held, batch
+        ev = r["baseline_events"]
+        io = batch * 1024 * 8 * 3 + batch * 1024 * (8 + 8 + 32)                    # inputs and outputs, not chained
+        assert ev["dram_bits"] == W - held + io and ev["wbuf_bits"] == W + (W - held), batch
+        e = E.sram_array_bit("22nm", b["sram_bytes"])
+        assert r["baseline_wbuf_pj_per_bit"] == e.value and "1 MB" in e.source and "Horowitz" in e.source
+        assert r["baseline_breakdown_pj"]["DRAM"] == pytest.approx(ev["dram_bits"] * 3.9)
+    # the same-capacity baseline holds what the chip holds, every bank's
+    assert E.baseline_holds(MEMWALL, _mlp(1)) and not E.baseline_holds(MEMWALL.replace(banks=512), _mlp(1))
+    s = E.energy_report(MEMWALL, _report(3 << 20), _mlp(1), weights_resident=True, baseline="same-capacity")
+    assert s["baseline_sram_bytes"] == MEMWALL.weight_bytes == 4 << 20 and s["baseline_dram_weight_bits"] == 0
+
+
 # --- SRAM energy by capacity -----------------------------------------------------------------------------------
 
 def test_sram_energy_matches_the_cited_points_and_rises_with_capacity():
@@ -188,3 +234,7 @@ def test_docs_hold_the_generated_tables():
     # the demo's shapes the table assumes: 64 inputs, 32 hidden, 10 classes, with biases
     assert Q.demo_layers() == [(1, 64, 32, 8, 1), (1, 32, 10, 32, 1)]
     assert "| `default` | 2x2 x 32x32 | 512 |" in text and "demo's weights: 2,536 bytes" in text
+    assert "| `memwall` | 2x2 x 32x32 x 1024 banks | 512 |" in text
+    # the banks section: memwall's area by component
+    assert "<!-- banks:begin -->\n" + Q.banks_markdown() + "<!-- banks:end -->" in text
+    assert "| RRAM crossbars | 1.353 |" in text and "## Banks: the area of a banked macro" in text
