@@ -108,17 +108,23 @@ class NetPlan:
 
     def result(self, read_words) -> np.ndarray:
         """``Y`` int32 [batch, outputs] from ``read_words[w][r]`` (the words of window ``w``'s read ``r``)."""
-        cfg = self.cfg
-        Y = np.zeros((self.batch, self.outputs), dtype=np.int64)
-        if len(read_words) != len(self.windows):
-            raise ValueError(f"read_words: {len(read_words)} windows, the plan has {len(self.windows)}")
-        for w, rmap in enumerate(self.read_map):
-            for r, (v0, n, c0, nc, words) in enumerate(rmap):
-                got = read_words[w][r]
-                for i in range(n):
-                    Y[v0 + i, c0:c0 + nc] = unpack_vector(got[i * words:(i + 1) * words], nc, cfg.acc_bits,
-                                                          cfg.flit_width)
-        return Y.astype(np.int32)
+        return read_outputs(self.cfg, self.batch, self.outputs, self.windows, self.read_map, read_words)
+
+
+def read_outputs(cfg: Config, batch: int, outputs: int, windows, read_map, read_words) -> np.ndarray:
+    """``Y`` int32 [batch, outputs] from ``read_words[w][r]``, read ``r`` of window ``w`` holding what
+    ``read_map[w][r] = (v0, n, c0, nc, words)`` says: vectors ``v0 .. v0+n-1`` of output columns ``c0 ..
+    c0+nc-1``, ``words`` words each (int32)."""
+    Y = np.zeros((batch, outputs), dtype=np.int64)
+    if len(read_words) != len(windows):
+        raise ValueError(f"read_words: {len(read_words)} windows, the plan has {len(windows)}")
+    for w, rmap in enumerate(read_map):
+        for r, (v0, n, c0, nc, words) in enumerate(rmap):
+            got = read_words[w][r]
+            for i in range(n):
+                Y[v0 + i, c0:c0 + nc] = unpack_vector(got[i * words:(i + 1) * words], nc, cfg.acc_bits,
+                                                      cfg.flit_width)
+    return Y.astype(np.int32)
 
 
 def snake(cfg: Config) -> list[tuple]:
@@ -248,9 +254,15 @@ def _program(cfg: Config, net, blocks, rram, em: _Windows):
             rows.append((b.tile, r, want))
             if rram is not None:
                 rram[b.tile[1], b.tile[0], r] = want
+    program_rows(cfg, rows, em)
+
+
+def program_rows(cfg: Config, rows, em: _Windows):
+    """Programming windows for ``rows`` (``(tile, RRAM row, weights int [cols])``): runs of up to
+    ``PROGRAM_ROWS`` consecutive rows of one bank (one ``ldw`` each), tiles in turn, as many a window as
+    the instruction memory and the global buffer hold."""
     if not rows:
         return
-    # interleave: each tile's rows in runs of PROGRAM_ROWS consecutive rows, tiles in turn
     per_tile: dict = {}
     for t, r, w in rows:
         per_tile.setdefault(t, []).append((r, w))
@@ -258,7 +270,7 @@ def _program(cfg: Config, net, blocks, rram, em: _Windows):
     for t, lst in per_tile.items():
         run = []
         for r, w in lst:
-            if run and (r != run[-1][0] + 1 or len(run) == PROGRAM_ROWS):
+            if run and (r != run[-1][0] + 1 or len(run) == PROGRAM_ROWS or r % cfg.rows == 0):
                 groups.append((t, run))
                 run = []
             run.append((r, w))
@@ -282,7 +294,8 @@ def _program(cfg: Config, net, blocks, rram, em: _Windows):
         for _, w in run:
             words += pack_vector(w, cfg.wbits, cfg.flit_width)
         gbuf[addr] = words
-        prog.append(encode("ldw", tx=t[0], ty=t[1], row=run[0][0], count=len(run), gaddr=addr))
+        bank, row = divmod(run[0][0], cfg.rows)
+        prog.append(encode("ldw", tx=t[0], ty=t[1], row=row, count=len(run), gaddr=addr, bank=bank))
         addr += len(words)
     _close_program(prog, gbuf, em)
 

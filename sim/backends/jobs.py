@@ -16,6 +16,7 @@ import numpy as np
 from ...model.chip import ChipState
 from ...model.chipfile import KeptChip
 from ...model.compiler import compile_gemm, pipeline_limit
+from ...model.compiler.banked import BankedPlan, NotBanked, compile_banked
 from ...model.compiler.net import NetPlan, NotResident, compile_net
 from ...model.config import Config
 from ...model.mlp import Layer, Net
@@ -96,7 +97,11 @@ def run_plan(plan, backend: str = "model", log=None, progress=None, trace: list 
         state = ChipState(plan.cfg)
         chip.apply(state)
     shown = progress if backend == "model" else None
-    if isinstance(plan, NetPlan):
+    if isinstance(plan, BankedPlan):
+        out = model_backend.run_windows_checked(plan.cfg, plan.windows, state, trace, trace_offset, shown)
+        C = plan.result([o["reads"] for o in out])
+        report = model_backend.windows_report(plan.cfg, plan.windows, plan.window_kinds, out, plan.macs)
+    elif isinstance(plan, NetPlan):
         if (why := pipeline_runs_on(backend)) is not None:
             raise JobError(why)
         out = model_backend.run_windows_checked(plan.cfg, plan.windows, state, trace, trace_offset, shown)
@@ -203,6 +208,10 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     layers run at once and share the cycles (``cycles_shared``: true, no cycles per layer).
     """
     x = np.asarray(X, dtype=np.int8)
+    banked = _run_banked(cfg, net, x, backend, log, progress, trace, chip, port=port, baud=baud,
+                         serial_timeout=serial_timeout)
+    if banked is not None:
+        return banked
     plan, reason = compile_resident(cfg, net, x, backend, chip)
     if plan is not None:
         if log:
@@ -223,6 +232,34 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
         log(f"  placement: layer-by-layer ({reason})")
     return _run_layers(cfg, net, x, backend, reason, log=log, progress=progress, trace=trace, port=port, baud=baud,
                        serial_timeout=serial_timeout, chip=chip)
+
+
+def _run_banked(cfg: Config, net, x, backend, log, progress, trace, chip, **serial):
+    """:func:`run_net` on a banked chip (``banks`` > 1): the whole network resident in the banks
+    (:func:`~rramcim.model.compiler.banked.compile_banked`), ``(Y, report)``; None if it does not fit
+    (the log says why) or the chip has one bank."""
+    if cfg.banks < 2:
+        return None
+    try:
+        plan = compile_banked(cfg, net, x, rram=None if chip is None else chip.rram)
+    except NotBanked as e:
+        if log:
+            log(f"  placement: not banked ({e})")
+        return None
+    if log:
+        used = max(s.bank0 + s.nb * -(-net.layers[s.layer].w.shape[0] // cfg.rows) for s in plan.shares)
+        log(f"  placement: banked, every weight resident ({used} of {cfg.banks} banks a tile), "
+            f"{len(plan.windows)} windows ({plan.window_kinds.count('program')} programming, "
+            f"{plan.rows_per_window} rows an inference window)")
+    Y, report = run_plan(plan, backend, log=log, progress=progress, trace=trace, chip=chip, **serial)
+    layers = []
+    for i, L in enumerate(net.layers):
+        tiles = [list(s.tile) for s in plan.shares if s.layer == i]
+        layers.append({"layer": i, "M": int(x.shape[0]), "K": int(L.w.shape[0]), "N": int(L.w.shape[1]),
+                       "macs": int(x.shape[0]) * int(L.w.size), "tiles": tiles})
+    report.update(layers=layers, cycles_shared=True, batch=int(x.shape[0]), config=cfg.name, placement="banked",
+                  placement_reason=None, weights_resident=True)
+    return np.asarray(Y, dtype=np.int32), report
 
 
 def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, trace=None, chip=None, **serial):
