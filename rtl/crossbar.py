@@ -6,41 +6,78 @@ is emitted as its own Verilog module, once per configuration
 
 Protocol
 --------
-* Cells: ``rows x cols*wbits`` 1-bit RRAM cells, weight bit ``b`` of column
-  ``c`` in physical column ``c*wbits + b``. They are non-volatile: no reset
-  touches them; they power up as zero.
-* Write: when ``wr_en`` is high at a clock edge, row ``wr_row`` takes
+* Cells: ``banks`` weight sets (banks) of ``rows x cols*wbits`` 1-bit RRAM
+  cells, weight bit ``b`` of column ``c`` in physical column ``c*wbits + b``;
+  bank ``k``'s row ``r`` is RRAM row ``k*rows + r``. They are non-volatile:
+  no reset touches them; they power up as zero.
+* Write: when ``wr_en`` is high at a clock edge, RRAM row ``wr_row`` takes
   ``wr_data`` (one programming pulse completes).
-* Read (verify): ``rd_data`` is row ``rd_row`` as read, combinationally.
+* Read (verify): ``rd_data`` is RRAM row ``rd_row`` as read, combinationally.
 * Compute: ``x_planes`` carries ``par`` input bit-planes (bit ``r*par + q`` is
-  plane ``q`` of row ``r``). One cycle later ``counts`` holds, for every
-  physical column ``j`` and plane ``q``, the number of rows where the cell and
-  the input bit are both 1, at bits ``(j*par + q)*popcount_bits``.
+  plane ``q`` of row ``r``) applied to bank ``bank`` (a port only when
+  ``banks`` > 1). One cycle later ``counts`` holds, for every physical column
+  ``j`` and plane ``q``, the number of the bank's rows where the cell and the
+  input bit are both 1, at bits ``(j*par + q)*popcount_bits``. One set of
+  adder trees serves every bank.
 * Faults: a fault map given at elaboration forces stuck cells to read 0 or 1
   in both the verify read and compute. A crossbar with faults is a different
   module (its name carries a hash of the fault map); the fault-free crossbar
-  of a config is one module however many macros use it.
+  of a config is one module however many macros use it. Faults of a crossbar
+  with ``banks`` > 1 are not supported yet (issue 21 will load fault maps
+  when a simulation starts): :func:`check_faults` says so.
+
+Storage
+-------
+With one bank the cells are ``rows`` flip-flop words of ``cols*wbits`` bits.
+With ``banks`` > 1 they are a memory (:class:`~amaranth.lib.memory.Memory`)
+of one word per bank, ``rows*cols*wbits`` bits (row ``r`` at bit
+``r*cols*wbits``), written one row at a time (write granularity
+``cols*wbits``) and read twice, combinationally: at ``bank`` for the adder
+trees, and at ``rd_row``'s bank for verify. The ``memwall`` preset's 1024
+banks of 32x32 int8 are 8 Mibit a crossbar, a size that only a memory keeps
+the Verilog, its lint and its simulation builds small enough to make.
 """
 
 import hashlib
 
 import numpy as np
-from amaranth.hdl import Module, Signal, Const
+from amaranth.hdl import Cat, Module, Signal, Const, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from ..model.macro import FaultMap
 
-__all__ = ["Crossbar", "crossbar_module_name", "popcount"]
+__all__ = ["Crossbar", "crossbar_module_name", "check_faults", "popcount", "split_row"]
 
 
 def crossbar_module_name(cfg: Config, faults: FaultMap | None = None) -> str:
     """The Verilog module name of the crossbar for ``cfg``: one per shape (and fault map)."""
     name = f"rramcim_crossbar_r{cfg.rows}_c{cfg.cols}_w{cfg.wbits}_p{cfg.par}"
+    if cfg.banks > 1:
+        name += f"_b{cfg.banks}"
     if faults:
         name += "_f" + hashlib.sha256(repr(faults.stuck).encode()).hexdigest()[:8]
     return name
+
+
+def check_faults(block, cfg: Config, faults: FaultMap | None) -> None:
+    """``ValueError`` for stuck cells in a crossbar of more than one bank (not supported yet); ``block`` is the
+    block being made with them (a crossbar, macro or tile), which is then no unused block."""
+    if faults and faults.stuck and cfg.banks > 1:
+        block._MustUse__silence = True       # a rejected block is not an unused one
+        raise ValueError(f"faults: stuck cells in a crossbar of {cfg.banks} banks are not supported yet (issue 21 "
+                         f"will load fault maps when a simulation starts); use a config with banks = 1 or no faults")
+
+
+def split_row(row, rows: int):
+    """RRAM row ``row`` (a Value) as ``(bank, row of the bank)``: ``row // rows``, ``row % rows``
+    (bit fields when ``rows`` is a power of two)."""
+    if rows & (rows - 1) == 0:
+        k = rows.bit_length() - 1
+        return row[k:], row[:k]
+    return row // rows, row % rows
 
 
 def popcount(bits):
@@ -62,16 +99,18 @@ class Crossbar(wiring.Component):
     Parameters
     ----------
     cfg : Config
-        Uses ``rows``, ``cols``, ``wbits``, ``par``.
+        Uses ``rows``, ``cols``, ``wbits``, ``par``, ``banks``.
     faults : FaultMap or None
-        Stuck-at cells (simulation only).
+        Stuck-at cells (simulation only; only with one bank).
 
     Members
     -------
     wr_en, wr_row, wr_data : In
-        Row programming (one pulse completes at the clock edge).
+        RRAM row programming (one pulse completes at the clock edge); rows are ``rram_row_bits`` wide.
     rd_row : In, rd_data : Out
-        Combinational verify read of one row.
+        Combinational verify read of one RRAM row.
+    bank : In(bank_bits), only when ``banks`` > 1
+        The bank ``x_planes`` compute with.
     x_planes : In
         ``par`` input bit-planes.
     counts : Out
@@ -83,22 +122,40 @@ class Crossbar(wiring.Component):
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
         if faults is not None and not isinstance(faults, FaultMap):
             raise TypeError(f"faults must be a FaultMap or None, not {faults!r}")
+        check_faults(self, cfg, faults)
         self.cfg = cfg
         self.faults = faults or FaultMap()
-        super().__init__({
+        ports = {
             "wr_en": In(1),
-            "wr_row": In(cfg.row_bits),
+            "wr_row": In(cfg.rram_row_bits),
             "wr_data": In(cfg.cells_per_row),
-            "rd_row": In(cfg.row_bits),
+            "rd_row": In(cfg.rram_row_bits),
             "rd_data": Out(cfg.cells_per_row),
             "x_planes": In(cfg.rows * cfg.par),
             "counts": Out(cfg.cells_per_row * cfg.par * cfg.popcount_bits),
-        })
+        }
+        if cfg.banks > 1:
+            ports["bank"] = In(cfg.bank_bits)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
-        cpr, pw = cfg.cells_per_row, cfg.popcount_bits
+        eff = self._cells(m) if cfg.banks == 1 else self._banked_cells(m)
+        pw = cfg.popcount_bits
+        counts = Signal.like(self.counts, reset_less=True)
+        m.d.comb += self.counts.eq(counts)
+        for j in range(cfg.cells_per_row):
+            for q in range(cfg.par):
+                terms = [eff[r][j] & self.x_planes[r * cfg.par + q] for r in range(cfg.rows)]
+                k = j * cfg.par + q
+                m.d.sync += counts[k * pw:(k + 1) * pw].eq(popcount(terms))
+        return m
+
+    def _cells(self, m):
+        """One bank: the cells as flip-flops, stuck cells forced, the verify read; returns the rows as read."""
+        cfg = self.cfg
+        cpr = cfg.cells_per_row
         cells = [Signal(cpr, name=f"cells_row{r}", reset_less=True) for r in range(cfg.rows)]
         stuck0, stuck1 = self.faults.masks(cfg)
         eff = []
@@ -118,12 +175,24 @@ class Crossbar(wiring.Component):
             for r in range(cfg.rows):
                 with m.Case(r):
                     m.d.comb += self.rd_data.eq(eff[r])
+        return eff
 
-        counts = Signal.like(self.counts, reset_less=True)
-        m.d.comb += self.counts.eq(counts)
-        for j in range(cpr):
-            for q in range(cfg.par):
-                terms = [eff[r][j] & self.x_planes[r * cfg.par + q] for r in range(cfg.rows)]
-                k = j * cfg.par + q
-                m.d.sync += counts[k * pw:(k + 1) * pw].eq(popcount(terms))
-        return m
+    def _banked_cells(self, m):
+        """Banks: the cells as a memory of one word a bank, written a row at a time, read at ``bank`` (for
+        the adder trees) and at ``rd_row``'s bank (verify); returns the compute bank's rows."""
+        cfg = self.cfg
+        cpr, rows = cfg.cells_per_row, cfg.rows
+        m.submodules.cells = cells = Memory(shape=unsigned(rows * cpr), depth=cfg.banks, init=[])
+        wr = cells.write_port(granularity=cpr)
+        compute, verify = cells.read_port(domain="comb"), cells.read_port(domain="comb")
+        wr_bank, wr_r = split_row(self.wr_row, rows)
+        rd_bank, rd_r = split_row(self.rd_row, rows)
+        m.d.comb += [
+            wr.addr.eq(wr_bank),
+            wr.en.eq(Cat(self.wr_en & (wr_r == r) for r in range(rows))),
+            wr.data.eq(self.wr_data.replicate(rows)),
+            verify.addr.eq(rd_bank),
+            self.rd_data.eq(verify.data.word_select(rd_r, cpr)),
+            compute.addr.eq(self.bank),
+        ]
+        return [compute.data[r * cpr:(r + 1) * cpr] for r in range(rows)]

@@ -18,17 +18,27 @@ model) and docs/macro.md; in short, with ``S = xbits/par``:
   number of failed row writes, and ``busy``.
 
 Cells and write counters are non-volatile: reset clears neither.
+
+Banks: a macro of ``banks`` > 1 stores that many weight sets (docs/macro.md,
+"Banks"); RRAM rows (``prog.row``, ``prog_resp.row``, ``status.row``) are
+``bank * rows + row``, ``rram_row_bits`` wide. An MVM computes with the bank
+on the ``bank`` input, which goes with ``x``: a source holds it with the
+payload while ``x.valid`` is high, and the macro samples it when ``x`` fires
+and holds it (the crossbar's compute bank) for the MVM's ``S`` steps. The
+timing is the same with one bank or many. With one bank there is no ``bank``
+input and the macro is the one of before, port for port.
 """
 
 
-from amaranth.hdl import Module, Signal, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed
+from amaranth.hdl import Module, Signal, Cat, Mux, ClockSignal, ResetSignal, Instance, Array, signed, unsigned
 from amaranth.lib import wiring, stream, data, enum, fifo
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from ..model.encoding import macro_prog_fields, macro_resp_fields
 from ..model.macro import FaultMap
-from .crossbar import Crossbar, crossbar_module_name
+from .crossbar import Crossbar, check_faults, crossbar_module_name
 from .fields import layout
 
 __all__ = ["Macro", "prog_layout", "prog_resp_layout", "x_layout", "y_layout", "StatusSignature"]
@@ -81,8 +91,8 @@ class StatusSignature(wiring.Signature):
 
     Members
     -------
-    row : In
-        Row whose write counter is shown on ``write_count``.
+    row : In(rram_row_bits)
+        RRAM row whose write counter is shown on ``write_count``.
     write_count : Out
         Programming pulses ever applied to ``row`` (non-volatile).
     verify_failures : Out
@@ -93,7 +103,7 @@ class StatusSignature(wiring.Signature):
 
     def __init__(self, cfg: Config):
         super().__init__({
-            "row": In(cfg.row_bits),
+            "row": In(cfg.rram_row_bits),
             "write_count": Out(WRITE_COUNT_BITS),
             "verify_failures": Out(32),
             "busy": Out(1),
@@ -131,6 +141,8 @@ class Macro(wiring.Component):
         Row write outcomes, :func:`prog_resp_layout`.
     x : In(stream)
         Input vectors, :func:`x_layout`.
+    bank : In(bank_bits), only when ``banks`` > 1
+        The bank the vector on ``x`` computes with: held with ``x.payload``, sampled when ``x`` fires.
     y : Out(stream)
         MVM results, :func:`y_layout`.
     status : Out(StatusSignature)
@@ -141,16 +153,20 @@ class Macro(wiring.Component):
             raise TypeError(f"cfg must be a Config, not {cfg!r}")
         if faults is not None and not isinstance(faults, FaultMap):
             raise TypeError(f"faults must be a FaultMap or None, not {faults!r}")
+        check_faults(self, cfg, faults)
         self.cfg = cfg
         self.faults = faults or FaultMap()
         self.hard_crossbar = hard_crossbar
-        super().__init__({
+        ports = {
             "prog": In(stream.Signature(prog_layout(cfg))),
             "prog_resp": Out(stream.Signature(prog_resp_layout(cfg))),
             "x": In(stream.Signature(x_layout(cfg))),
             "y": Out(stream.Signature(y_layout(cfg))),
             "status": Out(StatusSignature(cfg)),
-        })
+        }
+        if cfg.banks > 1:
+            ports["bank"] = In(cfg.bank_bits)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -173,6 +189,13 @@ class Macro(wiring.Component):
         with m.Elif(mode == Mode.COMPUTE):
             m.d.sync += [xreg[r].eq(xreg[r] << cfg.par) for r in range(cfg.rows)]
 
+        if cfg.banks > 1:
+            # the MVM's bank, held for its steps (a new MVM takes it in the last step of the one before)
+            bank = Signal(cfg.bank_bits)
+            m.d.comb += xb_ports["bank"].eq(bank)
+            with m.If(x_fire):
+                m.d.sync += bank.eq(self.bank)
+
         self._shift_add(m, xb_ports["counts"], mode, step, last_step, out_fifo)
         self._write_verify(m, xb_ports, mode, step, idle, last_step, prog_fire)
         # A new MVM starts here; this overrides the transitions of the mode above.
@@ -184,17 +207,19 @@ class Macro(wiring.Component):
         """The crossbar, as a hard macro or an Amaranth submodule; returns its ports by name."""
         cfg, cpr, par = self.cfg, self.cfg.cells_per_row, self.cfg.par
         xb_ports = {
-            "wr_en": Signal(), "wr_row": Signal(cfg.row_bits), "wr_data": Signal(cpr),
-            "rd_row": Signal(cfg.row_bits), "rd_data": Signal(cpr),
+            "wr_en": Signal(), "wr_row": Signal(cfg.rram_row_bits), "wr_data": Signal(cpr),
+            "rd_row": Signal(cfg.rram_row_bits), "rd_data": Signal(cpr),
             "x_planes": Signal(cfg.rows * par), "counts": Signal(cpr * par * cfg.popcount_bits),
         }
+        banked = {"bank": Signal(cfg.bank_bits)} if cfg.banks > 1 else {}
         if self.hard_crossbar:
             m.submodules.crossbar = Instance(
                 crossbar_module_name(cfg, self.faults),
                 i_clk=ClockSignal(), i_rst=ResetSignal(),
                 i_wr_en=xb_ports["wr_en"], i_wr_row=xb_ports["wr_row"], i_wr_data=xb_ports["wr_data"],
                 i_rd_row=xb_ports["rd_row"], o_rd_data=xb_ports["rd_data"],
-                i_x_planes=xb_ports["x_planes"], o_counts=xb_ports["counts"])
+                i_x_planes=xb_ports["x_planes"], o_counts=xb_ports["counts"],
+                **{f"i_{name}": sig for name, sig in banked.items()})
         else:
             m.submodules.crossbar = xb = Crossbar(cfg, self.faults)
             m.d.comb += [
@@ -203,7 +228,8 @@ class Macro(wiring.Component):
                 xb_ports["rd_data"].eq(xb.rd_data), xb.x_planes.eq(xb_ports["x_planes"]),
                 xb_ports["counts"].eq(xb.counts),
             ]
-        return xb_ports
+            m.d.comb += [getattr(xb, name).eq(sig) for name, sig in banked.items()]
+        return xb_ports | banked
 
     def _result_queue(self, m, idle, last_step):
         """The result FIFO on ``y``, its occupancy and the ready of ``prog`` and ``x``.
@@ -275,18 +301,40 @@ class Macro(wiring.Component):
                 term = term + (w_plane << q)
         return term
 
+    def _write_counters(self, m, prog_row):
+        """The per-row write counters (non-volatile) and ``status.write_count``; returns a function that
+        counts a pulse to ``prog_row``, called where the pulse completes. One bank: ``rows`` registers;
+        more: a memory of ``rram_rows`` words (``memwall``'s 32768 rows would be a million flip-flops)."""
+        cfg = self.cfg
+        if cfg.banks == 1:
+            write_counts = [Signal(WRITE_COUNT_BITS, name=f"write_count{r}", reset_less=True)
+                            for r in range(cfg.rows)]
+            m.d.comb += self.status.write_count.eq(Array(write_counts)[self.status.row])
+
+            def pulse():
+                for r in range(cfg.rows):
+                    with m.If(prog_row == r):
+                        m.d.sync += write_counts[r].eq(write_counts[r] + 1)
+            return pulse
+        m.submodules.write_counts = counts = Memory(shape=unsigned(WRITE_COUNT_BITS), depth=cfg.rram_rows, init=[])
+        shown, current, update = counts.read_port(domain="comb"), counts.read_port(domain="comb"), counts.write_port()
+        m.d.comb += [shown.addr.eq(self.status.row), self.status.write_count.eq(shown.data),
+                     current.addr.eq(prog_row), update.addr.eq(prog_row), update.data.eq(current.data + 1)]
+
+        def pulse():
+            m.d.comb += update.en.eq(1)
+        return pulse
+
     def _write_verify(self, m, xb_ports, mode, step, idle, last_step, prog_fire):
         """Programming: write-verify with retries; the mode's transitions (compute steps too) and status."""
         cfg, P, V, cpr = self.cfg, self.cfg.rram_write_cycles, self.cfg.rram_verify_cycles, self.cfg.cells_per_row
         remaining = Signal(range(max(P, V) + 1))
         attempts = Signal(self.prog_resp.payload.attempts.shape())
-        prog_row = Signal(cfg.row_bits)
+        prog_row = Signal(cfg.rram_row_bits)
         target = Signal(cpr)
         fail_mask = Signal(cpr)
         ok = Signal()
         verify_failures = Signal(32)
-        write_counts = [Signal(WRITE_COUNT_BITS, name=f"write_count{r}", reset_less=True)
-                        for r in range(cfg.rows)]
         mismatch = xb_ports["rd_data"] ^ target
         m.d.comb += [
             xb_ports["wr_row"].eq(prog_row),
@@ -297,10 +345,9 @@ class Macro(wiring.Component):
             self.prog_resp.payload.attempts.eq(attempts),
             self.prog_resp.payload.ok.eq(ok),
             self.prog_resp.payload.fail_mask.eq(fail_mask),
-            self.status.write_count.eq(Array(write_counts)[self.status.row]),
-            self.status.verify_failures.eq(verify_failures),
-            self.status.busy.eq(~idle),
         ]
+        pulse_counted = self._write_counters(m, prog_row)
+        m.d.comb += [self.status.verify_failures.eq(verify_failures), self.status.busy.eq(~idle)]
 
         with m.Switch(mode):
             with m.Case(Mode.COMPUTE):
@@ -311,9 +358,7 @@ class Macro(wiring.Component):
             with m.Case(Mode.WRITE):
                 with m.If(remaining == 1):
                     m.d.comb += xb_ports["wr_en"].eq(1)
-                    for r in range(cfg.rows):
-                        with m.If(prog_row == r):
-                            m.d.sync += write_counts[r].eq(write_counts[r] + 1)
+                    pulse_counted()
                     m.d.sync += [attempts.eq(attempts + 1), mode.eq(Mode.VERIFY), remaining.eq(V)]
                 with m.Else():
                     m.d.sync += remaining.eq(remaining - 1)

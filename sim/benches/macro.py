@@ -9,6 +9,10 @@ pattern of every stream, and the golden model's prediction of every event
 
 The model never sees what the RTL did: it is run once, from the same
 stimulus and stall patterns, before the simulation starts.
+
+A macro of several banks (``cfg.banks`` > 1) gets row writes across all its
+RRAM rows and each input vector with a random bank (the first with the last
+bank), offered on the macro's ``bank`` input with the vector.
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ class MacroBench:
     n_mvm : int
         Input vectors per phase.
     n_prog : int or None
-        Row writes per phase (default: every row once, then a quarter again).
+        Row writes per phase (default: every RRAM row once, then a quarter again).
     stall : float
         Probability that a stream pauses in a cycle (0 for none).
     phases : int
         Phases separated by a reset; RRAM content must survive it.
     model_bug : str or None
-        ``"sign_flip"`` flips the sign bit of every expected column-0 result:
+        ``"sign_flip"`` flips the sign bit of every expected column-0 result;
+        ``"bank"`` makes the model compute every MVM with the next bank (wrapping; banked macros):
         the checker must then fail (it proves it can).
     """
 
@@ -78,11 +83,14 @@ class MacroBench:
         cfg = self.cfg
         rng = np.random.default_rng(self.seed)
         self.state = MacroState(cfg, self.faults)
-        n_prog = self.n_prog if self.n_prog is not None else cfg.rows + cfg.rows // 4
+        R = cfg.rram_rows
+        n_prog = self.n_prog if self.n_prog is not None else R + R // 4
         self.phase_list: list[Phase] = []
         self.expected = []
+        if self.model_bug not in (None, "sign_flip", "bank"):
+            raise ValueError(f"unknown model_bug {self.model_bug!r}")
         for ph in range(self.phases):
-            rows = list(rng.permutation(cfg.rows)) + list(rng.integers(0, cfg.rows, max(0, n_prog - cfg.rows)))
+            rows = list(rng.permutation(R)) + list(rng.integers(0, R, max(0, n_prog - R)))
             rows = rows[:n_prog]
             prog_items = [(int(r), _random_values(rng, cfg.wbits, cfg.cols)) for r in rows]
             x_items = [_random_values(rng, cfg.xbits, cfg.rows) for _ in range(self.n_mvm)]
@@ -91,6 +99,10 @@ class MacroBench:
                 x_items[0] = np.full(cfg.rows, lo)
                 if len(x_items) > 1:
                     x_items[1] = np.full(cfg.rows, hi)
+            if cfg.banks > 1:
+                banks = rng.integers(0, cfg.banks, len(x_items))
+                banks[:1] = cfg.banks - 1
+                x_items = [(x, int(b)) for x, b in zip(x_items, banks)]
             if self.stall > 0:
                 # Spread row writes over the run so they interleave with MVMs.
                 est = max(1, self.n_mvm * cfg.steps + n_prog * (cfg.rram_write_cycles + cfg.rram_verify_cycles + 2))
@@ -106,15 +118,17 @@ class MacroBench:
             phase = Phase(prog_items, x_items, stalls)
             model = MacroCycleModel(cfg, self.state, prog_stall=stalls["prog"], x_stall=stalls["x"],
                                     y_stall=stalls["y"], resp_stall=stalls["prog_resp"])
-            mvms, progs, cycles = model.run(list(prog_items), list(x_items))
+            model_x = x_items
+            if self.model_bug == "bank":
+                # A deliberately wrong model: every MVM with the next bank. The checker must catch it.
+                model_x = [(x, (b + 1) % cfg.banks) for x, b in x_items]
+            mvms, progs, cycles = model.run(list(prog_items), list(model_x))
             if self.model_bug == "sign_flip":
                 # A deliberately wrong model: the sign bit of every expected
                 # column-0 result is flipped. The checker must catch it.
                 for ev in mvms:
                     ev.y = ev.y.copy()
                     ev.y[0] = wrap_signed(int(ev.y[0]) ^ (1 << (cfg.acc_bits - 1)), cfg.acc_bits)
-            elif self.model_bug is not None:
-                raise ValueError(f"unknown model_bug {self.model_bug!r}")
             self.phase_list.append(phase)
             self.expected.append((mvms, progs, cycles, self.state.write_counts.copy(),
                                   self.state.verify_failures))
@@ -160,6 +174,9 @@ class MacroBench:
                                                     weights=pack_lanes(p[1], wb)))
             io.set("x__valid", x is not None)
             if x is not None:
+                if cfg.banks > 1:
+                    x, bank = x
+                    io.set("bank", bank)
                 io.set("x__payload", pack_lanes(x, cfg.xbits))
             y_ready = not y_stall.paused(t)
             r_ready = not r_stall.paused(t)
@@ -219,7 +236,7 @@ class MacroBench:
 
     async def _check_status(self, io, ph, exp):
         counts, failures = exp[3], exp[4]
-        for r in range(self.cfg.rows):
+        for r in range(self.cfg.rram_rows):
             io.set("status__row", r)
             await io.settle()
             got = io.get("status__write_count")

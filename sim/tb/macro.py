@@ -2,7 +2,7 @@
 
 Parameters (JSON, see :func:`rramcim.sim.tb.common.params`): the config, the fault map the
 Verilog was built with, ``seed``, ``n_mvm``, ``n_prog``, ``stall``,
-``phases`` and an optional deliberate ``model_bug``.
+``phases`` and an optional deliberate ``model_bug`` (:class:`~rramcim.sim.benches.macro.MacroBench`).
 """
 
 import cocotb
@@ -21,6 +21,7 @@ async def macro_vs_model(dut):
                        n_prog=p.get("n_prog"), stall=p.get("stall", 0.3),
                        phases=p.get("phases", 1), model_bug=p.get("model_bug"))
     total = sum(len(e[0]) for e in bench.expected)
-    summary = await run_bench(dut, bench, p, ("prog__valid", "x__valid", "y__ready", "prog_resp__ready",
-                                              "status__row"), total)
+    idle = ("prog__valid", "x__valid", "y__ready", "prog_resp__ready", "status__row")
+    idle += ("bank",) if cfg.banks > 1 else ()
+    summary = await run_bench(dut, bench, p, idle, total)
     summary["mvms_expected"] = total
