@@ -104,7 +104,9 @@ class StreamPart:
                 *[c.eq(d.credits) for c in self.credits], self.ack.eq(1), self.kind.eq(SendKind.NONE), self.srx.eq(RxState.IDLE),
                 *[getattr(self, n).eq(0) for n in ("wx", "wp", "ix", "j", "sent", "wxp", "ixp", "wpp", "jp", "sp",
                                                     "xcred", "pcred")],
-                t.mv.onehot.eq(0), t.mv.acc.eq(d.join), t.state.eq(t.STREAM)]
+                t.mv.onehot.eq(0), t.mv.acc.eq(d.join), t.state.eq(t.STREAM),
+                # the tile's MVM registers drive the macro's bank and the adds: bank 0, no reduction
+                *([t.mv.bank.eq(0), t.mv.reduce.eq(0)] if cfg.banks > 1 else [])]
 
     # --- the parts -------------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ Behaviour and timing are those of :class:`rramcim.model.chip_cycle.TileModel`
   ``ERR`` packet);
 * ``MVM`` streams input vectors (or a one-hot row for ``read``) into the
   macro and writes each result into its accumulator the cycle it leaves;
+  with banks (``cfg.banks`` > 1) each vector goes with its bank (``bank``,
+  or ``bank + i`` for vector ``i`` of an ``mvm`` with ``reduce``, whose
+  results all go into slot ``b``, added to it after the first);
 * ``SEND`` sends packets: accumulator vectors (``out``, ``outq``, ``psum``),
   an ``ACK`` or an ``ERR``. A :class:`~.sender.PacketSender` walks the
   packets (headers, argument words); :class:`~.tile_words.ResultWords` forms
@@ -34,6 +37,7 @@ from ..model.encoding import (ERR_ARG, HEADER_TYPE_BITS, SLOT_ARG, TILE_COUNTER_
 from ..model.isa import COUNT_MAX, INSTR_BITS, OPCODE_BITS, Op, isa_field
 from ..model.macro import FaultMap
 from .counters import CounterPort, counter_indices, pre_counters
+from .crossbar import check_faults
 from .fields import instr_field, layout, unpack
 from .macro import Macro
 from .noc.ni import NodeSignature
@@ -55,15 +59,20 @@ class TileState(enum.Enum, shape=3):
     STREAM = 7
 
 
-def mvm_layout() -> data.StructLayout:
+def mvm_layout(cfg: Config) -> data.StructLayout:
     """The MVM sequencer's registers: input-buffer slot ``a``, accumulator slot ``b``, ``count``
     vectors, ``acc`` (add to the accumulator), ``onehot`` (a ``read``: the one-hot ``row``
-    instead of an input vector), ``i`` vectors offered and ``j`` results written."""
-    return data.StructLayout({
+    instead of an input vector), ``i`` vectors offered and ``j`` results written; with banks,
+    the ``bank`` and the ``reduce`` flag (the controller has checked that ``bank`` + the
+    vectors of a reduction fit ``banks``, so ``bank_bits`` hold every bank used)."""
+    fields = {
         "a": isa_field("mvm", "a").width, "b": isa_field("mvm", "b").width, "count": range(COUNT_MAX + 1),
         "acc": isa_field("mvm", "acc").width, "onehot": 1, "row": isa_field("read", "row").width,
         "i": range(COUNT_MAX + 1), "j": range(COUNT_MAX + 1),
-    })
+    }
+    if cfg.banks > 1:
+        fields |= {"bank": cfg.bank_bits, "reduce": isa_field("mvm", "reduce").width}
+    return data.StructLayout(fields)
 
 
 class Tile(wiring.Component):
@@ -86,6 +95,7 @@ class Tile(wiring.Component):
     """
 
     def __init__(self, cfg: Config, faults: FaultMap | None = None, *, hard_crossbar: bool = False):
+        check_faults(self, cfg, faults)
         self.cfg, self.faults, self.hard_crossbar = cfg, faults, hard_crossbar
         super().__init__({
             "node": Out(NodeSignature(cfg)),
@@ -140,7 +150,13 @@ class _TileLogic:
         self.wrow_arg = layout(WROW_ARG)(self.arg[:fields_width(WROW_ARG)])
         self.vec = self.rbuf[1:]
         self.instr = Cat(*self.rbuf[:cfg.cmd_words])[:INSTR_BITS]
-        self.mv = Signal(mvm_layout())
+        self.mv = mv = Signal(mvm_layout(cfg))
+        if cfg.banks > 1:
+            # mvm with reduce: every result into slot b, the first one as acc says, the others added
+            self.mv_slot = Mux(mv.reduce, mv.b, mv.b + mv.j)
+            self.mv_add = mv.acc | (mv.reduce & (mv.j != 0))
+        else:
+            self.mv_slot, self.mv_add = mv.b + mv.j, mv.acc
         self.mode = Signal(mode_layout())        # what the sender's data words are
         self.rx_k = Signal(range(self.nbuf + 1))
         self.STREAM, self.IDLE = TileState.STREAM, TileState.IDLE
@@ -190,6 +206,8 @@ class _TileLogic:
         ]
         onehot = Cat(*[Mux(mv.row == r, Const(1, X), Const(0, X)) for r in range(cfg.rows)])
         m.d.comb += macro.x.payload.eq(Mux(mv.onehot, onehot, self.ibuf_r.data))
+        if cfg.banks > 1:       # a standing sequence computes with bank 0 (StreamPart.start clears bank and reduce)
+            m.d.comb += macro.bank.eq(Mux(mv.reduce, mv.bank + mv.i, mv.bank))
         self.x_fire = macro.x.valid & macro.x.ready
         self.y_fire = macro.y.valid & macro.y.ready
         self.resp_fire = macro.prog_resp.valid & macro.prog_resp.ready
@@ -201,7 +219,7 @@ class _TileLogic:
         attempts = macro.prog_resp.payload.attempts
         count("rram_pulses", self.resp_fire, attempts)
         count("rram_verify_reads", self.resp_fire, attempts)
-        count("acc_read_bits", self.y_fire & mv.acc, cfg.cols * A)
+        count("acc_read_bits", self.y_fire & self.mv_add, cfg.cols * A)
         count("acc_write_bits", self.y_fire, cfg.cols * A)
         in_exec = state == TileState.EXEC
         count("ibuf_write_bits", in_exec & (self.rx_type == PacketType.ACT), cfg.rows * X)
@@ -231,12 +249,13 @@ class _TileLogic:
 
     def acc_port(self):
         """The accumulator memory's read address, and what its write port writes: one adder a
-        column, an MVM result added to the accumulator (or not: mvm's acc = 0) in ``MVM``, a
-        partial sum of the packet received added to it in ``EXEC``."""
+        column, an MVM result added to the accumulator (or not: mvm's acc = 0, the first result of
+        a reduction without acc) in ``MVM``, a partial sum of the packet received added to it in
+        ``EXEC``."""
         m, cfg, state = self.m, self.cfg, self.state
         in_exec = state == TileState.EXEC
         psum_in = unpack(self.vec, cfg.cols, cfg.acc_bits, cfg.flit_width)
-        self.acc_sum = Cat(*[(Mux(in_exec | self.mv.acc, self.acc_cols[c], 0)
+        self.acc_sum = Cat(*[(Mux(in_exec | self.mv_add, self.acc_cols[c], 0)
                               + Mux(in_exec, psum_in[c].as_signed(), self.macro.y.payload[c]))[:cfg.acc_bits]
                              for c in range(cfg.cols)])
         with m.Switch(state):
@@ -247,7 +266,7 @@ class _TileLogic:
             with m.Case(TileState.STREAM):
                 m.d.comb += self.acc_r.addr.eq(self.seq.sp)
             with m.Default():
-                m.d.comb += self.acc_r.addr.eq(self.mv.b + self.mv.j)
+                m.d.comb += self.acc_r.addr.eq(self.mv_slot)
 
     def send(self, mode_op, ptype, length, *, count=1, arg=0, step=0, ctrl=1, x=0, y=0):
         """Start the sender on a walk (in this cycle; it is idle) and go to ``SEND``."""
@@ -278,7 +297,8 @@ class _TileLogic:
                 with m.If(self.x_fire):
                     m.d.sync += mv.i.eq(mv.i + 1)
                 with m.If(self.y_fire):
-                    m.d.comb += [self.acc_w.addr.eq(mv.b + mv.j), self.acc_w.en.eq(1), self.acc_w.data.eq(self.acc_sum)]
+                    m.d.comb += [self.acc_w.addr.eq(self.mv_slot), self.acc_w.en.eq(1),
+                                 self.acc_w.data.eq(self.acc_sum)]
                     m.d.sync += mv.j.eq(mv.j + 1)
                     with m.If(mv.j + 1 == mv.count):
                         m.d.sync += state.eq(TileState.IDLE)
@@ -312,16 +332,22 @@ class _TileLogic:
     def exec_command(self):
         """``EXEC`` of a ``CMD`` packet: start an MVM or a read, answer a ``sync``, start sending."""
         m, instr, mv = self.m, self.instr, self.mv
+        banked = self.cfg.banks > 1
         with m.Switch(instr[:OPCODE_BITS]):
             with m.Case(Op.MVM):
                 m.d.sync += [mv.a.eq(instr_field(instr, "mvm", "a")), mv.b.eq(instr_field(instr, "mvm", "b")),
                              mv.count.eq(instr_field(instr, "mvm", "count")),
                              mv.acc.eq(instr_field(instr, "mvm", "acc")),
                              mv.onehot.eq(0), mv.i.eq(0), mv.j.eq(0), self.state.eq(TileState.MVM)]
+                if banked:
+                    m.d.sync += [mv.bank.eq(instr_field(instr, "mvm", "bank")),
+                                 mv.reduce.eq(instr_field(instr, "mvm", "reduce"))]
             with m.Case(Op.READ):
                 m.d.sync += [mv.a.eq(0), mv.b.eq(instr_field(instr, "read", "b")), mv.count.eq(1), mv.acc.eq(0),
                              mv.onehot.eq(1), mv.row.eq(instr_field(instr, "read", "row")), mv.i.eq(0), mv.j.eq(0),
                              self.state.eq(TileState.MVM)]
+                if banked:
+                    m.d.sync += [mv.bank.eq(instr_field(instr, "read", "bank")), mv.reduce.eq(0)]
             with m.Case(Op.SYNC):
                 self.send(SendOp.ONE, PacketType.ACK, 0)
             for op, name in ((Op.OUT, "out"), (Op.OUTQ, "outq"), (Op.PSUM, "psum")):

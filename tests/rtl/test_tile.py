@@ -8,7 +8,8 @@ flits and be idle alike; every flit sent must match (header and word); the count
 match at the end. The stream ends by sending every accumulator, the bias and the input
 buffer's products back, so the tile's final state is checked through its port. The configs
 cover two input planes a step (p2w4, odd3x1) and a partial last word of 16-bit elements in
-64-bit flits (a16x4).
+64-bit flits (a16x4). A config of several banks (tests/rtl/test_banks.py) gets rows written in
+every bank, ``mvm`` with a bank and with ``reduce``, ``read`` with a bank, and its corners.
 """
 
 import numpy as np
@@ -18,7 +19,7 @@ from rramcim.model.chip import TileState
 from rramcim.model.chip_cycle import TileModel
 from rramcim.model.encoding import (CTRL, TILE_COUNTER_NAMES, WROW_ARG, PacketType, command_words, pack_fields,
                                     pack_header, pack_vector)
-from rramcim.model.isa import encode
+from rramcim.model.isa import COUNT_MAX, encode
 from rramcim.model.macro import FaultMap
 from rramcim.rtl.tile import Tile
 from rramcim.sim.benches.amaranth_io import run_amaranth
@@ -32,7 +33,12 @@ def _vector(rng, n, bits):
 
 
 def tile_stream(cfg, pos, rng, steps: int) -> list:
-    """``(header word, payload)`` of a random legal packet stream to the tile at ``pos``."""
+    """``(header word, payload)`` of a random legal packet stream to the tile at ``pos``.
+
+    With banks (``cfg.banks`` > 1): every RRAM row is written first, then the corners (the last
+    bank, a reduction over every bank, one with ``acc``, one of a single vector, a read of the last
+    bank's last row); the random ``mvm`` and ``read`` commands name random banks, half the ``mvm``
+    a reduction. A config of one bank draws the same stream as before banks existed."""
     W = cfg.flit_width
     IB, AC = cfg.tile_ibuf_depth, cfg.tile_acc_depth
     others = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x) if (x, y) != pos]
@@ -43,6 +49,8 @@ def tile_stream(cfg, pos, rng, steps: int) -> list:
     def cmd(name, **ops):
         word = encode(name, tx=pos[0], ty=pos[1], **ops)
         return packet(PacketType.CMD, command_words(cfg, word))
+
+    banked = cfg.banks > 1
 
     def wrow(row):
         arg = pack_fields(WROW_ARG, row=row, pc=int(rng.integers(0, 1 << 16)))
@@ -55,7 +63,16 @@ def tile_stream(cfg, pos, rng, steps: int) -> list:
         n = int(rng.integers(1, min(cap, depth) + 1))
         return int(rng.integers(0, depth - n + 1)), n
 
-    out = [wrow(r) for r in range(cfg.rows)]            # weights everywhere first
+    out = [wrow(r) for r in range(cfg.rram_rows)]       # weights everywhere first
+    if banked:
+        last, n_all = cfg.banks - 1, min(cfg.banks, IB, COUNT_MAX)
+        out += [packet(PacketType.ACT, [slot] + pack_vector(_vector(rng, cfg.rows, cfg.xbits), cfg.xbits, W))
+                for slot in range(IB)]
+        out += [cmd("mvm", a=0, count=min(2, IB), b=0, bank=last),
+                cmd("mvm", a=0, count=n_all, b=1 % AC, bank=cfg.banks - n_all, reduce=1),
+                cmd("mvm", a=IB - 2, count=2, b=AC - 1, bank=last - 1, reduce=1, acc=1),
+                cmd("mvm", a=0, count=1, b=0, bank=last, reduce=1),
+                cmd("read", row=cfg.rows - 1, b=2 % AC, bank=last)]
     kinds = ["act", "act", "wrow", "bias", "psum", "psum_t", "mvm", "mvm", "read", "out", "outq", "psum_cmd",
              "sync"]
     for _ in range(steps):
@@ -64,7 +81,7 @@ def tile_stream(cfg, pos, rng, steps: int) -> list:
             vec = pack_vector(_vector(rng, cfg.rows, cfg.xbits), cfg.xbits, W)
             out.append(packet(PacketType.ACT, [int(rng.integers(IB))] + vec))
         elif kind == "wrow":
-            out.append(wrow(int(rng.integers(cfg.rows))))
+            out.append(wrow(int(rng.integers(cfg.rram_rows))))
         elif kind == "bias":
             out.append(packet(PacketType.BIAS, [0] + acc_vector()))
         elif kind == "psum":
@@ -72,11 +89,17 @@ def tile_stream(cfg, pos, rng, steps: int) -> list:
         elif kind == "psum_t":
             src = others[rng.integers(len(others))]
             out.append(packet(PacketType.PSUM_T, [int(rng.integers(AC))] + acc_vector(), src))
+        elif kind == "mvm" and banked and rng.random() < 0.5:      # a reduction over banks into one slot
+            a, n = span(min(IB, cfg.banks), cap=4)
+            out.append(cmd("mvm", a=a, count=n, b=int(rng.integers(AC)), acc=int(rng.integers(2)),
+                           bank=int(rng.integers(0, cfg.banks - n + 1)), reduce=1))
         elif kind == "mvm":
             a, n = span(IB)
-            out.append(cmd("mvm", a=a, count=n, b=int(rng.integers(0, AC - n + 1)), acc=int(rng.integers(2))))
+            bank = {"bank": int(rng.integers(cfg.banks))} if banked else {}
+            out.append(cmd("mvm", a=a, count=n, b=int(rng.integers(0, AC - n + 1)), acc=int(rng.integers(2)), **bank))
         elif kind == "read":
-            out.append(cmd("read", row=int(rng.integers(cfg.rows)), b=int(rng.integers(AC))))
+            bank = {"bank": int(rng.integers(cfg.banks))} if banked else {}
+            out.append(cmd("read", row=int(rng.integers(cfg.rows)), b=int(rng.integers(AC)), **bank))
         elif kind == "out":
             b, n = span(AC)
             out.append(cmd("out", b=b, count=n, gaddr=int(rng.integers(cfg.gbuf_words)), bias=int(rng.integers(2))))
@@ -101,7 +124,7 @@ def run_tile(cfg, seed: int, steps: int = 40, model_cls=TileModel, p_idle: float
              max_cycles: int = 20_000) -> dict:
     """The tile and its model on one random stream; returns what was checked."""
     rng = np.random.default_rng(seed)
-    faults = FaultMap.random(cfg, 2, rng)
+    faults = FaultMap.random(cfg, 2, rng) if cfg.banks == 1 else None     # stuck cells: one bank only (for now)
     pos = (cfg.mesh_x - 1, cfg.mesh_y - 1)
     model = model_cls(cfg, TileState(cfg, faults), pos)
     feed = RxFeed(cfg, draw(rng, 997, p_idle))
