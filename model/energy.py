@@ -463,7 +463,7 @@ def _share(parts: dict, components: dict) -> float:
 
 def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, vdd: float | None = None,
                   per: int = 1, weights_resident: bool = False, chained: bool | None = None,
-                  baseline: str | None = None) -> dict:
+                  baseline: str | None = None, overrides: dict | None = None) -> dict:
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
@@ -476,12 +476,14 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     ``baseline``: ``same-capacity`` (:func:`baseline_area`, its weight buffer priced at ``sram_bit``)
     or ``equal-area`` (:func:`equal_area_baseline`, its weight buffer at :func:`sram_array_bit` of its
     capacity, its leakage over the chip's area); None: :func:`default_baseline` of ``cfg``.
-    ``chained`` (default: the report's ``placement`` is ``pipeline``): the baseline keeps the
-    intermediate activations on chip as the pipeline does (:func:`baseline_events`). The chip's DRAM
+    ``chained`` (default: the report's ``placement`` is ``pipeline`` or ``banked``): the baseline keeps the
+    intermediate activations on chip as the chip does (:func:`baseline_events`). The chip's DRAM
     bits are the report's ``host_dram_bits`` when it has them, else all the host moves.
+    ``overrides``: pJ per unit of some events instead of the table's (``{"dram_bits": 7.8}``, ``wbuf_bits``:
+    the baseline's weight SRAM), for sensitivity studies; applied to the chip and the baseline alike.
     """
     if chained is None:
-        chained = report.get("placement") == "pipeline"
+        chained = report.get("placement") in ("pipeline", "banked")
     _node(node)
     baseline = default_baseline(cfg) if baseline is None else baseline
     if baseline not in BASELINES:
@@ -492,7 +494,6 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     ev = chip_events(cfg, report["counters"], int(report.get("host_write_bits", 0)),
                      int(report.get("host_read_bits", 0)), None if dram is None else int(dram))
     en = event_energies(cfg, node, vdd)
-    chip = price(ev, en, COMPONENTS)
     wbits = baseline_weight_bits(cfg, layers)
     if baseline == "equal-area":
         eq = equal_area_baseline(cfg, node)
@@ -503,6 +504,11 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     else:
         barea, sram_bytes = baseline_area(cfg, node), cfg.weight_bytes
         held = wbits if weights_resident else 0
+    unknown = set(overrides or {}) - set(en)
+    if unknown:
+        raise EnergyError(f"overrides: no event {', '.join(sorted(unknown))}")
+    en = dict(en, **(overrides or {}))
+    chip = price(ev, en, COMPONENTS)
     bev = baseline_events(cfg, layers, chained=chained, resident_bits=held)
     if bev["macs"] != report["macs"]:
         raise EnergyError(f"layers: {bev['macs']} MACs, the run did {report['macs']}")
