@@ -52,8 +52,8 @@ def counter_label(cfg: Config, i: int) -> str:
 
 
 def dump_program(cfg: Config, gaddr: int = 0) -> tuple[list[int], int]:
-    """A program that sends every tile's accumulators (raw) and RRAM rows (read back) to the
-    global buffer from ``gaddr``; (words, words of global buffer it writes). It overwrites
+    """A program that sends every tile's accumulators (raw) and RRAM rows (read back, every bank's)
+    to the global buffer from ``gaddr``; (words, words of global buffer it writes). It overwrites
     accumulator slot 0 (the last thing it sends is the last row)."""
     lines, a = [], gaddr
     for y in range(cfg.mesh_y):
@@ -62,15 +62,24 @@ def dump_program(cfg: Config, gaddr: int = 0) -> tuple[list[int], int]:
             a += cfg.tile_acc_depth * cfg.words_a
     for y in range(cfg.mesh_y):
         for x in range(cfg.mesh_x):
-            for r in range(cfg.rows):
-                lines += [f"sync {x},{y}", "barrier",        # the out above has left the slot
-                          f"read {x},{y} row={r} b=0", f"out {x},{y} b=0 count=1 gaddr={a}"]
-                a += cfg.words_a
+            for k in range(cfg.banks):
+                bank = f" bank={k}" if cfg.banks > 1 else ""
+                for r in range(cfg.rows):
+                    lines += [f"sync {x},{y}", "barrier",        # the out above has left the slot
+                              f"read {x},{y} row={r} b=0{bank}", f"out {x},{y} b=0 count=1 gaddr={a}"]
+                    a += cfg.words_a
     lines += [f"sync {x},{y}" for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
     lines += ["barrier", "halt"]
     if a > cfg.gbuf_words:
         raise ValueError(f"dump needs {a - gaddr} global-buffer words from {gaddr}; the buffer has {cfg.gbuf_words}")
     return assemble("\n".join(lines)), a - gaddr
+
+
+def _next_bank(macro) -> None:
+    """A deliberate model bug: ``macro`` (a :class:`~rramcim.model.macro.MacroState`) computes with the bank
+    after the one it is asked for (the chip model's MVMs read the weights through ``effective_weights``)."""
+    right = macro.effective_weights
+    macro.effective_weights = lambda bank=0: right((bank + 1) % macro.cfg.banks)
 
 
 class ChipBench:
@@ -88,7 +97,9 @@ class ChipBench:
     idle : float
         Probability that a host stream is idle in a cycle.
     model_bug : str or None
-        ``"late"``: the expected cycle count is one too many (the checker must fail).
+        ``"late"``: the expected cycle count is one too many; ``"bank"``: the model computes every
+        MVM (and ``read``) with the next bank, wrapping (a config of several banks). The checker must
+        fail.
     """
 
     def __init__(self, cfg: Config, runs: list[dict], faults: FaultMap | None = None, seed: int = 0,
@@ -96,6 +107,11 @@ class ChipBench:
         self.cfg, self.runs, self.idle = cfg, runs, idle
         self.rng = np.random.default_rng(seed)
         state = ChipState(cfg, chip_faults(cfg, faults))
+        if model_bug not in (None, "late", "bank"):
+            raise ValueError(f"unknown model_bug {model_bug!r}")
+        if model_bug == "bank":
+            for tile in state.tiles.values():
+                _next_bank(tile.macro)
         self.expected = []
         for i, run in enumerate(runs):
             prog = [int(w) for w in run["program"]]
@@ -108,8 +124,6 @@ class ChipBench:
             res = ChipCycleModel(state).run()
             if model_bug == "late":
                 res.cycles += 1
-            elif model_bug is not None:
-                raise ValueError(f"unknown model_bug {model_bug!r}")
             self.expected.append((res, list(state.gbuf)))
 
     async def run(self, io, wait_done, progress=None) -> dict:

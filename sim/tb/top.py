@@ -9,7 +9,9 @@ counters and the words read, for the caller to check against the model.
 A kept chip (``chip``: ``cells`` and ``write_counts``, each ``[y][x][row]`` integers, as
 :meth:`rramcim.model.chipfile.KeptChip.cell_words`) is loaded when the simulation starts, before the
 first window: every crossbar's ``cells_row{r}`` (rtl/crossbar.py) and macro's ``write_count{r}``
-(rtl/macro.py) is deposited, as the non-volatile cells a real chip powers up with. After the last
+(rtl/macro.py) is deposited, as the non-volatile cells a real chip powers up with; with banks
+(``banks`` > 1) the words of the crossbar's memory ``cells`` (one a bank, row ``r`` at bit ``r *
+cols * wbits``) and of the macro's memory ``write_counts`` (one an RRAM row). After the last
 window they are read back into the summary's ``chip``. These are the only internal signals a bench
 touches; the host driver still sees only the AXI ports.
 """
@@ -29,18 +31,34 @@ def load_chip(dut, cfg, chip: dict):
     for y in range(cfg.mesh_y):
         for x in range(cfg.mesh_x):
             m = _macro(dut, x, y)
-            for r in range(cfg.rows):
-                getattr(m.crossbar, f"cells_row{r}").value = int(chip["cells"][y][x][r])
-                getattr(m, f"write_count{r}").value = int(chip["write_counts"][y][x][r])
+            cells, counts = chip["cells"][y][x], chip["write_counts"][y][x]
+            if cfg.banks == 1:
+                for r in range(cfg.rows):
+                    getattr(m.crossbar, f"cells_row{r}").value = int(cells[r])
+                    getattr(m, f"write_count{r}").value = int(counts[r])
+                continue
+            R, cpr = cfg.rows, cfg.cells_per_row
+            for k in range(cfg.banks):
+                m.crossbar.cells[k].value = sum(int(cells[k * R + r]) << (r * cpr) for r in range(R))
+            for r in range(cfg.rram_rows):
+                m.write_counts[r].value = int(counts[r])
+
+
+def _read_macro(m, cfg) -> tuple[list, list]:
+    """One macro's cells and write counters, ``[row]`` each (RRAM rows)."""
+    if cfg.banks == 1:
+        return ([getattr(m.crossbar, f"cells_row{r}").value.to_unsigned() for r in range(cfg.rows)],
+                [getattr(m, f"write_count{r}").value.to_unsigned() for r in range(cfg.rows)])
+    R, cpr = cfg.rows, cfg.cells_per_row
+    words = [m.crossbar.cells[k].value.to_unsigned() for k in range(cfg.banks)]
+    cells = [(words[k] >> (r * cpr)) & ((1 << cpr) - 1) for k in range(cfg.banks) for r in range(R)]
+    return cells, [m.write_counts[r].value.to_unsigned() for r in range(cfg.rram_rows)]
 
 
 def read_chip(dut, cfg) -> dict:
     """The cells and write counters every macro holds now, as :func:`load_chip` takes them."""
-    cells = [[[getattr(_macro(dut, x, y).crossbar, f"cells_row{r}").value.to_unsigned() for r in range(cfg.rows)]
-              for x in range(cfg.mesh_x)] for y in range(cfg.mesh_y)]
-    counts = [[[getattr(_macro(dut, x, y), f"write_count{r}").value.to_unsigned() for r in range(cfg.rows)]
-               for x in range(cfg.mesh_x)] for y in range(cfg.mesh_y)]
-    return {"cells": cells, "write_counts": counts}
+    got = [[_read_macro(_macro(dut, x, y), cfg) for x in range(cfg.mesh_x)] for y in range(cfg.mesh_y)]
+    return {"cells": [[c for c, _ in ys] for ys in got], "write_counts": [[n for _, n in ys] for ys in got]}
 
 
 @cocotb.test()
