@@ -8,7 +8,8 @@ run ``mvm`` with random banks, with and without ``reduce`` and ``acc``, and ``re
 accumulator and of every RRAM row of every bank, and again after a soft reset. The chip bench
 (sim/benches/chip.py) checks every run's cycles, counters, error register and global buffer. A
 model that computes with the wrong bank must make it fail. A kept chip's banks are deposited into the
-whole chip's memories on Icarus and read back (sim/tb/top.py).
+whole chip's memories on Icarus and read back (sim/tb/top.py). A macro of 12-row banks (the RRAM row
+divided into bank and row in the Verilog) runs the macro bench on Icarus.
 """
 
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from rramcim.model.isa import assemble
 from rramcim.sim.backends.rtl import run_windows
 from rramcim.sim.benches.chip import dump_program
 from rramcim.sim.tools.build import build, lint, run_cocotb
-from tests.configs import SLOW, TINY
+from tests.configs import P2W4, SLOW, TINY
 from tests.rtl.test_banks import banked_program
 
 TEST_MODULE = "rramcim.sim.tb.chip"
@@ -72,6 +73,21 @@ def test_banked_core_lint_clean(tmp_path):
     v.write_text(text)
     clean, out = lint(v, top)
     assert clean, out[:3000]
+
+
+def test_banked_macro_of_12_row_banks(tmp_path):
+    """12-row banks (an RRAM row splits into bank and row by division in the Verilog) on Icarus: the macro
+    bench, random banks and stalls, against the model; and its Verilog lints clean."""
+    from rramcim.rtl.verilog import macro_verilog
+    cfg = P2W4.replace(name="p2w4b3", banks=3)
+    v = tmp_path / "macro.v"
+    v.write_text(macro_verilog(cfg))
+    clean, out = lint(v, "rramcim_macro")
+    assert clean, out[:3000]
+    res = run_cocotb(build("macro", cfg, "icarus"), "rramcim.sim.tb.macro", dict(seed=3, n_mvm=100, stall=0.3),
+                     tmp_path / "run")
+    assert res.passed, res.describe()
+    assert res.summary["mvms"] == 100 and res.summary["rows_programmed"] == 45
 
 
 def test_banked_kept_chip(tmp_path):
