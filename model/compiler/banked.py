@@ -42,7 +42,7 @@ import numpy as np
 
 from ..config import Config
 from ..encoding import pack_vector
-from ..isa import encode
+from ..isa import decode, encode
 from .net import _Windows, program_rows, read_outputs
 from .plan import Window
 
@@ -154,7 +154,8 @@ class _Layout:
         wx, wa = cfg.words_x, cfg.words_a
         self.kb = [_blocks(cfg, L.w.shape[0], cfg.rows) for L in net.layers]
         self.nb = [_blocks(cfg, L.w.shape[1], cfg.cols) for L in net.layers]
-        addr = 0
+        self.zero = 0                     # a zero accumulator vector (the tiles' bias register)
+        addr = wa
         self.bias = []
         for nb in self.nb:
             self.bias.append(addr)
@@ -191,35 +192,75 @@ def _tile_ops(cfg: Config, net, shares, lay: _Layout, layer: int, rows: int) -> 
                     for j, n in enumerate(group):
                         q.append(encode("mvm", tx=x, ty=y, a=0, count=kc, b=j, acc=int(k0 > 0),
                                         bank=s.bank(n, k0, kb), reduce=1))
-                for j, n in enumerate(group):
-                    q.append(encode("ldbias", tx=x, ty=y, gaddr=lay.bias[layer] + n * cfg.words_a))
-                    if last:
-                        q.append(encode("out", tx=x, ty=y, b=j, count=1, bias=1,
-                                        gaddr=lay.out + (n * rows + m) * cfg.words_a))
-                    else:
-                        q.append(encode("outq", tx=x, ty=y, b=j, count=1, shift=L.shift, relu=L.relu,
-                                        gaddr=lay.act[layer + 1] + (m * lay.kb[layer + 1] + n) * cfg.words_x))
+                # the bias into the accumulators, then the group's results out in one instruction
+                q.append(encode("ldpsum", tx=x, ty=y, slot=0, count=len(group),
+                                gaddr=lay.bias[layer] + group[0] * cfg.words_a))
+                if last:
+                    for j, n in enumerate(group):
+                        q.append(encode("out", tx=x, ty=y, b=j, count=1, gaddr=lay.out + (n * rows + m) * cfg.words_a))
+                else:
+                    q.append(encode("outq", tx=x, ty=y, b=0, count=len(group), shift=L.shift, relu=L.relu,
+                                    gaddr=lay.act[layer + 1] + (m * lay.kb[layer + 1] + group[0]) * cfg.words_x))
     return ops
 
 
-def _interleave(ops: dict) -> list[int]:
-    """One instruction of each tile's queue in turn."""
-    queues = list(ops.values())
-    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+def _costs(cfg: Config, word: int) -> tuple[int, int]:
+    """``(flits the controller sends, cycles the tile is busy)`` of an instruction, roughly (for ordering only:
+    a tile takes a packet's flits one a cycle, plus one to act on it; an MVM is ``steps`` cycles a vector)."""
+    ins = decode(word)
+    n = ins.ops.get("count", 1)
+    if ins.name == "ldact":
+        return n * (2 + cfg.words_x), n * (3 + cfg.words_x)
+    if ins.name in ("ldbias", "ldpsum"):
+        return n * (2 + cfg.words_a), n * (3 + cfg.words_a)
+    cmd = 1 + cfg.cmd_words
+    if ins.name == "mvm":
+        return cmd, cmd + 1 + n * cfg.steps + 3
+    words = cfg.words_a if ins.name == "out" else cfg.words_q
+    return cmd, cmd + 1 + n * (2 + words)
+
+
+def _interleave(cfg: Config, ops: dict) -> list[int]:
+    """The tiles' queues merged in the order the tiles are estimated to be ready for their next instruction:
+    the controller sends one packet at a time, and a packet for a busy tile holds up those behind it, so
+    each goes when its tile will take it (a list schedule over :func:`_costs`: of the tiles ready, the one whose
+    instruction keeps it busy longest for its flits, such as an ``mvm`` after its inputs; else the first
+    ready). Each tile's own order is kept."""
+    tiles = list(ops)
+    pos = dict.fromkeys(tiles, 0)
+    ready = dict.fromkeys(tiles, 0)
+    clock, out = 0, []
+    while True:
+        live = [t for t in tiles if pos[t] < len(ops[t])]
+        if not live:
+            return out
+        cost = {t: _costs(cfg, ops[t][pos[t]]) for t in live}
+        now = [t for t in live if ready[t] <= clock]
+        if now:         # of the tiles waiting, the one whose instruction gives the most work for its flits
+            t = max(now, key=lambda t: (cost[t][1] / cost[t][0], -tiles.index(t)))
+        else:           # else the first to be done
+            t = min(live, key=lambda t: (ready[t], tiles.index(t)))
+        flits, busy = cost[t]
+        out.append(ops[t][pos[t]])
+        pos[t] += 1
+        start = max(clock, ready[t] - cfg.noc_fifo_depth)
+        clock = start + flits
+        ready[t] = max(ready[t], start + 2) + busy
 
 
 def _window(cfg: Config, net, shares, X, m0: int, rows: int, first: bool) -> tuple[Window, list]:
     """The inference window of rows ``m0 .. m0+rows-1`` of ``X``: its program, words and reads."""
     lay = _Layout(cfg, net, rows)
-    prog = []
+    # outq and out add the tile's bias register: zero (the bias goes into the accumulators, ldpsum)
+    prog = [encode("ldbias", tx=t[0], ty=t[1], gaddr=lay.zero) for t in sorted({s.tile for s in shares})]
     for i in range(len(net.layers)):
         ops = _tile_ops(cfg, net, shares, lay, i, rows)
-        prog += _interleave(ops)
+        prog += _interleave(cfg, ops)
         prog += [encode("sync", tx=t[0], ty=t[1]) for t in ops] + [encode("barrier")]
     prog.append(encode("halt"))
     gbuf = {}
     if first:
-        words = []
+        words = [0] * cfg.words_a
         for L, nb in zip(net.layers, lay.nb):
             b = np.zeros(nb * cfg.cols, dtype=np.int64)
             b[:L.b.size] = L.b
@@ -244,7 +285,7 @@ def _window(cfg: Config, net, shares, X, m0: int, rows: int, first: bool) -> tup
 
 def _instructions(cfg: Config, net, shares, rows: int) -> int:
     lay = _Layout(cfg, net, rows)
-    n = 1
+    n = 1 + len({s.tile for s in shares})
     for i in range(len(net.layers)):
         ops = _tile_ops(cfg, net, shares, lay, i, rows)
         n += sum(len(q) for q in ops.values()) + len(ops) + 1

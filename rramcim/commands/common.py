@@ -326,7 +326,10 @@ def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
     print(f"  energy ratio, baseline / chip: {e['energy_ratio']:.2f}x; largest parts: chip "
           + ", ".join(f"{k} {100 * v / e['energy_pj']:.0f}%" for k, v in top) + "; baseline "
           + ", ".join(f"{k} {100 * v / e['baseline_energy_pj']:.0f}%" for k, v in btop))
+    case, why = energy_case(e, kept, per)
+    print(f"  case: {why}")
     report.update(energy_pj=e["energy_pj"], tops_per_w=e["tops_per_w"], tops_per_mm2=e["tops_per_mm2"],
+                  energy_case=case,
                   baseline_energy_pj=e["baseline_energy_pj"], baseline_tops_per_w=e["baseline_tops_per_w"],
                   energy_ratio=e["energy_ratio"], node=e["node"], baseline=which, area_mm2=e["area_mm2"],
                   baseline_area_mm2=e["baseline_area_mm2"], baseline_sram_bytes=e["baseline_sram_bytes"],
@@ -335,6 +338,23 @@ def energy(args, cfg, report, layers, per: int, unit: str, plot_dir=None):
         from ..sim.report.plots import plot_energy
         plot_energy(e, plot_dir)
     return e
+
+
+def energy_case(e: dict, kept: bool, batch: int) -> tuple[str, str]:
+    """Which case of docs/energy.md ("When this chip wins") a run is in: ``("parity" | "memory-wall", why)``."""
+    wbytes, sram = e["baseline_weight_bits"] / 8, e["baseline_sram_bytes"]
+    if wbytes <= sram:
+        case, why = "parity", (f"parity: the weights ({_bytes(wbytes)}) fit the baseline's SRAM ({_bytes(sram)}), so "
+                               "it does not fetch them from DRAM either; the chip wins where they do not fit (the "
+                               "memory-wall case: --config memwall, docs/energy.md)")
+    else:
+        case, why = "memory-wall", (f"memory wall: {_bytes(wbytes - sram)} of the {_bytes(wbytes)} of weights do not "
+                                    f"fit the baseline's SRAM and cross from DRAM for every batch (here {batch}), "
+                                    "while the chip computes where they are; the ratio falls as the batch grows "
+                                    "(docs/energy.md)")
+    if not kept and e["breakdown_pj"].get("RRAM programming", 0):
+        why += "; this run also programs the RRAM (pass --chip FILE to keep the chip, as a deployment would)"
+    return case, why
 
 
 def _bytes(n: float) -> str:

@@ -16,7 +16,7 @@ from ...model.chip_cycle import ChipCycleModel
 from ...model.compiler import GemmPlan, roofline, traffic_bound
 from ...model.config import Config
 from ...model.encoding import COUNTER_NAMES, TILE_COUNTER_NAMES, counter_name
-from ...model.isa import Op, decode
+from ...model.isa import OPCODE_BITS, Op, decode, isa_field
 
 __all__ = ["run_windows", "run_on_model", "run_windows_checked", "windows_report", "cycle_split"]
 
@@ -108,14 +108,21 @@ def run_on_model(plan: GemmPlan, state: ChipState | None = None, trace: list | N
     return C, report
 
 
+def _mvm_vectors(program) -> int:
+    """Vectors the ``mvm`` instructions of ``program`` run through the macros."""
+    mvm = isa_field("mvm", "count")
+    return sum(mvm.get(w) for w in program if w & ((1 << OPCODE_BITS) - 1) == Op.MVM)
+
+
 def run_windows_checked(cfg: Config, windows, state: ChipState | None = None, trace: list | None = None,
                         trace_offset: int = 0, progress=None, max_cycles: list[int] | None = None) -> list[dict]:
     """:func:`run_windows`, raising RuntimeError at a window that ends with a chip error. Without
     ``max_cycles``, a window is bounded by 20 cycles a word it moves (program, global-buffer words written
-    and read) plus 20,000: a valid plan never comes near, a deadlock stops there."""
+    and read), twice the compute cycles of its MVMs, plus 20,000: a valid plan never comes near, a deadlock
+    stops there."""
     if max_cycles is None:
         max_cycles = [20 * (len(w.program) + sum(len(v) for v in w.gbuf.values()) + sum(n for _, n in w.reads))
-                      + 20_000 for w in windows]
+                      + 2 * cfg.steps * _mvm_vectors(w.program) + 20_000 for w in windows]
     out = run_windows(cfg, windows, state, progress, trace, trace_offset, max_cycles=max_cycles)
     for w, o in enumerate(out):
         if o["error"] is not None:
