@@ -227,3 +227,36 @@ def test_a_banked_chip_too_small_for_its_default_baseline_says_so(tmp_path):
     _one_line_error(p, "--baseline equal-area (the default for a banked config)", "more than the chip's",
                     "--baseline same-capacity")
     assert p.stdout == "" and not out.exists()
+
+
+def test_run_says_which_case_it_is_in(tmp_path):
+    """``case:`` in the output and ``energy_case`` in R.json: parity while the weights fit the baseline's SRAM
+    (a small GEMM), the memory wall once they do not (a net on a banked chip larger than the equal-area
+    baseline's SRAM, here run from a kept chip), with the byte counts that decide it."""
+    from rramcim.model import energy as E
+    from rramcim.model.config import PRESETS
+    rep = tmp_path / "g.json"
+    p = rramcim(*_gemm(tmp_path), "--out", str(tmp_path / "C.npy"), "--report", str(rep))
+    assert p.returncode == 0, p.stderr
+    assert "case: parity: the weights (90 B) fit the baseline's SRAM" in p.stdout
+    assert json.loads(rep.read_text())["energy_case"] == "parity"
+    cfg = tmp_path / "b16.toml"
+    cfg.write_text("mesh_x = 2\nmesh_y = 2\nrows = 8\ncols = 8\nflit_width = 32\nimem_depth = 1024\n"
+                   "gbuf_words = 1024\ntile_ibuf_depth = 8\ntile_acc_depth = 8\nbanks = 256\n")
+    sram = E.equal_area_baseline(PRESETS["tiny"].replace(name="b16", banks=256, imem_depth=1024))["sram_bytes"]
+    k = 8 * (int(sram ** 0.5) // 8 + 2)                   # one k x k layer, more bytes than the baseline's SRAM
+    assert sram < k * k <= 4 * 256 * 64
+    rng = np.random.default_rng(3)
+    save_net(tmp_path / "net.npz", Net([Layer(rng.integers(-128, 128, (k, k)).astype(np.int8),
+                                              np.zeros(k, np.int32), None, 0)]))
+    np.save(tmp_path / "X.npy", rng.integers(-128, 128, (2, k)).astype(np.int8))
+    args = ["run", "--config", str(cfg), "--net", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "X.npy"),
+            "--out", str(tmp_path / "Y.npy"), "--chip", str(tmp_path / "chip.npz"), "--report", str(rep)]
+    p = rramcim(*args)
+    assert p.returncode == 0, p.stderr
+    assert "case: memory wall" in p.stdout and "this run also programs the RRAM" in p.stdout
+    p = rramcim(*args)
+    assert p.returncode == 0, p.stderr
+    assert "placement: banked" in p.stdout and "this run also programs" not in p.stdout
+    assert f"case: memory wall: {(k * k + 4 * k - sram) / 1024:.3g} KiB of the" in p.stdout     # int32 biases too
+    assert json.loads(rep.read_text())["energy_case"] == "memory-wall"
