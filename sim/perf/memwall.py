@@ -163,8 +163,8 @@ def plot(results, directory) -> str:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for r in results:
         bs = [s["batch"] for s in r["sweep"]]
-        a1.plot(bs, [s["ratio"] for s in r["sweep"]], "o-", label=r["name"].split(" (")[0][:28])
-        a2.plot(bs, [100 * s["utilization"] for s in r["sweep"]], "o-", label=r["name"].split(" (")[0][:28])
+        a1.plot(bs, [s["ratio"] for s in r["sweep"]], "o-", label=r["name"].split(":")[0].split(" (")[0])
+        a2.plot(bs, [100 * s["utilization"] for s in r["sweep"]], "o-", label=r["name"].split(":")[0].split(" (")[0])
         a2.axhline(100 * r["limit"], ls=":", color=a2.lines[-1].get_color())
     a1.axhline(1, color="k", lw=0.8)
     a1.set(xscale="log", yscale="log", xlabel="batch", ylabel="baseline energy / chip energy",
