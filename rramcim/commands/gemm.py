@@ -64,8 +64,9 @@ def main(args):
         plan, placement, reason = gemm_plan(cfg, A, B, args.backend, chip)
     except CompileError as e:
         raise CliError(str(e)) from None
-    print(f"  placement: {placement}" + (" (B resident on its own tiles, the rows of A streamed through as a "
-                                         "one-layer pipeline)" if reason is None else f" ({reason})"))
+    how = {"banked": " (B resident in the tiles' banks, each row of A through them)",
+           "pipeline": " (B resident on its own tiles, the rows of A streamed through as a one-layer pipeline)"}
+    print(f"  placement: {placement}" + (how[placement] if reason is None else f" ({reason})"))
     C, report = run_plan(plan, args.backend, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout,
                          chip=chip)
     ref = (A.astype(np.int64) @ B.astype(np.int64)).astype(np.int32)     # numpy wraps to int32 as the chip does

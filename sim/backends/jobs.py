@@ -58,12 +58,18 @@ def compile_resident(cfg: Config, net, X, backend: str, chip: KeptChip | None = 
 
 
 def gemm_plan(cfg: Config, A, B, backend: str, chip: KeptChip | None = None):
-    """``(plan, placement, reason)`` of ``C = A @ B``: a one-layer resident pipeline (no bias, int32 out)
+    """``(plan, placement, reason)`` of ``C = A @ B``: on a banked chip, ``B`` resident in the banks
+    (``"banked"``, :func:`compile_banked`) when it fits them; else a one-layer resident pipeline (no bias, int32 out)
     when ``B``'s blocks fit the tiles and the first layer's the feed channels (weight-resident: ``placement``
     ``"pipeline"``, reason None), else :func:`compile_gemm`'s plan (``"layer-by-layer"``, and why not).
     Simply: the pipeline whenever it applies; it sends only valid columns, overlaps receiving with
     computing and needs no command per chunk, so on the model it is never slower for a resident B."""
     net = Net([Layer(np.asarray(B, dtype=np.int8), np.zeros(B.shape[1], dtype=np.int32), None, 0)])
+    if cfg.banks > 1:
+        try:
+            return compile_banked(cfg, net, A, rram=None if chip is None else chip.rram), "banked", None
+        except NotBanked:
+            pass
     plan, reason = compile_resident(cfg, net, A, backend, chip)
     if plan is not None:
         return plan, "pipeline", None
