@@ -376,10 +376,11 @@ def model_memory_parts(cfg: Config) -> dict[str, tuple[int, tuple[str, ...]]]:
     (tests/model/test_config.py), it is within a factor of 2.
     """
     tiles, cells = cfg.tiles, cfg.rram_rows * cfg.cells_per_row
-    macro = ("mesh_x", "mesh_y", "rows", "banks", "cols", "wbits")
+    banks = ("banks",) if cfg.banks > 1 else ()         # named only where it counts
+    macro = ("mesh_x", "mesh_y", "rows", *banks, "cols", "wbits")
     return {
         "RRAM cells and fault maps": (tiles * 3 * cells, macro),
-        "effective weights": (tiles * 8 * cfg.rram_rows * cfg.cols, ("mesh_x", "mesh_y", "rows", "banks", "cols")),
+        "effective weights": (tiles * 8 * cfg.rram_rows * cfg.cols, ("mesh_x", "mesh_y", "rows", *banks, "cols")),
         "a macro read or written": (19 * cfg.rows * cfg.cells_per_row, ("rows", "cols", "wbits")),
         "tile buffers": (tiles * 8 * (cfg.rows * (cfg.tile_ibuf_depth + 1) + cfg.cols * (cfg.tile_acc_depth + 1)),
                          ("mesh_x", "mesh_y", "tile_ibuf_depth", "rows", "tile_acc_depth", "cols")),
@@ -438,7 +439,7 @@ def check_memory(cfg: Config, limit: tuple[int | None, str] | None = None) -> No
         if seen * 2 >= need:
             break
     raise ConfigError(f"{', '.join(names)}: the golden model of config '{cfg.name}' ({cfg.mesh_x}x{cfg.mesh_y} "
-                      f"tiles of {cfg.rows}x{cfg.cols} x {cfg.wbits}-bit) needs about {_gib(need)} "
+                      f"tiles of {cfg.rows}x{cfg.cols} x {cfg.wbits}-bit{f' x {cfg.banks} banks' if cfg.banks > 1 else ''}) needs about {_gib(need)} "
                       f"({'; '.join(big)}), more than this machine's {what} of {_gib(limit_bytes)}")
 
 
