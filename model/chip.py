@@ -66,7 +66,7 @@ from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
 
 __all__ = ["ChipError", "ChipState", "TileState", "post_process", "check_instr", "FunctionalChip", "tile_limits",
-           "extent"]
+           "extent", "BANK_FIELDS", "STREAM_OPS"]
 
 
 @dataclass
@@ -100,6 +100,8 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
 
 STREAM_OPS = (Op.LDSEQ, Op.CHAN, Op.FEED)
 """Instructions a chip without ``streams`` does not have."""
+BANK_FIELDS = ("bank", "reduce")
+"""Fields a chip of one bank (``banks = 1``) does not have: there they are unused fields, which must be zero."""
 
 
 def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
@@ -110,6 +112,8 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     if not cfg.streams and ins.op in STREAM_OPS:
         return ErrorCode.ILLEGAL_OPCODE, None
     o = ins.ops
+    if cfg.banks == 1 and any(o.get(f) for f in BANK_FIELDS):
+        return ErrorCode.ILLEGAL_OPCODE, None
     if "tx" in o and not (o["tx"] < cfg.mesh_x and o["ty"] < cfg.mesh_y):
         return ErrorCode.BAD_TILE, ins
     if "dx" in o and not (o["dx"] < cfg.mesh_x and o["dy"] < cfg.mesh_y):
@@ -141,10 +145,15 @@ def tile_limits(cfg) -> dict:
     through banks into one accumulator slot, without it through slots with one bank. The RTL's
     controller checks the same table (rtl/controller.py)."""
     acc, ibuf, rows, banks = cfg.tile_acc_depth, cfg.tile_ibuf_depth, cfg.rows, cfg.banks
-    return {"ldact": [("slot", ibuf, "count")], "ldw": [("row", rows, "count"), ("bank", banks, 1)],
+    if banks == 1:          # bank and reduce are zero (check_instr): the checks of a chip without banks
+        bank = {"ldw": [], "mvm": [("b", acc, "count")], "read": []}
+    else:
+        bank = {"ldw": [("bank", banks, 1)], "mvm": [("b", acc, "plain"), ("bank", banks, "reduce")],
+                "read": [("bank", banks, 1)]}
+    return {"ldact": [("slot", ibuf, "count")], "ldw": [("row", rows, "count")] + bank["ldw"],
             "ldpsum": [("slot", acc, "count")],
-            "mvm": [("a", ibuf, "count"), ("b", acc, "plain"), ("bank", banks, "reduce")],
-            "read": [("row", rows, 1), ("b", acc, 1), ("bank", banks, 1)],
+            "mvm": [("a", ibuf, "count")] + bank["mvm"],
+            "read": [("row", rows, 1), ("b", acc, 1)] + bank["read"],
             "out": [("b", acc, "count")], "outq": [("b", acc, "count")],
             "psum": [("b", acc, "count"), ("d", acc, "count")]}
 

@@ -31,7 +31,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import STREAM_OPS, tile_limits
+from ..model.chip import BANK_FIELDS, STREAM_OPS, tile_limits
 from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
                               HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
@@ -61,10 +61,12 @@ class CtrlState(enum.Enum, shape=3):
     FEED = 4
 
 
-def _used_mask(name: str) -> int:
+def _used_mask(cfg: Config, name: str) -> int:
+    """The bits instruction ``name`` uses on ``cfg`` (a chip of one bank has no ``bank`` or ``reduce``)."""
     mask = (1 << OPCODE_BITS) - 1
     for f in FORMATS[name][1]:
-        mask |= ((1 << f.width) - 1) << f.lsb
+        if cfg.banks > 1 or f.name not in BANK_FIELDS:
+            mask |= ((1 << f.width) - 1) << f.lsb
     return mask
 
 
@@ -244,7 +246,7 @@ class _CtrlLogic:
                     m.d.sync += r_addr.eq(r_addr + 1)
             with m.If((r_type == PacketType.ERR) & r_first & (pend.code == 0)):
                 arg = err_arg(word[:err_arg.size])
-                m.d.sync += [pend.code.eq(ErrorCode.RRAM_VERIFY), pend.pc.eq(arg.pc), pend.row.eq(arg.row),
+                m.d.sync += [pend.code.eq(ErrorCode.RRAM_VERIFY), pend.pc.eq(arg.pc), pend.row.eq(arg.row[:cfg.rram_row_bits]),
                              pend.x.eq(r_src.x), pend.y.eq(r_src.y)]
         self.count("gbuf_write_bits", result_write, cfg.flit_width)
         with m.If(result_write):
@@ -523,9 +525,10 @@ class _CtrlLogic:
         m, word, job = self.m, self.word, self.sender.job
         words = gbuf_words_of(self.cfg, op)     # a constant per opcode
         if op == Op.LDW:
-            # the RRAM row across the banks: bank * rows + row (a constant multiplier)
-            arg = pack(WROW_ARG, row=instr_field(word, name, "row") + instr_field(word, name, "bank") * self.cfg.rows,
-                       pc=self.pc)
+            row = instr_field(word, name, "row")
+            if self.cfg.banks > 1:      # the RRAM row across the banks: bank * rows + row (a constant multiplier)
+                row = row + instr_field(word, name, "bank") * self.cfg.rows
+            arg = pack(WROW_ARG, row=row, pc=self.pc)
         elif op in (Op.LDBIAS, Op.LDSEQ):
             arg = 0
         else:
@@ -569,7 +572,7 @@ def _checks(cfg, word, name, op, names) -> list:
     """(error code, condition) of instruction ``name`` in ``word``, in check order."""
     def fld(n):
         return instr_field(word, name, n)
-    conds = [(ErrorCode.ILLEGAL_OPCODE, (word & ~Const(_used_mask(name), INSTR_BITS)) != 0)]
+    conds = [(ErrorCode.ILLEGAL_OPCODE, (word & ~Const(_used_mask(cfg, name), INSTR_BITS)) != 0)]
     if "tx" in names:
         conds.append((ErrorCode.BAD_TILE, (fld("tx") >= cfg.mesh_x) | (fld("ty") >= cfg.mesh_y)))
     if "dx" in names:

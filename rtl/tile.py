@@ -291,7 +291,7 @@ class _TileLogic:
                         m.d.sync += state.eq(TileState.IDLE)
                     with m.Else():
                         err = Signal(layout(ERR_ARG))
-                        m.d.comb += [err.pc.eq(self.wrow_arg.pc), err.row.eq(self.wrow_arg.row)]
+                        m.d.comb += [err.pc.eq(self.wrow_arg.pc), err.row.eq(self.wrow_arg.row[:self.cfg.rram_row_bits])]
                         self.send(SendOp.ONE, PacketType.ERR, 1, arg=err)
             with m.Case(TileState.MVM):
                 with m.If(self.x_fire):

@@ -22,6 +22,7 @@ from rramcim.model.isa import Op, decode
 from rramcim.model.mlp import Layer, Net, reference
 from rramcim.sim.backends.jobs import run_net
 from rramcim.sim.backends.model import run_windows
+from tests.model.test_stream import inputs as _inputs
 
 TINY = PRESETS["tiny"]
 CONFIGS = {
@@ -50,12 +51,6 @@ def random_net(cfg, rng, depth=None) -> Net:
         layers.append(Layer(w.astype(np.int8), rng.integers(-(1 << 20), 1 << 20, size=m).astype(np.int32),
                             None if last else int(rng.integers(0, 14)), 0 if last else int(rng.integers(0, 2))))
     return Net(layers)
-
-
-def _inputs(rng, batch, k):
-    X = rng.integers(-128, 128, size=(batch, k))
-    X[rng.random(X.shape) < 0.1] = -128
-    return X.astype(np.int8)
 
 
 CASES = [(name, seed) for seed, name in enumerate(list(CONFIGS) * 3)]
@@ -168,3 +163,28 @@ def test_memory_wall_on_a_kept_memwall_chip(memwall_kept, batch, ratio):
     assert e["baseline_dram_weight_bits"] > 0            # the baseline cannot hold the network
     assert e["energy_ratio"] >= ratio, e["energy_ratio"]
     print(f"batch {batch}: compute utilization {rep['compute_utilization']:.3f}, ratio {e['energy_ratio']:.1f}x")
+
+
+def test_bank_fields_are_unused_on_a_chip_of_one_bank():
+    """banks = 1: a nonzero bank or reduce is an illegal instruction (model and controller alike); with banks,
+    a bank past the last is a tile address out of range, and a reduction's banks count."""
+    from rramcim.model.chip import check_instr
+    from rramcim.model.encoding import ErrorCode
+    from rramcim.model.isa import encode
+    one, four = TINY, TINY.replace(name="b4", banks=4)
+    for word, want_one, want_four in [
+        (encode("mvm", tx=0, ty=0, a=0, count=1, b=0, bank=1), ErrorCode.ILLEGAL_OPCODE, ErrorCode.NONE),
+        (encode("mvm", tx=0, ty=0, a=0, count=2, b=0, reduce=1), ErrorCode.ILLEGAL_OPCODE, ErrorCode.NONE),
+        (encode("mvm", tx=0, ty=0, a=0, count=2, b=0, bank=3, reduce=1), ErrorCode.ILLEGAL_OPCODE,
+         ErrorCode.BAD_TILE_ADDR),
+        (encode("mvm", tx=0, ty=0, a=0, count=8, b=7, bank=3, reduce=1), ErrorCode.ILLEGAL_OPCODE,
+         ErrorCode.BAD_TILE_ADDR),                            # 4 banks: bank 3 + 8 vectors
+        (encode("mvm", tx=0, ty=0, a=0, count=4, b=7, bank=0, reduce=1), ErrorCode.ILLEGAL_OPCODE,
+         ErrorCode.NONE),                                     # one slot, however many vectors
+        (encode("ldw", tx=0, ty=0, row=0, count=8, gaddr=0, bank=4), ErrorCode.ILLEGAL_OPCODE,
+         ErrorCode.BAD_TILE_ADDR),
+        (encode("read", tx=0, ty=0, row=7, b=0, bank=3), ErrorCode.ILLEGAL_OPCODE, ErrorCode.NONE),
+        (encode("mvm", tx=0, ty=0, a=0, count=8, b=0), ErrorCode.NONE, ErrorCode.NONE),
+    ]:
+        assert check_instr(one, word)[0] == want_one
+        assert check_instr(four, word)[0] == want_four
