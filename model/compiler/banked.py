@@ -17,17 +17,19 @@ partial sum leaves a tile. A network whose blocks need more banks than a tile ha
 Schedule
 --------
 The batch goes in windows of ``mc`` rows (as many as the instruction memory and the global buffer
-hold). In a window, layer after layer, for each row: the tile takes the row's input vectors (``ldact``,
-in K-chunks of at most ``tile_ibuf_depth`` slots, ``LDACT_RUN`` vectors an instruction), then for each
-of its N-blocks one ``mvm reduce=1`` a chunk (``acc=1`` after the first chunk), then for each N-block
-``ldbias`` (its slice of the bias) and ``outq`` (hidden layers: int8 into the next layer's input
-rows in the global buffer) or ``out bias=1`` (the last layer: int32 for the host). Each tile's
+hold). In a window, layer after layer, for each row and each group of the tile's N-blocks that the
+accumulators hold: the tile takes the row's input vectors (``ldact``, in K-chunks of at most
+``tile_ibuf_depth`` slots, ``LDACT_RUN`` vectors an instruction), then for each N-block one ``mvm
+reduce=1`` a chunk (``acc=1`` after the first chunk), then the group's slice of the bias into the
+accumulators (``ldpsum``; the tiles' bias registers are loaded with zeros once a window) and the
+results out: one ``outq`` for the group (hidden layers: int8 into the next layer's input row in the
+global buffer) or an ``out`` a block (the last layer: int32 for the host). Each tile's
 instructions form a queue, and the controller takes one instruction from each tile's queue in turn,
 so that it never waits on one busy tile with the others' work behind it. A layer ends with a ``sync``
 to each of its tiles and a ``barrier``: the next layer's inputs are in the global buffer.
 
-Global buffer of a window: the biases (written by the host in the first inference window; the
-global buffer persists between windows), the rows' activations of every layer, one region each
+Global buffer of a window: a zero vector and the biases (written by the host in the first inference
+window; the global buffer persists between windows), the rows' activations of every layer, one region each
 (``[row][k-block]`` vectors of ``words_x`` words), and the output (``[n-block][row]``, ``words_a``
 words a vector, read by the host).
 
@@ -42,7 +44,7 @@ import numpy as np
 
 from ..config import Config
 from ..encoding import pack_vector
-from ..isa import decode, encode
+from ..isa import COUNT_MAX, decode, encode
 from .net import _Windows, program_rows, read_outputs
 from .plan import Window
 
@@ -174,13 +176,13 @@ def _tile_ops(cfg: Config, net, shares, lay: _Layout, layer: int, rows: int) -> 
     L = net.layers[layer]
     kb = lay.kb[layer]
     last = layer == len(net.layers) - 1
-    chunk = cfg.tile_ibuf_depth
+    chunk = min(cfg.tile_ibuf_depth, COUNT_MAX)            # input vectors of a reduction
+    group_max = min(cfg.tile_acc_depth, COUNT_MAX)         # N-blocks in the accumulators at once
     ops = {}
     for s in (s for s in shares if s.layer == layer):
         q = ops.setdefault(s.tile, [])
         x, y = s.tile
-        groups = [list(range(s.n0 + g, min(s.n0 + s.nb, s.n0 + g + cfg.tile_acc_depth)))
-                  for g in range(0, s.nb, cfg.tile_acc_depth)]
+        groups = [list(range(s.n0 + g, min(s.n0 + s.nb, s.n0 + g + group_max))) for g in range(0, s.nb, group_max)]
         for m in range(rows):
             for group in groups:
                 for k0 in range(0, kb, chunk):

@@ -188,3 +188,15 @@ def test_bank_fields_are_unused_on_a_chip_of_one_bank():
     ]:
         assert check_instr(one, word)[0] == want_one
         assert check_instr(four, word)[0] == want_four
+
+
+def test_counts_stay_within_an_instruction_on_big_buffers():
+    """Input buffers and accumulators deeper than an instruction's 255 vectors: reductions and groups split."""
+    cfg = TINY.replace(name="deep", banks=600, tile_ibuf_depth=300, tile_acc_depth=300, imem_depth=8192,
+                       gbuf_words=4096)
+    rng = np.random.default_rng(2)
+    net = Net([Layer(rng.integers(-128, 128, (8 * 300, 8 * 4 * 2)).astype(np.int8), np.zeros(64, np.int32),
+                     None, 0)])
+    plan = compile_banked(cfg, net, _inputs(rng, 1, net.inputs))
+    mvms = [decode(w).ops for win in plan.windows for w in win.program if decode(w).op == Op.MVM]
+    assert max(o["count"] for o in mvms) == 255 and sum(o["count"] for o in mvms) == 300 * 8
