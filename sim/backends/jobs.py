@@ -42,6 +42,19 @@ def pipeline_runs_on(backend: str) -> str | None:
             f"{', '.join(PIPELINE_BACKENDS)})")
 
 
+def on_bank0(cfg: Config, chip: KeptChip | None, compile_fn):
+    """``compile_fn(rram)`` of a flow that uses bank 0 only (the pipeline, the GEMM compiler) on a kept
+    ``chip``: given the rows of bank 0, its plan's ``rram`` grown back to every bank (the others unchanged)."""
+    if chip is None or cfg.banks == 1:
+        return compile_fn(None if chip is None else chip.rram)
+    plan = compile_fn(chip.rram[:, :, :cfg.rows])
+    if plan.rram is not None:
+        full = np.array(chip.rram, dtype=np.int64)
+        full[:, :, :cfg.rows] = plan.rram
+        plan.rram = full
+    return plan
+
+
 def compile_resident(cfg: Config, net, X, backend: str, chip: KeptChip | None = None):
     """``(plan, reason)``: the resident pipeline of ``net`` on ``X`` (:func:`compile_net`, for the kept
     ``chip``'s RRAM if given) and None, or None and why it cannot run (the backend, or
@@ -52,28 +65,29 @@ def compile_resident(cfg: Config, net, X, backend: str, chip: KeptChip | None = 
     if not cfg.streams:
         return None, f"config '{cfg.name}' has no standing sequences (streams = 0)"
     try:
-        return compile_net(cfg, net, X, rram=None if chip is None else chip.rram), None
+        return on_bank0(cfg, chip, lambda rram: compile_net(cfg, net, X, rram=rram)), None
     except NotResident as e:
         return None, str(e)
 
 
 def gemm_plan(cfg: Config, A, B, backend: str, chip: KeptChip | None = None):
-    """``(plan, placement, reason)`` of ``C = A @ B``: on a banked chip, ``B`` resident in the banks
-    (``"banked"``, :func:`compile_banked`) when it fits them; else a one-layer resident pipeline (no bias, int32 out)
+    """``(plan, placement, reason)`` of ``C = A @ B``: a one-layer resident pipeline (no bias, int32 out)
     when ``B``'s blocks fit the tiles and the first layer's the feed channels (weight-resident: ``placement``
     ``"pipeline"``, reason None), else :func:`compile_gemm`'s plan (``"layer-by-layer"``, and why not).
     Simply: the pipeline whenever it applies; it sends only valid columns, overlaps receiving with
-    computing and needs no command per chunk, so on the model it is never slower for a resident B."""
+    computing and needs no command per chunk, so on the model it is never slower for a resident B. On a
+    banked chip a B too large for the tiles goes in the banks (``"banked"``, :func:`compile_banked`) when
+    it fits them."""
     net = Net([Layer(np.asarray(B, dtype=np.int8), np.zeros(B.shape[1], dtype=np.int32), None, 0)])
+    plan, reason = compile_resident(cfg, net, A, backend, chip)
+    if plan is not None:
+        return plan, "pipeline", None
     if cfg.banks > 1:
         try:
             return compile_banked(cfg, net, A, rram=None if chip is None else chip.rram), "banked", None
         except NotBanked:
             pass
-    plan, reason = compile_resident(cfg, net, A, backend, chip)
-    if plan is not None:
-        return plan, "pipeline", None
-    return compile_gemm(cfg, A, B, rram=None if chip is None else chip.rram), "layer-by-layer", reason
+    return on_bank0(cfg, chip, lambda rram: compile_gemm(cfg, A, B, rram=rram)), "layer-by-layer", reason
 
 
 class JobError(RuntimeError):
@@ -198,8 +212,9 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     When the network is resident (:func:`compile_net`: every layer's weights on tiles of their own, the
     shape a pipeline carries) and the backend runs standing sequences (:data:`PIPELINE_BACKENDS`), it runs
     as one pipeline: the controller streams the inputs in and collects the final outputs, intermediate
-    activations go tile to tile (report ``placement``: ``pipeline``). Else layer after layer over the
-    whole batch (``layer-by-layer``, and ``placement_reason`` says why not the pipeline): each layer one
+    activations go tile to tile (report ``placement``: ``pipeline``). Else, on a banked chip whose banks hold
+    it, resident in the banks (``banked``: :func:`~rramcim.model.compiler.banked.compile_banked`). Else
+    layer after layer over the whole batch (``layer-by-layer``, and ``placement_reason`` says why not the pipeline): each layer one
     compiled GEMM (bias, requantization and ReLU on the tiles), its int8 output the next layer's input,
     through the host. ``port``, ``baud``, ``serial_timeout``: as :func:`run_plan`'s.
 
@@ -214,11 +229,12 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     layers run at once and share the cycles (``cycles_shared``: true, no cycles per layer).
     """
     x = np.asarray(X, dtype=np.int8)
-    banked = _run_banked(cfg, net, x, backend, log, progress, trace, chip, port=port, baud=baud,
-                         serial_timeout=serial_timeout)
-    if banked is not None:
-        return banked
     plan, reason = compile_resident(cfg, net, x, backend, chip)
+    if plan is None:        # a network larger than the tiles: in the banks, if the chip has them
+        banked = _run_banked(cfg, net, x, backend, log, progress, trace, chip, port=port, baud=baud,
+                             serial_timeout=serial_timeout)
+        if banked is not None:
+            return banked
     if plan is not None:
         if log:
             copies = f" ({plan.replicas} copies of the network, each a share of the batch)" if plan.replicas > 1 else ""
@@ -280,8 +296,8 @@ def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, t
         if log:
             log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
                 + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
-        plan = compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
-                            rram=None if chip is None else chip.rram, tiles=None if placed is None else placed[i])
+        plan = on_bank0(cfg, chip, lambda rram: compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
+                                                             rram=rram, tiles=None if placed is None else placed[i]))
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
                           chip=chip, **serial)
         for k in total:

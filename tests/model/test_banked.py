@@ -89,7 +89,7 @@ def test_banked_equals_reference_on_both_models(name, seed):
 def test_kept_chip_writes_no_row_and_a_changed_weight_one():
     cfg = CONFIGS["tiny-b5"]
     rng = np.random.default_rng(11)
-    net = random_net(cfg, rng, depth=2)
+    net = _mlp(rng, [20, 16, 9])            # 3x2 + 2x2 blocks: more than the 4 tiles, a pipeline cannot hold it
     X = _inputs(rng, 3, net.inputs)
     chip = KeptChip.fresh(cfg)
     Y, rep = run_net(cfg, net, X, "model", chip=chip)
@@ -200,3 +200,20 @@ def test_counts_stay_within_an_instruction_on_big_buffers():
     plan = compile_banked(cfg, net, _inputs(rng, 1, net.inputs))
     mvms = [decode(w).ops for win in plan.windows for w in win.program if decode(w).op == Op.MVM]
     assert max(o["count"] for o in mvms) == 255 and sum(o["count"] for o in mvms) == 300 * 8
+
+
+def test_a_small_net_on_a_banked_kept_chip_runs_as_a_pipeline():
+    """A network that fits the tiles runs as a pipeline on a banked chip too (bank 0), a kept chip's other
+    banks untouched, and a second run writes no row."""
+    cfg = CONFIGS["tiny-b5"]
+    rng = np.random.default_rng(8)
+    net = _mlp(rng, [8, 16, 8])
+    X = _inputs(rng, 4, net.inputs)
+    chip = KeptChip.fresh(cfg)
+    chip.rram[:, :, cfg.rows:] = rng.integers(-128, 128, chip.rram[:, :, cfg.rows:].shape)
+    others = chip.rram[:, :, cfg.rows:].copy()
+    for writes in (True, False):
+        Y, rep = run_net(cfg, net, X, "model", chip=chip)
+        assert rep["placement"] == "pipeline" and (rep["rram_row_writes"] > 0) == writes
+        assert np.array_equal(Y, reference(net, X))
+    assert np.array_equal(chip.rram[:, :, cfg.rows:], others)
