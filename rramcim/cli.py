@@ -34,7 +34,7 @@ examples:
   rramcim gemm --a A.npy --b B.npy --out C.npy --backend verilator   the same on the RTL
   rramcim run --backend fpga --port /dev/ttyUSB0 --config ulx3s   the demo on a board, over its UART
 
-A config is a preset (tiny, default, large, ulx3s, icebreaker) or a .toml/.json file whose keys
+A config is a preset ({presets}) or a .toml/.json file whose keys
 are the lower-case field names of rramcim.model.config.Config.
 """
 
@@ -59,7 +59,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    p = Parser(prog="rramcim", description=DESCRIPTION, epilog=EPILOG,
+    from .model.config import PRESETS
+    p = Parser(prog="rramcim", description=DESCRIPTION, epilog=EPILOG.replace("{presets}", ", ".join(PRESETS)),
                formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
     p.add_argument("--version", action="version", version=f"rramcim {__version__}")

@@ -8,7 +8,7 @@ The input (FuseSoC's generator API, ``gapi`` 1.0) holds ``files_root`` (the fold
 and ``parameters``:
 
 ``config``
-    a preset name (tiny, default, large, ulx3s, icebreaker) or a .toml/.json file, relative to
+    a preset name (tiny, default, large, memwall, ulx3s, icebreaker) or a .toml/.json file, relative to
     ``files_root`` (default: ``default``);
 ``block``
     chip (default), core, macro, crossbar, mesh or router;

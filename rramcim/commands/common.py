@@ -21,8 +21,9 @@ class CliError(Exception):
 
 def add_config_option(sp):
     """``--config NAME|FILE`` (default: the 'default' preset)."""
+    from ..model.config import PRESETS
     sp.add_argument("--config", default="default", metavar="NAME|FILE",
-                    help="preset (tiny, default, large) or .toml/.json file (default: %(default)s)")
+                    help=f"preset ({', '.join(PRESETS)}) or .toml/.json file (default: %(default)s)")
 
 
 def add_backend_options(sp, what):
