@@ -59,16 +59,23 @@ class NotBanked(ValueError):
 
 @dataclass
 class Share:
-    """A tile's share of a layer: N-blocks ``n0 .. n0+nb-1``, K-blocks in banks from ``bank0``."""
+    """A tile's share of a layer: N-blocks ``n0 .. n0+nb-1``, each with the layer's ``kb`` K-blocks in
+    consecutive banks from ``bank0``."""
     layer: int
     tile: tuple
     n0: int
     nb: int
     bank0: int
+    kb: int
 
-    def bank(self, n: int, k: int, kb: int) -> int:
-        """The bank of the share's N-block ``n`` (global index), K-block ``k`` (``kb`` K-blocks)."""
-        return self.bank0 + (n - self.n0) * kb + k
+    def bank(self, n: int, k: int) -> int:
+        """The bank of the share's N-block ``n`` (global index), K-block ``k``."""
+        return self.bank0 + (n - self.n0) * self.kb + k
+
+    @property
+    def bank_end(self) -> int:
+        """One past the share's last bank."""
+        return self.bank0 + self.nb * self.kb
 
 
 @dataclass
@@ -94,7 +101,7 @@ class BankedPlan:
         return read_outputs(self.cfg, self.batch, self.outputs, self.windows, self.read_map, read_words)
 
 
-def _blocks(cfg: Config, n: int, size: int) -> int:
+def _blocks(n: int, size: int) -> int:
     return -(-n // size)
 
 
@@ -109,18 +116,18 @@ def bank_placement(cfg: Config, shapes) -> list[Share]:
     used = {t: 0 for t in order}
     shares = []
     for i, (K, N) in enumerate(shapes):
-        kb, nb = _blocks(cfg, K, cfg.rows), _blocks(cfg, N, cfg.cols)
+        kb, nb = _blocks(K, cfg.rows), _blocks(N, cfg.cols)
         tiles = sorted(order, key=lambda t: (used[t], order.index(t)))[:min(nb, cfg.tiles)]
         base, extra = divmod(nb, len(tiles))
         n0 = 0
         for j, t in enumerate(tiles):
             cnt = base + (j < extra)
-            shares.append(Share(i, t, n0, cnt, used[t]))
+            shares.append(Share(i, t, n0, cnt, used[t], kb))
             used[t] += cnt * kb
             n0 += cnt
     need = max(used.values())
     if need > cfg.banks:
-        total = sum(_blocks(cfg, K, cfg.rows) * _blocks(cfg, N, cfg.cols) for K, N in shapes)
+        total = sum(_blocks(K, cfg.rows) * _blocks(N, cfg.cols) for K, N in shapes)
         raise NotBanked(f"the network's {total} blocks of {cfg.rows}x{cfg.cols} need {need} banks in a tile; "
                         f"config '{cfg.name}' has {cfg.banks} banks in each of {cfg.tiles} tiles")
     return shares
@@ -132,12 +139,12 @@ def _program(cfg: Config, net, shares, rram, em: _Windows):
     for s in shares:
         W = net.layers[s.layer].w
         K, N = W.shape
-        kb = _blocks(cfg, K, cfg.rows)
+        kb = s.kb
         for n in range(s.n0, s.n0 + s.nb):
             c0, nc = n * cfg.cols, min(cfg.cols, N - n * cfg.cols)
             for k in range(kb):
                 for r in range(min(cfg.rows, K - k * cfg.rows)):
-                    row = s.bank(n, k, kb) * cfg.rows + r
+                    row = s.bank(n, k) * cfg.rows + r
                     want = np.zeros(cfg.cols, dtype=np.int64)
                     want[:nc] = W[k * cfg.rows + r, c0:c0 + nc]
                     y, x = s.tile[1], s.tile[0]
@@ -154,8 +161,8 @@ class _Layout:
 
     def __init__(self, cfg: Config, net, mc: int):
         wx, wa = cfg.words_x, cfg.words_a
-        self.kb = [_blocks(cfg, L.w.shape[0], cfg.rows) for L in net.layers]
-        self.nb = [_blocks(cfg, L.w.shape[1], cfg.cols) for L in net.layers]
+        self.kb = [_blocks(L.w.shape[0], cfg.rows) for L in net.layers]
+        self.nb = [_blocks(L.w.shape[1], cfg.cols) for L in net.layers]
         self.zero = 0                     # a zero accumulator vector (the tiles' bias register)
         addr = wa
         self.bias = []
@@ -193,7 +200,7 @@ def _tile_ops(cfg: Config, net, shares, lay: _Layout, layer: int, rows: int) -> 
                                         gaddr=lay.act[layer] + (m * kb + k0 + a) * cfg.words_x))
                     for j, n in enumerate(group):
                         q.append(encode("mvm", tx=x, ty=y, a=0, count=kc, b=j, acc=int(k0 > 0),
-                                        bank=s.bank(n, k0, kb), reduce=1))
+                                        bank=s.bank(n, k0), reduce=1))
                 # the bias into the accumulators, then the group's results out in one instruction
                 q.append(encode("ldpsum", tx=x, ty=y, slot=0, count=len(group),
                                 gaddr=lay.bias[layer] + group[0] * cfg.words_a))

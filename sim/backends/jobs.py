@@ -269,7 +269,7 @@ def _run_banked(cfg: Config, net, x, backend, log, progress, trace, chip, **seri
             log(f"  placement: not banked ({e})")
         return None
     if log:
-        used = max(s.bank0 + s.nb * -(-net.layers[s.layer].w.shape[0] // cfg.rows) for s in plan.shares)
+        used = max(s.bank_end for s in plan.shares)
         log(f"  placement: banked, every weight resident ({used} of {cfg.banks} banks a tile), "
             f"{len(plan.windows)} windows ({plan.window_kinds.count('program')} programming, "
             f"{plan.rows_per_window} rows an inference window)")

@@ -61,9 +61,8 @@ def utilization_limit(cfg, net) -> float:
     placement's imbalance: each layer takes its busiest tile's MVMs times ``steps`` cycles."""
     shares = bank_placement(cfg, [L.w.shape for L in net.layers])
     cycles = 0
-    for i, L in enumerate(net.layers):
-        kb = -(-L.w.shape[0] // cfg.rows)
-        cycles += max(s.nb for s in shares if s.layer == i) * kb * cfg.steps
+    for i in range(len(net.layers)):
+        cycles += max(s.nb * s.kb for s in shares if s.layer == i) * cfg.steps
     macs = sum(L.w.size for L in net.layers)
     return macs / (cycles * cfg.tiles * cfg.peak_macs_per_cycle)
 
