@@ -42,11 +42,70 @@ class NetError(ValueError):
 
 
 @dataclass
+class Requant:
+    """A layer's per-column requantization (``scale{i}`` and friends; :mod:`rramcim.model.requant`):
+    ``y = clamp(round(float32(float32(acc) * scale[j])) + zp, lo, hi)``."""
+    scale: np.ndarray       # float32 [out]: the multiplier M per output column
+    zp: int                 # output zero point (int8 domain)
+    lo: int = -128          # output bounds (a Relu folded in: lo = zp)
+    hi: int = 127
+    even: int = 1           # 1: ties to even (onnxruntime); 0: ties toward +infinity
+
+    def parts(self):
+        """``(m, s)`` int64 [out]: ``scale == m * 2**-s``."""
+        from .requant import multiplier_parts
+        return multiplier_parts(self.scale)
+
+
+@dataclass
+class Conv:
+    """A convolution layer's geometry (``conv{i}``): the layer's input is NHWC ``[batch, h*w*c]``
+    flattened, its weights ``[kh*kw*c, out]`` in (kh, kw, c) row order, its output NHWC
+    ``[batch, oh*ow*out]``; padding positions hold ``pad`` (the input zero point)."""
+    h: int
+    w: int
+    c: int
+    kh: int
+    kw: int
+    sh: int = 1
+    sw: int = 1
+    pt: int = 0
+    pl: int = 0
+    pb: int = 0
+    pr: int = 0
+    pad: int = 0
+
+    @property
+    def oh(self) -> int:
+        return (self.h + self.pt + self.pb - self.kh) // self.sh + 1
+
+    @property
+    def ow(self) -> int:
+        return (self.w + self.pl + self.pr - self.kw) // self.sw + 1
+
+
+@dataclass
+class Pool:
+    """A max pool after a convolution layer (``pool{i}``), on its NHWC output; padding never wins."""
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int = 0
+    pl: int = 0
+    pb: int = 0
+    pr: int = 0
+
+
+@dataclass
 class Layer:
     w: np.ndarray           # int8 [in, out]
     b: np.ndarray           # int32 [out]
     shift: int | None       # None for the last layer
     relu: int
+    rq: Requant | None = None       # per-column requant (replaces shift/relu; the last layer too)
+    conv: Conv | None = None        # the layer is a convolution (im2col on the host)
+    pool: Pool | None = None        # max pool of the layer's output
 
 
 @dataclass
