@@ -49,7 +49,9 @@ of ``xbits``. In the global buffer vector ``v`` of an instruction starts at
 Post-processing (``outq``), per column, exact: ``a = wrap(acc + bias)`` (to
 ``acc_bits``, two's complement); ``a`` if ``shift == 0`` else
 ``floor((a + 2**(shift-1)) / 2**shift)``; clamp to the ``xbits`` range; ReLU
-if asked.
+if asked. With ``rq=1`` (chips with ``requant``): the tile's per-column requant
+vector (``ldrq``) instead, onnxruntime's float32 requantization computed exactly
+(:mod:`rramcim.model.requant`).
 
 Pure numpy and Python: no Amaranth or cocotb here.
 """
@@ -61,12 +63,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .encoding import ErrorCode, gbuf_words_of, pack_vector, unpack_vector
+from .encoding import LOAD_COUNT, ErrorCode, gbuf_words_of, pack_vector, unpack_vector
 from .isa import COUNT_MAX, Instr, Op, decode
 from .macro import FaultMap, MacroState, wrap_signed
+from .requant import requant, rq_unpack
 
 __all__ = ["ChipError", "ChipState", "TileState", "post_process", "check_instr", "FunctionalChip", "tile_limits",
-           "extent", "BANK_FIELDS", "STREAM_OPS"]
+           "extent", "BANK_FIELDS", "STREAM_OPS", "REQUANT_OPS", "REQUANT_FIELDS"]
 
 
 @dataclass
@@ -85,9 +88,15 @@ class ChipError:
         return s
 
 
-def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: Config) -> np.ndarray:
-    """``outq``'s per-column arithmetic, exact."""
+def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: Config,
+                 rq: np.ndarray | None = None) -> np.ndarray:
+    """``outq``'s per-column arithmetic, exact: with ``rq`` (the tile's requant vector, ``[2, cols]``
+    as ``ldrq`` loads it) the requant unit (:func:`rramcim.model.requant.requant`), else the
+    rounding shift, clamp and ReLU."""
     a = wrap_signed(np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64), cfg.acc_bits)
+    if rq is not None:
+        p = rq_unpack(rq[0], rq[1], cfg.xbits)
+        return requant(np.asarray(a, dtype=np.int64), p["m"], p["s"], p["zp"], p["lo"], p["hi"], p["even"] == 1)
     a = np.asarray(a, dtype=object)
     if shift:
         a = np.array([(int(v) + (1 << (shift - 1))) >> shift for v in a], dtype=object)
@@ -100,6 +109,10 @@ def post_process(acc: np.ndarray, bias: np.ndarray, shift: int, relu: int, cfg: 
 
 STREAM_OPS = (Op.LDSEQ, Op.CHAN, Op.FEED)
 """Instructions a chip without ``streams`` does not have."""
+REQUANT_OPS = (Op.LDRQ,)
+"""Instructions a chip without ``requant`` does not have."""
+REQUANT_FIELDS = ("rq",)
+"""Fields a chip without ``requant`` does not have: unused fields there, which must be zero."""
 BANK_FIELDS = ("bank", "reduce")
 """Fields a chip of one bank (``banks = 1``) does not have: there they are unused fields, which must be zero."""
 
@@ -109,9 +122,11 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
     ins = decode(word)
     if ins is None:
         return ErrorCode.ILLEGAL_OPCODE, None
-    if not cfg.streams and ins.op in STREAM_OPS:
+    if not cfg.streams and ins.op in STREAM_OPS or not cfg.has_requant and ins.op in REQUANT_OPS:
         return ErrorCode.ILLEGAL_OPCODE, None
     o = ins.ops
+    if not cfg.has_requant and any(o.get(f) for f in REQUANT_FIELDS):
+        return ErrorCode.ILLEGAL_OPCODE, None
     if cfg.banks == 1 and any(o.get(f) for f in BANK_FIELDS):
         return ErrorCode.ILLEGAL_OPCODE, None
     if "tx" in o and not (o["tx"] < cfg.mesh_x and o["ty"] < cfg.mesh_y):
@@ -123,7 +138,7 @@ def check_instr(cfg: Config, word: int) -> tuple[int, Instr | None]:
         return ErrorCode.BAD_TILE, ins
     words = gbuf_words_of(cfg, ins.op)
     if words:
-        n = o.get("count", 1)
+        n = LOAD_COUNT.get(ins.op, o.get("count", 1))
         if o["gaddr"] + n * words > cfg.gbuf_words:
             return ErrorCode.BAD_GBUF, ins
     if "count" in o and o["count"] == 0:
@@ -183,6 +198,7 @@ class TileState:
         self.ibuf = np.zeros((cfg.tile_ibuf_depth, cfg.rows), dtype=np.int64)
         self.acc = np.zeros((cfg.tile_acc_depth, cfg.cols), dtype=np.int64)
         self.bias = np.zeros(cfg.cols, dtype=np.int64)
+        self.rq = np.zeros((2, cfg.cols), dtype=np.int64)     # the requant vector's two halves (ldrq)
 
     def onehot(self, row: int) -> np.ndarray:
         x = np.zeros(self.cfg.rows, dtype=np.int64)
@@ -198,7 +214,8 @@ class TileState:
         """The words a tile sends for accumulator ``slot`` under ``out``/``outq``/``psum``."""
         cfg = self.cfg
         if op == Op.OUTQ:
-            return pack_vector(post_process(self.acc[slot], self.bias, ops["shift"], ops["relu"], cfg),
+            rq = self.rq if cfg.has_requant and ops.get("rq") else None
+            return pack_vector(post_process(self.acc[slot], self.bias, ops["shift"], ops["relu"], cfg, rq),
                                cfg.xbits, cfg.flit_width)
         v = self.acc[slot]
         if op == Op.OUT and ops.get("bias"):
@@ -291,6 +308,10 @@ class FunctionalChip:
                     return ChipError(ErrorCode.RRAM_VERIFY, pc, ins.tile, row0 + v)
         elif op == Op.LDBIAS:
             tile.bias[:] = unpack_vector(st.gbuf[o["gaddr"]:o["gaddr"] + cfg.words_a], cfg.cols, cfg.acc_bits, W)
+        elif op == Op.LDRQ:
+            for v in range(2):
+                a = o["gaddr"] + v * cfg.words_a
+                tile.rq[v] = unpack_vector(st.gbuf[a:a + cfg.words_a], cfg.cols, cfg.acc_bits, W)
         elif op == Op.LDPSUM:
             for v in range(n):
                 a = o["gaddr"] + v * cfg.words_a

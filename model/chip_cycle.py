@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .chip import ChipError, ChipState, TileState, check_instr
 from .config import Config
-from .encoding import (LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, RRAM_ROW_BITS,
+from .encoding import (LOAD_COUNT, LOAD_PACKET, COUNTER_NAMES, CTRL, ERR_ARG, HEADER_TYPE_BITS, RESULT_ARG, SLOT_ARG, RRAM_ROW_BITS,
                        TILE_COUNTER_BASE, TILE_COUNTER_NAMES, TILE_COUNTER_STRIDE, WROW_ARG, ErrorCode, PacketType,
                        command_word, command_words, counter_index, field_lsb, header_fields, pack_fields,
                        pack_header, unpack_fields,
@@ -318,6 +318,9 @@ class TileModel:
         if ty == PacketType.BIAS:
             d.bias[:] = unpack_vector(data, cfg.cols, cfg.acc_bits, W)
             return "idle"
+        if ty == PacketType.RQ:
+            d.rq[arg & 1] = unpack_vector(data, cfg.cols, cfg.acc_bits, W)
+            return "idle"
         if ty in (PacketType.PSUM, PacketType.PSUM_T):
             d.accumulate(unpack_fields(SLOT_ARG, arg)["slot"], unpack_vector(data, cfg.cols, cfg.acc_bits, W))
             cnt[c["acc_read_bits"]] += cfg.cols * cfg.acc_bits
@@ -570,11 +573,13 @@ class ControllerModel:
         if op in LOAD_PACKET:
             ptype = LOAD_PACKET[op]
             n = vector_words(cfg, ptype)
-            for v in range(o.get("count", 1)):
+            for v in range(LOAD_COUNT.get(op, o.get("count", 1))):
                 if op == Op.LDW:
                     arg = pack_fields(WROW_ARG, row=(o["bank"] * cfg.rows + o["row"] + v) & _ROW_MASK, pc=pc)
                 elif op in (Op.LDBIAS, Op.LDSEQ):
                     arg = 0
+                elif op == Op.LDRQ:
+                    arg = v                     # which half of the requant vector
                 else:
                     arg = o["slot"] + v
                 base = o["gaddr"] + v * n

@@ -60,6 +60,7 @@ RANGES: dict[str, tuple[int, int, str]] = {
     "tile_acc_depth": (1, 1 << SLOT_BITS, "ISA address fields"),
     "banks": (1, 1024, "the ISA's 10-bit bank field"),
     "streams": (0, 1, "1: tiles run standing sequences and the controller feeds them; 0: a smaller chip without"),
+    "requant": (0, 1, "1: post-processing has the per-column float32-exact requant (ldrq, rq); 0: shift only"),
 }
 """The allowed values of every integer field, each with its reason. Within them, only the machine's memory
 bounds a config (:func:`model_memory_bytes`, checked by :func:`load_config`)."""
@@ -139,6 +140,13 @@ class Config:
         (docs/isa.md, "Standing sequences"); 0: a smaller chip without them
         (``icebreaker``: its UP5K has no room), where ``ldseq``, ``chan`` and
         ``feed`` are illegal opcodes.
+    requant : int
+        1: every post-processing lane also has the per-column requantization of onnxruntime
+        (``ldrq``, ``outq rq=1``, a sequence's ``rq``: :mod:`rramcim.model.requant`, docs/onnx.md);
+        built where the config allows it (``acc_bits = 32``, as onnxruntime's int32 accumulators,
+        and ``xbits <= 10``): :attr:`has_requant`. 0: the rounding shift only (the FPGA presets:
+        their boards have no room for a 24x24 multiplier a lane). Without the unit ``ldrq`` is an
+        illegal opcode and ``rq`` an unused field (which must be zero).
     """
 
     name: str = "default"
@@ -162,6 +170,7 @@ class Config:
     tile_acc_depth: int = 16
     banks: int = 1
     streams: int = 1
+    requant: int = 1
 
     def __post_init__(self):
         for f in fields(self):
@@ -203,6 +212,11 @@ class Config:
                                   f"{(1 << LENGTH_BITS) - 2}")
 
     # Derived quantities -------------------------------------------------
+
+    @property
+    def has_requant(self) -> bool:
+        """The chip has the requant unit (``requant = 1`` on a config that allows it)."""
+        return bool(self.requant) and self.acc_bits == 32 and self.xbits <= 10
 
     @property
     def steps(self) -> int:
@@ -333,14 +347,14 @@ PRESETS: dict[str, Config] = {
     # post-processing lanes a tile, not 8); it meets its 50 MHz target. 16x16 macros take 109 % of the LUTs.
     # Standing sequences are off (streams=0) until a board build with them is measured to fit and meet timing.
     "ulx3s": Config(name="ulx3s", rows=16, cols=8, flit_width=32, noc_fifo_depth=4, imem_depth=256,
-                    gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8, streams=0),
+                    gbuf_words=256, tile_ibuf_depth=8, tile_acc_depth=8, streams=0, requant=0),
     # iCEBreaker (iCE40 UP5K): the smallest config that still is the chip and runs int8 GEMMs: one tile of
     # a 2x2 int8 macro (K = 2, N = 2), 32-bit accumulators, one input and one accumulator slot, one-entry
     # router FIFOs, 16-word instruction memory and global buffer; 98.5 % of the UP5K's logic cells
     # (docs/fpga.md).
     "icebreaker": Config(name="icebreaker", mesh_x=1, mesh_y=1, rows=2, cols=2, flit_width=32,
                          noc_fifo_depth=1, macro_out_depth=1, imem_depth=16, gbuf_words=16, tile_ibuf_depth=1,
-                         tile_acc_depth=1, streams=0),
+                         tile_acc_depth=1, streams=0, requant=0),
 }
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .isa import INSTR_BITS, TILE_FIELDS, Op, isa_field
 
-__all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "SEQ_FANOUT", "ErrorCode", "LOAD_PACKET", "vector_words", "gbuf_words_of", "command_words", "command_word",
+__all__ = ["PacketType", "SeqOp", "FEED_CHANNELS", "SEQ_DESC", "SEQ_FANOUT", "ErrorCode", "LOAD_PACKET", "LOAD_COUNT", "vector_words", "gbuf_words_of", "command_words", "command_word",
            "HEADER_TYPE_BITS", "LENGTH_BITS", "CTRL", "coord_bits",
            "coord_size", "header_fields", "header_bits", "pack_header", "unpack_header",
            "GADDR_BITS", "IMEM_ADDR_BITS", "ARG_PC_BITS", "ARG_BITS", "ERROR_CODE_BITS", "ERROR_PC_BITS", "SLOT_BITS", "RRAM_ROW_BITS",
@@ -109,6 +109,7 @@ class PacketType:
     PS = 12          # a partial sum to a standing sequence's accumulator ring (no argument word)
     CREDIT = 13      # a ring slot freed (header only)
     RESULT_S = 14    # a standing sequence's result to the controller (answered: a barrier waits for it)
+    RQ = 15          # half of a tile's requant vector (argument word: 0 or 1), from ldrq
 
 
 class SeqOp:
@@ -125,13 +126,16 @@ FEED_CHANNELS = 16
 
 # the packet each load instruction sends, one per vector
 LOAD_PACKET = {Op.LDACT: PacketType.ACT, Op.LDW: PacketType.WROW, Op.LDBIAS: PacketType.BIAS,
-               Op.LDPSUM: PacketType.PSUM, Op.LDSEQ: PacketType.SEQ}
+               Op.LDPSUM: PacketType.PSUM, Op.LDSEQ: PacketType.SEQ, Op.LDRQ: PacketType.RQ}
+# loads that send a fixed number of packets (the others: ``count``, or one): ldrq's two halves, arguments 0, 1
+LOAD_COUNT = {Op.LDRQ: 2}
 
 
 def vector_words(cfg, ptype: int) -> int:
     """The words of a vector in a packet of type ``ptype`` (after its argument word)."""
     return {PacketType.ACT: cfg.words_x, PacketType.WROW: cfg.words_w, PacketType.BIAS: cfg.words_a,
-            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a, PacketType.SEQ: cfg.seq_words}[ptype]
+            PacketType.PSUM: cfg.words_a, PacketType.PSUM_T: cfg.words_a, PacketType.SEQ: cfg.seq_words,
+            PacketType.RQ: cfg.words_a}[ptype]
 
 
 def gbuf_words_of(cfg, op: int) -> int:
@@ -232,7 +236,8 @@ SEQ_DESC = (("count", 16), ("ring", SLOT_BITS), ("src_x", _TILE_X_BITS), ("src_y
             ("join", 1), ("psrc_x", _TILE_X_BITS), ("psrc_y", _TILE_Y_BITS), ("aring", SLOT_BITS), ("op", 2),
             ("dst_x", _TILE_X_BITS), ("dst_y", _TILE_Y_BITS), ("credits", SLOT_BITS), ("ncols", SLOT_BITS),
             ("shift", 5), ("relu", 1), ("bias", 1), ("gaddr", GADDR_BITS), ("gstep", SLOT_BITS),
-            ("fan", 2), *((f"dst{k}_{a}", w) for k in range(1, 4) for a, w in (("x", _TILE_X_BITS), ("y", _TILE_Y_BITS))))
+            ("fan", 2), *((f"dst{k}_{a}", w) for k in range(1, 4) for a, w in (("x", _TILE_X_BITS), ("y", _TILE_Y_BITS))),
+            ("rq", 1))
 # A result sent to a tile goes to ``fan + 1`` destinations (dst, dst1, ..., one packet each, with
 # credits of its own toward each): the fan-out of a layer's output block to the next layer's N-blocks.
 SEQ_FANOUT = 4

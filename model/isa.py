@@ -84,6 +84,7 @@ class Op:
     LDSEQ = 13
     CHAN = 14
     FEED = 15
+    LDRQ = 16
 
 
 # name -> (opcode, fields after the opcode, one-line description)
@@ -114,8 +115,10 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
             "send `count` accumulator vectors, `acc_bits` each element, to the global buffer"),
     "outq": (Op.OUTQ, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT, _GADDR,
                        _f("shift", 54, 5, "rounding arithmetic right shift, 0..31"),
-                       _f("relu", 59, 1, "1: ReLU after the clamp")),
-             "send `count` accumulator vectors post-processed (bias, shift, clamp, ReLU) to the global buffer"),
+                       _f("relu", 59, 1, "1: ReLU after the clamp"),
+                       _f("rq", 60, 1, "1: the tile's per-column requant (`ldrq`) instead of shift, clamp, ReLU")),
+             "send `count` accumulator vectors post-processed (bias, shift, clamp, ReLU; or bias, requant) to "
+             "the global buffer"),
     "psum": (Op.PSUM, (_TX, _TY, _f("b", 14, 12, "first accumulator slot"), _COUNT,
                        _f("dx", 34, 4, "destination tile x"), _f("dy", 38, 4, "destination tile y"),
                        _f("d", 42, 12, "first destination accumulator slot")),
@@ -135,6 +138,9 @@ FORMATS: dict[str, tuple[int, tuple[Field, ...], str]] = {
                        _f("expect", 30, 16, "results the sequences send back (a barrier waits for them)")),
              "send `count` vectors on every defined channel, vector by vector, each as its ring has room; "
              "then forget the channels"),
+    "ldrq": (Op.LDRQ, (_TX, _TY, _GADDR),
+             "load the tile's requant vector (per column: multiplier, rounding, zero point, bounds; "
+             "2 x `words_a` words) from the global buffer"),
 }
 OPCODES = {op: name for name, (op, _, _) in FORMATS.items()}
 
@@ -147,7 +153,7 @@ def isa_field(op_name: str, name: str) -> Field:
     raise KeyError(f"{op_name} has no field {name}")
 
 
-_DEFAULT_ZERO = {"acc", "relu", "shift", "bias", "bank", "reduce"}
+_DEFAULT_ZERO = {"acc", "relu", "shift", "bias", "bank", "reduce", "rq"}
 
 for _name, (_op, _fields, _) in FORMATS.items():   # the table must not overlap itself
     _used = (1 << OPCODE_BITS) - 1

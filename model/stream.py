@@ -74,7 +74,8 @@ def result_words(cfg, tile, slot: int, d: dict) -> tuple[int, list[int]]:
     """``(packet type, words)`` a sequence sends for accumulator ``slot`` (only ``ncols`` columns)."""
     acc, op, n = tile.acc[slot], d["op"], d["ncols"]
     if op in (SeqOp.XS_TILE, SeqOp.OUTQ_CTRL):
-        vals, bits = post_process(acc, tile.bias, d["shift"], d["relu"], cfg), cfg.xbits
+        vals, bits = post_process(acc, tile.bias, d["shift"], d["relu"], cfg,
+                                  tile.rq if cfg.has_requant and d["rq"] else None), cfg.xbits
     elif op == SeqOp.OUT_CTRL and d["bias"]:
         vals, bits = wrap_signed(acc + tile.bias, cfg.acc_bits), cfg.acc_bits
     else:
