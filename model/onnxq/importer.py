@@ -3,8 +3,7 @@
 The importer follows the one chain of quantized activations from the graph input to the graph
 output, node by node in the file's (topological) order, and accepts exactly the patterns that
 onnxruntime's CPU execution provider fuses into integer kernels, because only those can be
-computed bit for bit by an integer chip (``QDQSelectorActionTransformer``; see
-/work/research20/findings.md §1 and docs/onnx.md):
+computed bit for bit by an integer chip (``QDQSelectorActionTransformer``; docs/onnx.md):
 
 - ``x -> QuantizeLinear``: the host quantizes (:meth:`Imported.quantize`);
 - ``DQ(act), DQ(W int8, zp 0), [DQ(b int32)] -> Conv | Gemm | MatMul -> [Relu | Clip] -> Q``:
