@@ -266,12 +266,17 @@ def test_half_up_rounding_fails_on_power_of_two_scales(tmp_path):
     calib = [(rng.standard_normal((8, 1, 8, 8)) * 2).astype(np.float32) for _ in range(3)]
     qpath = quantized(tmp_path, cnn(rng), calib, False, U8, pow2=True)
     x = (rng.standard_normal((256, 1, 8, 8)) * 1.5).astype(np.float32)
-    imp = check_against_ort(tmp_path, qpath, x, EXACT)
+    imp = check_against_ort(tmp_path, qpath, x, EXACT, name="opt_exact")
     assert all(float(np.log2(L.rq.scale).max()).is_integer() for L in imp.net.layers)
-    ort_l, _ = ort_layers(tmp_path / "opt.onnx", x)
-    for L in imp.net.layers:
-        L.rq.even = 0
-    ours = reference_layers(imp.net, imp.quantize(x), acc="exact")
+    ort_l, _ = ort_layers(tmp_path / "opt_exact.onnx", x)
+    imp.save(tmp_path / "net.npz")
+    fields = dict(np.load(tmp_path / "net.npz"))
+    for i in range(len(imp.net.layers)):
+        fields[f"round{i}"] = np.array(1)
+    np.savez(tmp_path / "half_up.npz", **fields)
+    net = load_net(tmp_path / "half_up.npz")
+    assert all(L.rq.even == 0 for L in net.layers)
+    ours = reference_layers(net, imp.quantize(x), acc="exact")
     bad = [int(np.sum(a.astype(np.int16) != b)) for a, b in zip(ours, ort_l)]
     assert sum(bad) > 0, "half-up rounding went unnoticed: no exact tie in this graph"
 
@@ -315,6 +320,8 @@ def test_default_session_saturates_where_the_exact_sum_differs(tmp_path):
     avx2 = imp.dequantize(reference(imp.net, imp.quantize(x), acc="avx2"))
     assert np.array_equal(avx2.view(np.uint32), y_ort.view(np.uint32))
     assert not np.array_equal(exact.view(np.uint32), y_ort.view(np.uint32))
+    one_by_one = np.concatenate([ort_run(qpath, x[i:i + 1]) for i in range(8)])     # batch 1: the GEMV kernels
+    assert np.array_equal(avx2[:8].view(np.uint32), one_by_one.view(np.uint32))
 
 
 def test_avx2_correction_is_the_pairwise_saturating_sum():
