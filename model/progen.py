@@ -20,6 +20,7 @@ import numpy as np
 
 from .encoding import pack_vector
 from .config import Config
+from .requant import multiplier_parts, rq_words
 
 __all__ = ["random_program", "ksplit_program", "requant_program"]
 
@@ -58,6 +59,21 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
     x_base = region(n_x, cfg.words_x, cfg.xbits, cfg.rows)
     p_base = region(n_p, cfg.words_a, cfg.acc_bits, cfg.cols, acc_range=1 << 20)
     b_base = region(2, cfg.words_a, cfg.acc_bits, cfg.cols, acc_range=1 << 16)
+    rq_base = None
+    if cfg.has_requant:             # two requant vectors: random multipliers (powers of two among them: ties)
+        rq_base = addr
+        for _ in range(2):
+            M = np.float32(2.0) ** rng.uniform(-16, -2, cfg.cols).astype(np.float32)
+            M = np.where(rng.random(cfg.cols) < 0.3, np.float32(2.0) ** -rng.integers(2, 16, cfg.cols), M)
+            mm, ss = multiplier_parts(M.astype(np.float32))
+            lim = 1 << (cfg.xbits - 1)
+            lo = rng.integers(-lim, lim, cfg.cols)
+            hi = np.maximum(lo, rng.integers(-lim, lim, cfg.cols))
+            lo, hi = np.where(rng.random(cfg.cols) < 0.5, -lim, lo), np.where(rng.random(cfg.cols) < 0.5, lim - 1, hi)
+            for e in rq_words(mm, ss, rng.integers(0, 2, cfg.cols), rng.integers(-lim, lim, cfg.cols), lo, hi,
+                              cfg.xbits):
+                gbuf[addr] = pack_vector(e, cfg.acc_bits, W)
+                addr += cfg.words_a
     out_ptr = addr
     tiles = [(x, y) for y in range(cfg.mesh_y) for x in range(cfg.mesh_x)]
     IB, AC = cfg.tile_ibuf_depth, cfg.tile_acc_depth
@@ -82,7 +98,7 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
              "ldact": ("slot", IB, 4, n_x, x_base, cfg.words_x),
              "ldpsum": ("slot", AC, 4, n_p, p_base, cfg.words_a)}
     ops = ["ldw", "ldact", "ldact", "ldbias", "ldpsum", "mvm", "mvm", "mvm", "read", "out", "outq",
-           "outq", "psum", "sync", "barrier", "nop"]
+           "outq", "psum", "sync", "barrier", "nop"] + (["ldrq", "outq"] if cfg.has_requant else [])
     for _ in range(steps):
         op = ops[rng.integers(len(ops))]
         t = tile()
@@ -94,6 +110,8 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
             lines.append(f"{op} {t} {key}={s} count={n} gaddr={g}")
         elif op == "ldbias":
             lines.append(f"ldbias {t} gaddr={b_base + int(rng.integers(0, 2)) * cfg.words_a}")
+        elif op == "ldrq":
+            lines.append(f"ldrq {t} gaddr={rq_base + int(rng.integers(0, 2)) * 2 * cfg.words_a}")
         elif op == "mvm":
             a, n = span(IB)
             b = int(rng.integers(0, AC - n + 1))
@@ -108,8 +126,9 @@ def random_program(cfg: Config, seed: int, steps: int = 40) -> tuple[str, dict]:
             if op == "out":
                 lines.append(f"out {t} b={b} count={n} gaddr={out_ptr} bias={int(rng.integers(0, 2))}")
             else:
+                rq = int(rng.integers(0, 2)) if cfg.has_requant else 0
                 lines.append(f"outq {t} b={b} count={n} gaddr={out_ptr} shift={int(rng.integers(0, 32))} "
-                             f"relu={int(rng.integers(0, 2))}")
+                             f"relu={int(rng.integers(0, 2))}" + (" rq=1" if rq else ""))
             out_ptr += n * words
         elif op == "psum":
             b, n = span(AC)
