@@ -94,6 +94,13 @@ class Requant:
         from .requant import multiplier_parts
         return multiplier_parts(self.scale)
 
+    def words(self, xbits: int = 8):
+        """The requant vector's per-column elements ``(e0, e1)`` [out] (:func:`~.requant.rq_words`)."""
+        from .requant import rq_words
+        m, s = self.parts()
+        e0, e1 = rq_words(m, s, self.even, self.zp, self.lo, self.hi, xbits)
+        return e0, np.broadcast_to(e1, e0.shape).copy()
+
 
 @dataclass
 class Conv:

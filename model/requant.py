@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["M_BITS", "S_BITS", "S_MIN", "S_MAX", "multiplier_parts", "requant", "requant_float",
-           "rq_words", "rq_unpack", "RequantError"]
+           "rq_words", "rq_unpack", "pack_rq", "RequantError"]
 
 M_BITS = 24                 # the significand, its leading one included
 S_BITS = 6
@@ -127,6 +127,21 @@ def rq_words(m, s, even, zp, lo, hi, xbits: int = 8) -> tuple[np.ndarray, np.nda
     e1 = (np.asarray(zp, np.int64) & mask) | (np.asarray(lo, np.int64) & mask) << xbits \
         | (np.asarray(hi, np.int64) & mask) << 2 * xbits
     return e0, e1
+
+
+def pack_rq(cfg, e0, e1, c0: int = 0, n: int | None = None) -> list[int]:
+    """Columns ``c0 .. c0+n-1`` of the requant words ``e0``, ``e1`` as a tile's requant vector in the
+    global buffer (``ldrq``): two ``acc_bits`` vectors of ``cols`` elements, zero padded."""
+    from .encoding import pack_vector
+    e = [np.broadcast_to(np.asarray(a, np.int64), np.shape(e0)) for a in (e0, e1)]
+    n = len(e[0]) - c0 if n is None else n
+    words = []
+    for a in e:
+        v = np.zeros(cfg.cols, dtype=np.int64)
+        v[:n] = a[c0:c0 + n]
+        v = np.where(v >= 1 << (cfg.acc_bits - 1), v - (1 << cfg.acc_bits), v)    # as acc_bits elements
+        words += pack_vector(v, cfg.acc_bits, cfg.flit_width)
+    return words
 
 
 def rq_unpack(e0, e1, xbits: int = 8) -> dict[str, np.ndarray]:

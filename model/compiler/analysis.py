@@ -4,7 +4,7 @@ own data movement (:func:`traffic_bound`); see "Performance" in the package docs
 from __future__ import annotations
 
 from ..config import Config
-from ..encoding import SeqOp
+from ..encoding import LOAD_COUNT, SeqOp
 from ..stream import destinations
 from ..isa import Op, decode
 from .layout import _tiles
@@ -47,7 +47,8 @@ def traffic_bound(plan: GemmPlan) -> dict:
     """
     cfg = plan.cfg
     tot = {"ctrl_tx": 0, "ctrl_rx": 0, "tile": 0, "cycles": 0, "windows": []}
-    load = {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a}
+    load = {Op.LDACT: cfg.words_x, Op.LDW: cfg.words_w, Op.LDBIAS: cfg.words_a, Op.LDPSUM: cfg.words_a,
+            Op.LDRQ: cfg.words_a}
     for win in plan.windows:
         tx = rx = 0
         tile = {t: 0 for t in _tiles(cfg)}
@@ -61,7 +62,7 @@ def traffic_bound(plan: GemmPlan) -> dict:
             if op in (Op.NOP, Op.HALT):
                 continue
             t = (o["tx"], o["ty"])
-            n = o.get("count", 1)
+            n = LOAD_COUNT.get(op, o.get("count", 1))
             if op in load:
                 tx += n * (2 + load[op])
                 tile[t] += n * (3 + load[op])

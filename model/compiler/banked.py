@@ -307,6 +307,8 @@ def compile_banked(cfg: Config, net, X, rram: np.ndarray | None = None) -> Banke
     ``rram`` (int64 [mesh_y, mesh_x, rram_rows, cols]): what the rows hold now (a kept chip); rows holding
     their weights already are not programmed, and the plan's ``rram`` is what they hold after it."""
     X = np.asarray(X)
+    if any(getattr(L, "conv", None) is not None or getattr(L, "rq", None) is not None for L in net.layers):
+        raise NotBanked("the banked flow has no convolution or per-column requant yet")
     shapes = [L.w.shape for L in net.layers]
     shares = bank_placement(cfg, shapes)
     batch = X.shape[0]

@@ -65,3 +65,25 @@ def _check_epilogue(cfg: Config, N: int, bias, shift, relu) -> tuple[np.ndarray 
     if relu and shift is None:
         raise CompileError("relu: needs shift (ReLU is done by outq; out sends int32 without it)")
     return bias, shift, relu
+
+
+def _check_rq(cfg: Config, N: int, rq, shift, relu):
+    """``rq``: None, or the requant vector's two per-column element arrays ``(e0, e1)`` [N]
+    (:func:`rramcim.model.requant.rq_words`), which replace ``shift`` and ``relu``."""
+    if rq is None:
+        return None
+    if not cfg.has_requant:
+        raise CompileError(f"rq: config {cfg.name!r} has no requant unit (requant = {cfg.requant}, acc_bits = "
+                           f"{cfg.acc_bits}, xbits = {cfg.xbits})")
+    if cfg.xbits != 8:
+        raise CompileError(f"rq: C is int8; config {cfg.name!r} has xbits={cfg.xbits}")
+    if shift or relu:
+        raise CompileError("rq: replaces shift and relu (give 0 or None)")
+    e = [np.asarray(a) for a in rq]
+    if len(e) == 2 and all(a.ndim == 0 for a in e[1:]):      # one zero point and bounds for every column
+        e[1] = np.full(N, e[1])
+    if len(e) != 2 or any(a.shape != (N,) or a.dtype.kind not in "iu" for a in e):
+        raise CompileError(f"rq: two integer arrays of shape ({N},) expected (the requant vector's elements)")
+    if any(int(a.min()) < 0 or int(a.max()) >= 1 << 32 for a in e):
+        raise CompileError("rq: elements are 32-bit unsigned words")
+    return tuple(a.astype(np.int64) for a in e)

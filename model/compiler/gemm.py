@@ -7,7 +7,7 @@ import numpy as np
 
 from ..config import Config
 from ..isa import COUNT_MAX
-from .checks import _check, _check_epilogue
+from .checks import _check, _check_epilogue, _check_rq
 from .emitter import _Emitter
 from .layout import _layout, _Pass
 from .plan import CompileError, GemmPlan
@@ -33,8 +33,10 @@ class _Compiler:
 
     def __init__(self, cfg: Config, A: np.ndarray, B: np.ndarray, max_group: int | None = None,
                  chunk: int | None = None, act_group: int | None = None, bias: np.ndarray | None = None,
-                 shift: int | None = None, relu: int = 0, rram: np.ndarray | None = None, tiles: list | None = None):
+                 shift: int | None = None, relu: int = 0, rram: np.ndarray | None = None, tiles: list | None = None,
+                 rq=None, addend=None):
         self.cfg, self.A, self.B = cfg, A, B
+        self.rq, self.addend = rq, addend
         self.rram = None if rram is None else rram.copy()   # what the rows hold, kept up to date by program()
         self.bias, self.shift, self.relu = bias, shift, relu
         self.epilogue = bias is not None or shift is not None    # final results take the tiles' bias
@@ -52,7 +54,7 @@ class _Compiler:
         layout, pvec = _layout(cfg, self.M, self.K, self.N, self.max_group if cfg.tile_acc_depth >= 2 else 1,
                                self.tiles)
         p_base = cfg.gbuf_words - pvec * cfg.words_a
-        refs = self.refs = _Refs(cfg, self.A, self.B, self.bias, self.shift, self.relu, p_base)
+        refs = self.refs = _Refs(cfg, self.A, self.B, self.bias, self.shift, self.relu, p_base, self.rq, self.addend)
         em = self.em = _Emitter(cfg, p_base)
         stream = _Stream(cfg, em, refs, self.act_group, self.epilogue)
         passes = []
@@ -137,7 +139,7 @@ class _Compiler:
 
 
 def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: int | None = None,
-                 relu: int = 0, rram=None, tiles=None) -> GemmPlan:
+                 relu: int = 0, rram=None, tiles=None, rq=None, addend=None) -> GemmPlan:
     """Compile ``C = A @ B`` (int8 ``A`` [M, K], int8 ``B`` [K, N], int32 ``C``) for ``cfg``, or one
     int8 layer with an epilogue.
 
@@ -147,6 +149,12 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
     wrap to ``acc_bits``, shift rounding ties toward +inf, clamp to int8, ReLU if ``relu``), by the
     final ``outq`` (bias zeros without one); partial sums through the global buffer stay raw int32.
     ``relu`` (0 or 1) needs ``shift``. Without them: ``C = A @ B`` (+ bias) wrapping to int32.
+    ``rq`` (None or ``(e0, e1)``, the per-column requant words of :func:`rramcim.model.requant.rq_words`,
+    [N] each): ``C`` int8 [M, N] requantized like onnxruntime (docs/isa.md ``outq rq=1``; the tiles
+    ``ldrq`` their N-block's slice next to the bias); it replaces ``shift`` and ``relu``.
+    ``addend`` (None or integers [M, N] in the ``acc_bits`` range): added to the accumulators of ``C``
+    before the epilogue (``ldpsum`` into the first K-group's accumulators, like a bias per row):
+    onnxruntime's saturating u8s8 accumulators on an AVX2 host (docs/onnx.md).
 
     ``rram`` (None or integers [mesh_y, mesh_x, rows, cols], :attr:`rramcim.model.chipfile.KeptChip.rram`):
     the weights the tiles' rows hold before the plan runs (a kept chip). A row that already holds the
@@ -174,6 +182,17 @@ def compile_gemm(cfg: Config, A: np.ndarray, B: np.ndarray, bias=None, shift: in
                                                                  for x, y in tiles):
             raise ValueError(f"tiles: distinct tiles of the {cfg.mesh_x}x{cfg.mesh_y} mesh, not {tiles}")
     epi = dict(zip(("bias", "shift", "relu"), _check_epilogue(cfg, B.shape[1], bias, shift, relu)))
+    epi["rq"] = _check_rq(cfg, B.shape[1], rq, shift, relu)
+    if addend is not None:
+        addend = np.asarray(addend)
+        lim = 1 << (cfg.acc_bits - 1)
+        if addend.shape != (A.shape[0], B.shape[1]) or addend.dtype.kind not in "iu" or (
+                addend.size and (int(addend.min()) < -lim or int(addend.max()) >= lim)):
+            raise CompileError(f"addend: integers [{A.shape[0]}, {B.shape[1]}] in the acc_bits range expected, "
+                               f"not {addend.dtype} {addend.shape}")
+        epi["addend"] = addend.astype(np.int64)
+    if epi["rq"] is not None:
+        epi["shift"], epi["relu"] = 0, 0          # int8 outputs by outq, with rq=1
     whole = COUNT_MAX
     tries = [{}, {"act_group": whole}, {"act_group": whole, "chunk": 2}, {"act_group": whole, "chunk": 1}]
     g = (cfg.tiles if tiles is None else len(tiles)) // 2

@@ -56,6 +56,7 @@ import numpy as np
 from ..config import Config
 from ..encoding import SEQ_FANOUT, SeqOp, pack_vector, unpack_vector
 from ..isa import encode
+from ..requant import pack_rq
 from ..stream import destinations, seq_packet_words
 from .plan import Window
 
@@ -113,17 +114,17 @@ class NetPlan:
 
 def read_outputs(cfg: Config, batch: int, outputs: int, windows, read_map, read_words) -> np.ndarray:
     """``Y`` int32 [batch, outputs] from ``read_words[w][r]``, read ``r`` of window ``w`` holding what
-    ``read_map[w][r] = (v0, n, c0, nc, words)`` says: vectors ``v0 .. v0+n-1`` of output columns ``c0 ..
-    c0+nc-1``, ``words`` words each (int32)."""
+    ``read_map[w][r] = (v0, n, c0, nc, words[, bits])`` says: vectors ``v0 .. v0+n-1`` of output columns
+    ``c0 .. c0+nc-1``, ``words`` words each (``bits``-bit elements: ``acc_bits`` if not given)."""
     Y = np.zeros((batch, outputs), dtype=np.int64)
     if len(read_words) != len(windows):
         raise ValueError(f"read_words: {len(read_words)} windows, the plan has {len(windows)}")
     for w, rmap in enumerate(read_map):
-        for r, (v0, n, c0, nc, words) in enumerate(rmap):
+        for r, (v0, n, c0, nc, words, *bits) in enumerate(rmap):
             got = read_words[w][r]
             for i in range(n):
-                Y[v0 + i, c0:c0 + nc] = unpack_vector(got[i * words:(i + 1) * words], nc, cfg.acc_bits,
-                                                      cfg.flit_width)
+                Y[v0 + i, c0:c0 + nc] = unpack_vector(got[i * words:(i + 1) * words], nc,
+                                                      bits[0] if bits else cfg.acc_bits, cfg.flit_width)
     return Y.astype(np.int32)
 
 
@@ -174,7 +175,7 @@ def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
     for b in blocks:
         L = net.layers[b.layer]
         kbs = -(-L.w.shape[0] // cfg.rows)
-        d = dict(ring=ring, aring=aring, ncols=b.ncols, shift=0, relu=0, bias=0, gstep=0,
+        d = dict(ring=ring, aring=aring, ncols=b.ncols, shift=0, relu=0, bias=0, gstep=0, rq=0,
                  src_ctrl=0, src_x=0, src_y=0, join=0, psrc_x=0, psrc_y=0, dst_x=0, dst_y=0, credits=0, fan=0)
         if b.layer == 0:
             d["src_ctrl"] = 1
@@ -190,10 +191,15 @@ def _streams(cfg: Config, net, blocks: list[Block]) -> dict:
         elif b.layer < last:               # the layer's output block nb: input block nb of every N-block next
             nbs = -(-net.layers[b.layer + 1].w.shape[1] // cfg.cols)
             dst = [by[(b.rep, b.layer + 1, b.nb, nb)].tile for nb in range(nbs)]
-            d.update(op=SeqOp.XS_TILE, shift=L.shift, relu=L.relu, credits=ring, fan=nbs - 1)
+            if L.rq is not None:
+                d.update(op=SeqOp.XS_TILE, rq=1, credits=ring, fan=nbs - 1)
+            else:
+                d.update(op=SeqOp.XS_TILE, shift=L.shift, relu=L.relu, credits=ring, fan=nbs - 1)
             d["dst_x"], d["dst_y"] = dst[0]
             for k, (x, y) in enumerate(dst[1:], 1):
                 d[f"dst{k}_x"], d[f"dst{k}_y"] = x, y
+        elif L.rq is not None:            # the last layer requantized: int8 results
+            d.update(op=SeqOp.OUTQ_CTRL, rq=1, gstep=cfg.vector_words(b.ncols, cfg.xbits))
         else:
             d.update(op=SeqOp.OUT_CTRL, bias=1, gstep=cfg.vector_words(b.ncols, cfg.acc_bits))
         out[b.tile] = d
@@ -321,6 +327,10 @@ def compile_net(cfg: Config, net, X, rram: np.ndarray | None = None, chunk: int 
     share of every window's vectors, so a network on at most half the tiles can run on all of them.
     """
     X = np.asarray(X)
+    if any(getattr(L, "conv", None) is not None for L in net.layers):
+        raise NotResident("convolution layers run layer by layer (their windows are made on the host)")
+    if any(getattr(L, "rq", None) is not None for L in net.layers) and not cfg.has_requant:
+        raise NotResident(f"config '{cfg.name}' has no requant unit for the network's requantized layers")
     if replicas is not None:
         return _compile(cfg, net, X, rram, chunk, replicas)
     blocks1 = placement(cfg, net)                       # one copy must fit (else NotResident, and why)
@@ -367,13 +377,16 @@ def _compile(cfg: Config, net, X, rram, chunk, r: int) -> NetPlan:
     _program(cfg, net, blocks, rram, em)
     W = cfg.flit_width
     first = [b for b in blocks if b.layer == 0]
-    ends = sorted([b for b in blocks if streams[b.tile]["op"] == SeqOp.OUT_CTRL], key=lambda b: (b.rep, b.nb))
+    ends = sorted([b for b in blocks if streams[b.tile]["op"] in (SeqOp.OUT_CTRL, SeqOp.OUTQ_CTRL)],
+                  key=lambda b: (b.rep, b.nb))
     in_words = {b.tile: cfg.vector_words(b.krows, cfg.xbits) for b in first}
     out_words = {b.tile: streams[b.tile]["gstep"] for b in ends}
     seq_base = 0
     bias_base = seq_base + len(blocks) * cfg.seq_words
-    chain_ends = [b for b in blocks if streams[b.tile]["op"] in (SeqOp.XS_TILE, SeqOp.OUT_CTRL)]
-    data_base = bias_base + len(chain_ends) * cfg.words_a
+    chain_ends = [b for b in blocks if streams[b.tile]["op"] in (SeqOp.XS_TILE, SeqOp.OUT_CTRL, SeqOp.OUTQ_CTRL)]
+    rq_ends = [b for b in chain_ends if streams[b.tile]["rq"]]
+    rq_base = bias_base + len(chain_ends) * cfg.words_a
+    data_base = rq_base + len(rq_ends) * 2 * cfg.words_a
     per_step = sum(in_words.values()) + sum(out_words.values())        # a vector on every replica
     room = (cfg.gbuf_words - data_base) // per_step
     if room < 1:
@@ -393,6 +406,10 @@ def _compile(cfg: Config, net, X, rram, chunk, r: int) -> NetPlan:
                 bias[:b.ncols] = net.layers[b.layer].b[c0:c0 + b.ncols]
                 gbuf[bias_base + k * cfg.words_a] = pack_vector(bias, cfg.acc_bits, W)
                 prog.append(encode("ldbias", tx=b.tile[0], ty=b.tile[1], gaddr=bias_base + k * cfg.words_a))
+            for k, b in enumerate(rq_ends):          # and the requant vectors
+                a = rq_base + k * 2 * cfg.words_a
+                gbuf[a] = pack_rq(cfg, *net.layers[b.layer].rq.words(cfg.xbits), b.nb * cfg.cols, b.ncols)
+                prog.append(encode("ldrq", tx=b.tile[0], ty=b.tile[1], gaddr=a))
         addr = data_base
         chans = []
         share = {q: (v0 + q * m, max(0, min(m, n - q * m))) for q in range(rw)}   # replica: (first, valid)
@@ -416,7 +433,8 @@ def _compile(cfg: Config, net, X, rram, chunk, r: int) -> NetPlan:
             out_at[b.tile] = addr
             if nv:
                 reads.append((addr, nv * words))
-                rmap.append((a, nv, b.nb * cfg.cols, b.ncols, words))
+                rmap.append((a, nv, b.nb * cfg.cols, b.ncols, words,
+                             cfg.xbits if streams[b.tile]["op"] == SeqOp.OUTQ_CTRL else cfg.acc_bits))
             addr += m * words
         for k, b in enumerate(blocks):
             if b.rep >= rw:
@@ -431,7 +449,8 @@ def _compile(cfg: Config, net, X, rram, chunk, r: int) -> NetPlan:
             raise NotResident(f"an inference window needs {len(prog)} instructions, the chip holds "
                               f"{cfg.imem_depth}")
         em.add(prog, gbuf, reads, rmap, "inference")
-        steps.append((m, sum(b.rep < rw for b in blocks), len(chain_ends) if v0 == 0 else 0, len(chans)))
+        steps.append((m, sum(b.rep < rw for b in blocks), len(chain_ends) + 2 * len(rq_ends) if v0 == 0 else 0,
+                      len(chans)))
     macs = batch * sum(L.w.shape[0] * L.w.shape[1] for L in net.layers)
     return NetPlan(cfg, batch, net.layers[-1].w.shape[1], em.windows, em.read_map, blocks, streams, macs,
                    em.kinds, rram, r, pad, steps)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..encoding import pack_vector
+from ..requant import pack_rq
 from ..config import Config
 from .layout import _Unit
 
@@ -36,8 +37,9 @@ class _Refs:
     the first row of the M-block being compiled (its partial sums start at ``p_base``)."""
 
     def __init__(self, cfg: Config, A: np.ndarray, B: np.ndarray, bias: np.ndarray | None, shift: int | None,
-                 relu: int, p_base: int):
+                 relu: int, p_base: int, rq=None, addend=None):
         self.cfg, self.A, self.B = cfg, A, B
+        self.rq, self.addend = rq, addend
         self.bias, self.shift, self.relu = bias, shift, relu
         self.K = A.shape[1]
         self.N = B.shape[1]
@@ -78,6 +80,35 @@ class _Refs:
             return pack_vector(v, cfg.acc_bits, cfg.flit_width)
         return _Ref("in", ("b", nb), cfg.words_a, make)
 
+    def addend_ref(self, nb: int, r0: int, r1: int) -> _Ref:
+        """Rows ``r0 .. r1-1`` of N-block ``nb`` of the addend (``ldpsum`` into the first K-group's
+        accumulators), zero padded: ``words_a`` words a row."""
+        cfg, Cc = self.cfg, self.cfg.cols
+
+        def make():
+            V = np.zeros((r1 - r0, Cc), dtype=np.int64)
+            c1 = min(self.N, (nb + 1) * Cc)
+            V[:, :c1 - nb * Cc] = self.addend[r0:r1, nb * Cc:c1]
+            return [w for v in V for w in pack_vector(v, cfg.acc_bits, cfg.flit_width)]
+        return _Ref("in", ("c", nb, r0, r1), (r1 - r0) * cfg.words_a, make)
+
+    def first_in(self, u, t, r0: int, r1: int, slot: int):
+        """What accumulator slots ``slot..`` of tile ``t`` take after its ``mvm`` of rows ``r0 .. r1-1``:
+        the partial sums of the earlier K-groups (``pin``), or the addend (the first K-group), or nothing."""
+        if u.pin:
+            return [_op("ldpsum", self.p_ref(r0, r1), tx=t[0], ty=t[1], slot=slot, count=r1 - r0)]
+        if self.addend is not None:
+            return [_op("ldpsum", self.addend_ref(u.nb, r0, r1), tx=t[0], ty=t[1], slot=slot, count=r1 - r0)]
+        return []
+
+    def rq_ref(self, nb: int) -> _Ref:
+        """N-block ``nb``'s slice of the requant vector (``rq``), zero padded: ``2 * words_a`` words."""
+        cfg, Cc = self.cfg, self.cfg.cols
+
+        def make():
+            return pack_rq(cfg, *self.rq, nb * Cc, min(self.N, (nb + 1) * Cc) - nb * Cc)
+        return _Ref("in", ("rq", nb), 2 * cfg.words_a, make)
+
     def out_ref(self, u: _Unit, r0: int, r1: int) -> _Ref:
         if u.final:
             words = self.cfg.words_q if self.shift is not None else self.cfg.words_a
@@ -92,6 +123,8 @@ class _Refs:
         ref = self.out_ref(u, r0, r1)
         if not u.final:
             return _op("out", ref, **ops)
+        if self.rq is not None:
+            return _op("outq", ref, rq=1, **ops)
         if self.shift is not None:
             return _op("outq", ref, shift=self.shift, relu=self.relu, **ops)
         if self.bias is not None:

@@ -31,6 +31,9 @@ class _Stream:
         if self.epilogue:
             loads = [_op("ldbias", self.refs.b_ref(u.nb), tx=t[0], ty=t[1]) for u in ps.units if u.final
                      for t in u.tiles]
+            if self.refs.rq is not None:
+                loads += [_op("ldrq", self.refs.rq_ref(u.nb), tx=t[0], ty=t[1]) for u in ps.units if u.final
+                          for t in u.tiles]
             if loads:
                 self.em.round(loads, "GEMM")
 
@@ -76,8 +79,7 @@ class _Stream:
         comp = rnd(c)["comp"]
         comp.append(_op("ldact", self.refs.x_ref(kb, r0, r1), tx=t[0], ty=t[1], slot=0, count=r1 - r0))
         comp.append(_op("mvm", tx=t[0], ty=t[1], a=0, count=r1 - r0, b=base, acc=0))
-        if u.pin:
-            comp.append(_op("ldpsum", self.refs.p_ref(r0, r1), tx=t[0], ty=t[1], slot=base, count=r1 - r0))
+        comp += self.refs.first_in(u, t, r0, r1, base)
         out = self.refs.out_op(u, r0, r1, t, base)
         (rnd(c + 1)["out"] if two else comp).append(out)
 
@@ -110,9 +112,8 @@ class _Stream:
             comp.append(_op("ldact", self.refs.x_ref(kb, r0, r1), tx=t[0], ty=t[1], slot=0, count=ln))
             comp.append(_op("mvm", tx=t[0], ty=t[1], a=0, count=ln, b=base, acc=0))
             off, sl = shares[j]
-            if u.pin and sl:
-                comp.append(_op("ldpsum", self.refs.p_ref(r0 + off, r0 + off + sl), tx=t[0], ty=t[1],
-                                slot=base + off, count=sl))
+            if sl:
+                comp += self.refs.first_in(u, t, r0 + off, r0 + off + sl, base + off)
             rnd(c + (1 if early else 0))["cert"].append(t)
         for i, t in enumerate(u.tiles):
             for d in range(1, s):

@@ -19,7 +19,9 @@ from ...model.compiler import compile_gemm, pipeline_limit
 from ...model.compiler.banked import BankedPlan, NotBanked, compile_banked
 from ...model.compiler.net import NetPlan, NotResident, compile_net
 from ...model.config import Config
+from ...model.conv import im2col, maxpool
 from ...model.mlp import Layer, Net
+from ...model.onnxq.avx2 import avx2_correction, saturating_pairs
 from . import NO_FPGA_CHIP, BackendError, run_windows
 from . import model as model_backend
 
@@ -177,7 +179,8 @@ def _host_dram_bits(plan: NetPlan, report: dict) -> int:
     cfg, W = plan.cfg, plan.cfg.flit_width
     first = [b for b in plan.blocks if plan.streams[b.tile]["src_ctrl"] and b.rep == 0]
     pad_in = sum(cfg.vector_words(b.krows, cfg.xbits) * W - b.krows * cfg.xbits for b in first)
-    pad = sum(n * (words * W - nc * cfg.acc_bits) for rmap in plan.read_map for _, n, _, nc, words in rmap)
+    pad = sum(n * (words * W - nc * (bits[0] if bits else cfg.acc_bits))
+              for rmap in plan.read_map for _, n, _, nc, words, *bits in rmap)
     pad += pad_in * plan.batch + plan.pad_vectors * sum(cfg.vector_words(b.krows, cfg.xbits) * W for b in first)
     return report["host_write_bits"] + report["host_read_bits"] - pad
 
@@ -206,8 +209,8 @@ def resident_tiles(cfg: Config, shapes) -> list | None:
 
 def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, progress=None,
             trace: list | None = None, port: str | None = None, baud: int | None = None,
-            serial_timeout: float | None = None, chip: KeptChip | None = None):
-    """Run an MLP (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
+            serial_timeout: float | None = None, chip: KeptChip | None = None, acc: str = "exact"):
+    """Run a network (:class:`rramcim.model.mlp.Net`) on the chip: ``(Y int32 [batch, out], report)``.
 
     When the network is resident (:func:`compile_net`: every layer's weights on tiles of their own, the
     shape a pipeline carries) and the backend runs standing sequences (:data:`PIPELINE_BACKENDS`), it runs
@@ -227,8 +230,23 @@ def run_net(cfg: Config, net, X: np.ndarray, backend: str = "model", log=None, p
     The report sums cycles, MACs and events; ``layers`` lists each layer's ``M``, ``K``, ``N``, ``macs``
     and ``tiles``, and, layer by layer, its ``cycles``, ``windows`` and ``utilization``; in a pipeline the
     layers run at once and share the cycles (``cycles_shared``: true, no cycles per layer).
+
+    Convolution layers run layer by layer, their windows (im2col) made on the host. ``acc = 'avx2'``:
+    the accumulators are onnxruntime's on a CPU whose u8s8 kernels saturate pairs
+    (:func:`rramcim.model.onnxq.avx2.ort_saturates`): where a layer's weights can saturate, the host
+    adds the correction (``addend``), layer by layer; report ``ort_accumulate`` says which.
     """
     x = np.asarray(X, dtype=np.int8)
+    if acc not in ("exact", "avx2"):
+        raise ValueError(f"acc must be 'exact' or 'avx2', not {acc!r}")
+    if acc == "avx2" and not any(saturating_pairs(L).size for L in net.layers):
+        acc = "exact"               # no weight pair can saturate: the same sums
+    if acc == "avx2":
+        Y, report = _run_layers(cfg, net, x, backend, "onnxruntime's saturating accumulators are added by the host "
+                                "between layers", log=log, progress=progress, trace=trace, port=port, baud=baud,
+                                serial_timeout=serial_timeout, chip=chip, acc=acc)
+        report["ort_accumulate"] = acc
+        return Y, report
     plan, reason = compile_resident(cfg, net, x, backend, chip)
     if plan is None:        # a network larger than the tiles: in the banks, if the chip has them
         banked = _run_banked(cfg, net, x, backend, log, progress, trace, chip, port=port, baud=baud,
@@ -284,7 +302,33 @@ def _run_banked(cfg: Config, net, x, backend, log, progress, trace, chip, **seri
     return np.asarray(Y, dtype=np.int32), report
 
 
-def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, trace=None, chip=None, **serial):
+def _layer_gemm(cfg: Config, L, x, acc: str):
+    """Layer ``L`` on int8 ``x`` [batch, in] as a GEMM: ``(A, compile_gemm keyword arguments)``. A
+    convolution's ``A`` is its im2col rows (the windows made on the host, :func:`rramcim.model.conv.im2col`);
+    ``acc = 'avx2'`` adds onnxruntime's saturation correction as an addend (docs/onnx.md)."""
+    A = im2col(x, L.conv) if L.conv is not None else x
+    kw = dict(bias=L.b)
+    if L.rq is not None:
+        kw["rq"] = L.rq.words(cfg.xbits)
+    else:
+        kw.update(shift=L.shift, relu=L.relu or 0)
+    if acc == "avx2":
+        corr = avx2_correction(L, A)
+        if corr.any():
+            kw["addend"] = corr
+    return A, kw
+
+
+def _layer_output(L, y, batch: int):
+    """A GEMM's rows back to the layer's output [batch, out] (a convolution's NHWC map, max-pooled)."""
+    if L.conv is None:
+        return y
+    y = np.asarray(y).reshape(batch, -1)
+    return maxpool(y, L.conv, L.pool, L.w.shape[1]) if L.pool is not None else y
+
+
+def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, trace=None, chip=None, acc="exact",
+                **serial):
     """:func:`run_net`'s layer-by-layer flow."""
     total = {"cycles": 0, "macs": 0, "windows": 0, "rram_row_writes": 0, "noc_flits": 0, "program_cycles": 0,
              "host_write_bits": 0, "host_read_bits": 0}
@@ -293,11 +337,15 @@ def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, t
     placed = resident_tiles(cfg, [L.w.shape for L in net.layers]) if chip is not None else None
     order = [(xx, y) for y in range(cfg.mesh_y) for xx in range(cfg.mesh_x)]
     for i, L in enumerate(net.layers):
+        A, kw = _layer_gemm(cfg, L, x, acc)
         if log:
-            log(f"  layer {i}: [{x.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}]"
-                + (f", shift {L.shift}, relu {L.relu}" if L.shift is not None else ", int32 out"))
-        plan = on_bank0(cfg, chip, lambda rram: compile_gemm(cfg, x, L.w, bias=L.b, shift=L.shift, relu=L.relu or 0,
-                                                             rram=rram, tiles=None if placed is None else placed[i]))
+            what = ("requant" if L.rq is not None else f"shift {L.shift}, relu {L.relu}" if L.shift is not None
+                    else "int32 out")
+            conv = f"conv {L.conv.kh}x{L.conv.kw}/{L.conv.sh}, " if L.conv is not None else ""
+            log(f"  layer {i}: {conv}[{A.shape[0]}x{L.w.shape[0]}] @ [{L.w.shape[0]}x{L.w.shape[1]}], {what}"
+                + (", saturation addend" if "addend" in kw else ""))
+        plan = on_bank0(cfg, chip, lambda rram: compile_gemm(cfg, A, L.w, **kw, rram=rram,
+                                                             tiles=None if placed is None else placed[i]))
         y, rep = run_plan(plan, backend, log=log, progress=progress, trace=trace, trace_offset=total["cycles"],
                           chip=chip, **serial)
         for k in total:
@@ -307,7 +355,7 @@ def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, t
         per_layer.append({"layer": i, "M": plan.M, "K": plan.K, "N": plan.N, "cycles": rep["cycles"],
                           "windows": rep["windows"], "macs": plan.macs, "utilization": rep["utilization"],
                           "tiles": [list(t) for t in (order if placed is None else placed[i])]})
-        x = y
+        x = _layer_output(L, y, x.shape[0])
     peak = cfg.tiles * cfg.peak_macs_per_cycle
     report = dict(total, backend=backend, layers=per_layer, counters=counters, peak_macs_per_cycle=peak,
                   utilization=total["macs"] / (total["cycles"] * peak) if total["cycles"] else 0.0,
