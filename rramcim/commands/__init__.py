@@ -8,7 +8,7 @@ Helpers several commands use (options, checks, output writing, progress) live in
 
 from importlib import import_module
 
-COMMANDS = ("demo", "verilog", "run", "gemm", "asm", "disasm", "config", "fpga")
+COMMANDS = ("demo", "verilog", "run", "gemm", "import_onnx", "asm", "disasm", "config", "fpga")
 
 
 def add_parsers(subparsers):

@@ -1,6 +1,7 @@
-"""``rramcim run``: an int8 MLP on the chip. With ``--net``, ``--inputs`` and ``--out``: that network on those
-inputs, checked against the numpy reference. With none of them: the demo, a 64-32-10 MLP trained on
-scikit-learn's digits, quantized to int8."""
+"""``rramcim run``: an int8 network on the chip. With ``--net``, ``--inputs`` and ``--out``: that network on those
+inputs, checked against the numpy reference. With ``--onnx`` (and ``--inputs``, ``--out``): an onnxruntime QDQ
+model, float32 in and out, checked against onnxruntime. With none of them: the demo, a 64-32-10 MLP trained on
+scikit-learn's digits, quantized to int8 (``--demo cnn``: a small CNN, quantized by onnxruntime)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,19 @@ def add_parser(sub):
                                     "digits, quantized to int8 and run on the chip.")
     add_config_option(sp)
     sp.add_argument("--net", metavar="NET.npz", help="the network")
-    sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in]")
-    sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out]")
+    sp.add_argument("--onnx", metavar="MODEL.onnx",
+                    help="an int8 QDQ model from onnxruntime's quantize_static (docs/onnx.md): --inputs are then "
+                         "float32 in the model's input shape, --out float32 in its output shape, equal to "
+                         "onnxruntime's bit for bit")
+    sp.add_argument("--inputs", metavar="X.npy", help="int8 inputs [batch, in] (with --onnx: float32)")
+    sp.add_argument("--out", metavar="Y.npy", help="output: int32 [batch, out] (with --onnx: float32)")
+    sp.add_argument("--ort-accumulate", choices=["auto", "exact", "avx2"], default="auto",
+                    help="with --onnx: whose accumulators to match. onnxruntime's default session on an x86 CPU "
+                         "with AVX2 but no VNNI saturates u8s8 products in pairs (avx2: the host adds that "
+                         "correction between layers); elsewhere it is exact. auto (default): this CPU's")
+    sp.add_argument("--demo", choices=["mlp", "cnn"], default="mlp",
+                    help="without --net/--onnx: which demo (mlp: the 64-32-10 MLP; cnn: a 2-conv CNN trained "
+                         "with numpy and quantized by onnxruntime)")
     add_backend_options(sp, "cycles, MACs, utilization, per-layer figures, energy")
     add_node_option(sp)
     add_baseline_option(sp)
@@ -40,18 +52,28 @@ def add_parser(sub):
 def main(args):
     import numpy as np
     from ..model.mlp import NetError, load_inputs, load_net, reference
-    given = [f for f in ("net", "inputs", "out") if getattr(args, f)]
+    if args.net and args.onnx:
+        raise CliError("--net and --onnx: give one network")
+    src = "onnx" if args.onnx else "net"
+    given = [f for f in ("net", "onnx", "inputs", "out") if getattr(args, f)]
     if given:
-        missing = [f"--{f}" for f in ("net", "inputs", "out") if not getattr(args, f)]
+        missing = [f"--{f}" for f in (src, "inputs", "out") if not getattr(args, f)]
         if missing:
-            raise CliError(f"{', '.join(missing)} missing: give --net, --inputs and --out "
+            raise CliError(f"{', '.join(missing)} missing: give --{src}, --inputs and --out "
                            "(or none of them for the demo)")
     outputs = Outputs([("--out", args.out), ("--report", args.report), ("--chip", args.chip)],
-                      inputs=[("--net", args.net), ("--inputs", args.inputs), ("--config", args.config)],
+                      inputs=[("--net", args.net), ("--onnx", args.onnx), ("--inputs", args.inputs),
+                              ("--config", args.config)],
                       dirs=[("--plot", args.plot, PLOTS)])
     cfg = _checked_config(args)
     if not given:
+        if args.demo == "cnn":
+            from .onnx_run import run_cnn_demo
+            return run_cnn_demo(args, cfg, outputs)
         return _run_demo(args, cfg, outputs)
+    if args.onnx:
+        from .onnx_run import run_onnx
+        return run_onnx(args, cfg, outputs)
     try:
         net = load_net(args.net)
         X = load_inputs(args.inputs, net)
@@ -71,7 +93,7 @@ def main(args):
           f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
     print_cycle_split(report)
     with outputs.scratch() as scratch:
-        energy(args, cfg, report, _layers(report), X.shape[0], "inference", scratch if args.plot else None)
+        energy(args, cfg, report, _layers(report, net), X.shape[0], "inference", scratch if args.plot else None)
         _plots(args, report, trace, cfg, outputs, scratch)
     outputs.stage("--out", args.out, npy_bytes(Y.astype(np.int32)))
     if args.report:
@@ -129,22 +151,25 @@ def _checked_config(args):
     return cfg
 
 
-def _run_net(args, cfg, net, X, trace, chip):
+def _run_net(args, cfg, net, X, trace, chip, acc: str = "exact"):
     """``(Y, report)`` of ``net`` on ``X`` on the chosen backend (on the kept ``chip``, updated in place, if not
     None), a JobError as a one-line CliError."""
+    from ..model.compiler import CompileError
     from ..sim.backends.jobs import JobError, run_net
     try:
         return run_net(cfg, net, X, args.backend, log=print, progress=progress_printer("windows"),
-                       trace=trace, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout, chip=chip)
-    except JobError as e:
+                       trace=trace, port=args.port, baud=args.baud, serial_timeout=args.serial_timeout, chip=chip,
+                       acc=acc)
+    except (JobError, CompileError) as e:
         raise CliError(str(e)) from None
 
 
-def _layers(report) -> list:
+def _layers(report, net=None) -> list:
     """A net run's GEMMs as ``(M, K, N, out_bits, bias)``: hidden layers leave requantized (int8), the last
-    int32; every layer has a bias."""
+    int32 unless it is requantized too (``net``'s last layer has ``rq``); every layer has a bias."""
     n = len(report["layers"])
-    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 else 32, 1) for i, L in enumerate(report["layers"])]
+    last_q = net is not None and net.layers[-1].rq is not None
+    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 or last_q else 32, 1) for i, L in enumerate(report["layers"])]
 
 
 def _plots(args, report, trace, cfg, outputs, scratch):
