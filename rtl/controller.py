@@ -31,10 +31,10 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.chip import BANK_FIELDS, STREAM_OPS, tile_limits
+from ..model.chip import BANK_FIELDS, REQUANT_FIELDS, REQUANT_OPS, STREAM_OPS, tile_limits
 from ..model.config import Config
 from ..model.encoding import (COUNTER_NAMES, ERR_ARG, ERROR_CODE_BITS, ERROR_FIELDS, GADDR_BITS,
-                              HEADER_TYPE_BITS, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
+                              HEADER_TYPE_BITS, LOAD_COUNT, LOAD_PACKET, RESULT_ARG, WROW_ARG, ErrorCode, PacketType,
                               gbuf_words_of, gbuf_write_fields, imem_write_fields)
 from ..model.isa import COUNT_MAX, FORMATS, INSTR_BITS, OPCODE_BITS, Op
 
@@ -61,11 +61,17 @@ class CtrlState(enum.Enum, shape=3):
     FEED = 4
 
 
+def _has_op(cfg: Config, op: int) -> bool:
+    """The chip has instruction ``op`` (``ldseq``, ``chan``, ``feed`` need ``streams``; ``ldrq`` the requant unit)."""
+    return not (not cfg.streams and op in STREAM_OPS or not cfg.has_requant and op in REQUANT_OPS)
+
+
 def _used_mask(cfg: Config, name: str) -> int:
-    """The bits instruction ``name`` uses on ``cfg`` (a chip of one bank has no ``bank`` or ``reduce``)."""
+    """The bits instruction ``name`` uses on ``cfg`` (a chip of one bank has no ``bank`` or ``reduce``,
+    one without the requant unit no ``rq``)."""
     mask = (1 << OPCODE_BITS) - 1
     for f in FORMATS[name][1]:
-        if cfg.banks > 1 or f.name not in BANK_FIELDS:
+        if (cfg.banks > 1 or f.name not in BANK_FIELDS) and (cfg.has_requant or f.name not in REQUANT_FIELDS):
             mask |= ((1 << f.width) - 1) << f.lsb
     return mask
 
@@ -416,7 +422,7 @@ class _CtrlLogic:
                 with m.Case(Op.FEED):
                     self.issue_feed()
             for name, (op, fields, _) in FORMATS.items():
-                if op in (Op.NOP, Op.HALT, Op.BARRIER, Op.CHAN, Op.FEED) or not cfg.streams and op in STREAM_OPS:
+                if op in (Op.NOP, Op.HALT, Op.BARRIER, Op.CHAN, Op.FEED) or not _has_op(cfg, op):
                     continue
                 with m.Case(op):
                     m.d.sync += self.state.eq(CtrlState.SEND)
@@ -529,12 +535,13 @@ class _CtrlLogic:
             if self.cfg.banks > 1:      # the RRAM row across the banks: bank * rows + row (a constant multiplier)
                 row = row + instr_field(word, name, "bank") * self.cfg.rows
             arg = pack(WROW_ARG, row=row, pc=self.pc)
-        elif op in (Op.LDBIAS, Op.LDSEQ):
-            arg = 0
+        elif op in (Op.LDBIAS, Op.LDSEQ, Op.LDRQ):
+            arg = 0                             # ldrq: halves 0 and 1 (step)
         else:
             arg = instr_field(word, name, "slot")
+        count = LOAD_COUNT.get(op, instr_field(word, name, "count") if "count" in names else 1)
         m.d.comb += [job.payload.type.eq(LOAD_PACKET[op]), job.payload.length.eq(1 + words),
-                     job.payload.count.eq(instr_field(word, name, "count") if "count" in names else 1),
+                     job.payload.count.eq(count),
                      job.payload.arg.eq(arg), job.payload.step.eq(op not in (Op.LDBIAS, Op.LDSEQ))]
         m.d.sync += [self.gaddr.eq(instr_field(word, name, "gaddr")), self.gstep.eq(words)]
 
@@ -558,7 +565,7 @@ def _check(m, cfg, word, code):
     m.d.comb += code.eq(ErrorCode.ILLEGAL_OPCODE)
     with m.Switch(word[:OPCODE_BITS]):
         for name, (op, fields, _) in FORMATS.items():
-            if not cfg.streams and op in STREAM_OPS:
+            if not _has_op(cfg, op):
                 continue
             with m.Case(op):
                 # the first failing check wins: assign in reverse order
@@ -578,7 +585,7 @@ def _checks(cfg, word, name, op, names) -> list:
     if "dx" in names:
         conds.append((ErrorCode.BAD_TILE, (fld("dx") >= cfg.mesh_x) | (fld("dy") >= cfg.mesh_y)
                       | ((fld("dx") == fld("tx")) & (fld("dy") == fld("ty")))))
-    n = fld("count") if "count" in names else 1
+    n = LOAD_COUNT.get(op, fld("count") if "count" in names else 1)
     words = gbuf_words_of(cfg, op)
     if words:
         conds.append((ErrorCode.BAD_GBUF, fld("gaddr") + n * words > cfg.gbuf_words))

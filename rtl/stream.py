@@ -24,7 +24,8 @@ from amaranth.lib import enum
 
 from ..model.encoding import SEQ_DESC, SEQ_FANOUT, PacketType, SeqOp, fields_width
 from .fields import layout, unpack
-from .postproc import ShiftClampLane, biased
+from .postlane import RQ_BITS, PostLane
+from .postproc import biased
 
 __all__ = ["StreamPart", "SendKind"]
 
@@ -235,16 +236,20 @@ class StreamPart:
         per_a, per_q = W // A, W // X
         zero = Const(0, signed(A))
 
-        def element(lane, per, nwords):
+        def element(lane, per, nwords, vec=row_q, pad=zero):
             cols = [lane + per * k for k in range(nwords)]
-            el = Array([row_q[c] if c < cfg.cols else zero for c in cols])[dk]
+            el = Array([vec[c] if c < cfg.cols else pad for c in cols])[dk]
             return Mux(dk * per + lane < d.ncols, el, 0)
         a_word = Cat(*[element(lane, per_a, cfg.words_a)[:A] for lane in range(per_a)])
         q_lanes = []
         for lane in range(per_q):
-            pp = ShiftClampLane(cfg)
+            pp = PostLane(cfg)
             m.submodules[f"seq_pp{lane}"] = pp
             m.d.comb += [pp.a.eq(element(lane, per_q, cfg.words_q)), pp.shift.eq(d.shift), pp.relu.eq(d.relu)]
+            if cfg.has_requant:
+                nil = Const(0, RQ_BITS)
+                m.d.comb += [pp.rq.eq(d.rq), pp.e0.eq(element(lane, per_q, cfg.words_q, t.rq0, nil)),
+                             pp.e1.eq(element(lane, per_q, cfg.words_q, t.rq1, nil))]
             q_lanes.append(Mux(dk * per_q + lane < d.ncols, pp.y.as_unsigned(), 0))
         data_word = Mux(self.quant, Cat(*q_lanes), a_word)
         m.d.comb += self.s_data.eq(Mux(self.to_ctrl & (self.pk == 0), self.raddr, data_word))

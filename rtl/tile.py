@@ -41,6 +41,7 @@ from .crossbar import check_faults
 from .fields import instr_field, layout, unpack
 from .macro import Macro
 from .noc.ni import NodeSignature
+from .postlane import RQ_BITS
 from .sender import PacketSender
 from .stream import RxState, StreamPart
 from .tile_words import ResultWords, SendOp, mode_layout
@@ -138,6 +139,9 @@ class _TileLogic:
         self.acc_r, self.acc_w = accmem.read_port(domain="comb"), accmem.write_port()
         self.acc_cols = [self.acc_r.data[c * A:(c + 1) * A].as_signed() for c in range(cfg.cols)]
         self.bias = Signal(data.ArrayLayout(signed(A), cfg.cols), reset_less=True)
+        # the requant vector's halves (ldrq; chips with the requant unit)
+        self.rq0 = Signal(data.ArrayLayout(RQ_BITS, cfg.cols), reset_less=True)
+        self.rq1 = Signal(data.ArrayLayout(RQ_BITS, cfg.cols), reset_less=True)
 
         # Receive buffer: argument word then data words (or the command's words).
         nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words if cfg.streams else 0) + 1
@@ -242,7 +246,8 @@ class _TileLogic:
                      np_.payload.eq(Mux(seq.active, seq.s_data, sp.payload)),
                      sp.ready.eq(np_.ready & ~seq.active)]
         wiring.connect(m, sender.words, words.words)
-        m.d.comb += [words.mode.eq(self.mode), words.row.eq(self.acc_r.data), words.bias.eq(self.bias)]
+        m.d.comb += [words.mode.eq(self.mode), words.row.eq(self.acc_r.data), words.bias.eq(self.bias),
+                     words.rq0.eq(self.rq0), words.rq1.eq(self.rq1)]
         self.count("tx_stall", sender.stall)
         self.count("acc_read_bits", sender.tx_header.valid & sender.tx_header.ready & (self.mode.op != SendOp.ONE),
                    cfg.cols * cfg.acc_bits)
@@ -317,6 +322,11 @@ class _TileLogic:
                              self.ibuf_w.data.eq(Cat(*unpack(vec, cfg.rows, X, W)))]
             with m.Case(PacketType.BIAS):
                 m.d.sync += [self.bias[c].eq(e.as_signed()) for c, e in enumerate(unpack(vec, cfg.cols, A, W))]
+            if cfg.has_requant:
+                with m.Case(PacketType.RQ):
+                    for half, reg in enumerate((self.rq0, self.rq1)):
+                        with m.If(self.slot_arg.slot[0] == half):
+                            m.d.sync += [reg[c].eq(e) for c, e in enumerate(unpack(vec, cfg.cols, A, W))]
             with m.Case(PacketType.PSUM, PacketType.PSUM_T):
                 m.d.comb += [self.acc_w.addr.eq(self.slot_arg.slot), self.acc_w.en.eq(1),
                              self.acc_w.data.eq(self.acc_sum)]
@@ -371,3 +381,5 @@ class _TileLogic:
                       step=cfg.words_q)
             m.d.sync += [mode.shift.eq(instr_field(instr, name, "shift")),
                          mode.relu.eq(instr_field(instr, name, "relu"))]
+            if cfg.has_requant:
+                m.d.sync += mode.rq.eq(instr_field(instr, name, "rq"))

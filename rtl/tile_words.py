@@ -23,7 +23,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from ..model.isa import isa_field
-from .postproc import ShiftClampLane, biased
+from .postlane import RQ_BITS, PostLane
+from .postproc import biased
 from .sender import PayloadPort
 
 __all__ = ["SendOp", "ResultWords", "mode_layout"]
@@ -45,6 +46,7 @@ def mode_layout() -> data.StructLayout:
         "bias": isa_field("out", "bias").width,
         "shift": isa_field("outq", "shift").width,
         "relu": isa_field("outq", "relu").width,
+        "rq": isa_field("outq", "rq").width,
     })
 
 
@@ -71,6 +73,8 @@ class ResultWords(wiring.Component):
         The accumulator vector at ``slot`` (a combinational read).
     bias : In(array of cols x signed(acc_bits))
         The tile's bias vector.
+    rq0, rq1 : In(array of cols x 32)
+        The tile's requant vector (``ldrq``; used with ``mode.rq`` on chips with the requant unit).
     """
 
     def __init__(self, cfg: Config):
@@ -83,6 +87,8 @@ class ResultWords(wiring.Component):
             "slot": Out(range(cfg.tile_acc_depth)),
             "row": In(unsigned(cfg.cols * cfg.acc_bits)),
             "bias": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)),
+            "rq0": In(data.ArrayLayout(RQ_BITS, cfg.cols)),
+            "rq1": In(data.ArrayLayout(RQ_BITS, cfg.cols)),
         })
 
     def elaborate(self, platform):
@@ -101,18 +107,22 @@ class ResultWords(wiring.Component):
         per_a, per_q = W // A, W // X
         zero = Const(0, signed(A))
 
-        def element(lane, per, nwords):
-            """The column of ``row_q`` in ``lane`` of data word ``jn`` (``per`` lanes a word)."""
+        def element(lane, per, nwords, vec=row_q, pad=zero):
+            """The column of ``vec`` in ``lane`` of data word ``jn`` (``per`` lanes a word)."""
             cols = [lane + per * k for k in range(nwords)]
-            return Array([row_q[c] if c < cfg.cols else zero for c in cols])[jn]
+            return Array([vec[c] if c < cfg.cols else pad for c in cols])[jn]
 
         a_lanes = [element(lane, per_a, cfg.words_a)[:A] for lane in range(per_a)]
         q_lanes = []
         for lane in range(per_q):
-            pp = ShiftClampLane(cfg)
+            pp = PostLane(cfg)
             m.submodules[f"pp{lane}"] = pp
             m.d.comb += [pp.a.eq(element(lane, per_q, cfg.words_q)), pp.shift.eq(mode.shift),
                          pp.relu.eq(mode.relu)]
+            if cfg.has_requant:
+                nil = Const(0, RQ_BITS)
+                m.d.comb += [pp.rq.eq(mode.rq), pp.e0.eq(element(lane, per_q, cfg.words_q, self.rq0, nil)),
+                             pp.e1.eq(element(lane, per_q, cfg.words_q, self.rq1, nil))]
             q_lanes.append(pp.y.as_unsigned())
         # lanes past the last column of the last word are zero (the model packs only `cols` elements)
         a_mask = Array([Const(_lane_mask(cfg.cols - k * per_a, per_a, A), per_a * A) for k in range(cfg.words_a)])
