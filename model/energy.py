@@ -357,9 +357,9 @@ _RQ_BITS = 32        # a requant vector element (rtl/postlane.py's RQ_BITS; the 
 
 
 def post_lanes(cfg: Config) -> int:
-    """Post-processing lanes a tile: ``flit_width // xbits`` in its sender, as many again in its
-    standing-sequence sender when ``cfg.streams`` (rtl/tile_words.py, rtl/stream.py)."""
-    return cfg.flit_width // cfg.xbits * (1 + bool(cfg.streams))
+    """Post-processing lanes a tile: ``flit_width // xbits``, shared by its packet sender and its
+    standing-sequence sender, which never send at once (rtl/tile.py, ``send_path``)."""
+    return cfg.flit_width // cfg.xbits
 
 
 def chip_area(cfg: Config, node: str = DEFAULT_NODE) -> dict:

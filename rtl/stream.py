@@ -24,7 +24,7 @@ from amaranth.lib import enum
 
 from ..model.encoding import SEQ_DESC, SEQ_FANOUT, PacketType, SeqOp, fields_width
 from .fields import layout, unpack
-from .postlane import RQ_BITS, PostLane
+from .postlane import RQ_BITS
 from .postproc import biased
 
 __all__ = ["StreamPart", "SendKind"]
@@ -83,6 +83,11 @@ class StreamPart:
         self.s_len = Signal.like(hl.length, name="seq_len")
         self.s_data = Signal(cfg.flit_width, name="seq_data")
         self.quant = (self.d.op == SeqOp.XS_TILE) | (self.d.op == SeqOp.OUTQ_CTRL)
+        # what the tile's post-processing lanes take while the sequence sends (it shares them, Tile.lanes)
+        per_q = cfg.flit_width // cfg.xbits
+        self.lane_a = [Signal(signed(cfg.acc_bits), name=f"seq_lane_a{k}") for k in range(per_q)]
+        self.lane_e0 = [Signal(RQ_BITS, name=f"seq_lane_e0_{k}") for k in range(per_q)]
+        self.lane_e1 = [Signal(RQ_BITS, name=f"seq_lane_e1_{k}") for k in range(per_q)]
 
     @staticmethod
     def _wrap(reg, depth):
@@ -243,14 +248,12 @@ class StreamPart:
         a_word = Cat(*[element(lane, per_a, cfg.words_a)[:A] for lane in range(per_a)])
         q_lanes = []
         for lane in range(per_q):
-            pp = PostLane(cfg)
-            m.submodules[f"seq_pp{lane}"] = pp
-            m.d.comb += [pp.a.eq(element(lane, per_q, cfg.words_q)), pp.shift.eq(d.shift), pp.relu.eq(d.relu)]
+            m.d.comb += self.lane_a[lane].eq(element(lane, per_q, cfg.words_q))
             if cfg.has_requant:
                 nil = Const(0, RQ_BITS)
-                m.d.comb += [pp.rq.eq(d.rq), pp.e0.eq(element(lane, per_q, cfg.words_q, t.rq0, nil)),
-                             pp.e1.eq(element(lane, per_q, cfg.words_q, t.rq1, nil))]
-            q_lanes.append(Mux(dk * per_q + lane < d.ncols, pp.y.as_unsigned(), 0))
+                m.d.comb += [self.lane_e0[lane].eq(element(lane, per_q, cfg.words_q, t.rq0, nil)),
+                             self.lane_e1[lane].eq(element(lane, per_q, cfg.words_q, t.rq1, nil))]
+            q_lanes.append(Mux(dk * per_q + lane < d.ncols, t.lane_y[lane].as_unsigned(), 0))
         data_word = Mux(self.quant, Cat(*q_lanes), a_word)
         m.d.comb += self.s_data.eq(Mux(self.to_ctrl & (self.pk == 0), self.raddr, data_word))
         # next values

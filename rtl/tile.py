@@ -41,7 +41,7 @@ from .crossbar import check_faults
 from .fields import instr_field, layout, unpack
 from .macro import Macro
 from .noc.ni import NodeSignature
-from .postlane import RQ_BITS
+from .postlane import RQ_BITS, PostLane
 from .sender import PacketSender
 from .stream import RxState, StreamPart
 from .tile_words import ResultWords, SendOp, mode_layout
@@ -142,6 +142,8 @@ class _TileLogic:
         # the requant vector's halves (ldrq; chips with the requant unit)
         self.rq0 = Signal(data.ArrayLayout(RQ_BITS, cfg.cols), reset_less=True)
         self.rq1 = Signal(data.ArrayLayout(RQ_BITS, cfg.cols), reset_less=True)
+        # the post-processing lanes' results (send_path), for the packet sender's words and the sequence's
+        self.lane_y = [Signal(signed(X), name=f"lane_y{k}") for k in range(cfg.flit_width // X)]
 
         # Receive buffer: argument word then data words (or the command's words).
         nbuf = max(cfg.words_x, cfg.words_w, cfg.words_a, cfg.seq_words if cfg.streams else 0) + 1
@@ -248,6 +250,26 @@ class _TileLogic:
         wiring.connect(m, sender.words, words.words)
         m.d.comb += [words.mode.eq(self.mode), words.row.eq(self.acc_r.data), words.bias.eq(self.bias),
                      words.rq0.eq(self.rq0), words.rq1.eq(self.rq1)]
+        # one set of post-processing lanes (shift, or requant), shared: the sequence's sender uses them in
+        # STREAM, the packet sender (its data words, ResultWords) otherwise; the two never send at once
+        d = seq.d
+        for k, y in enumerate(self.lane_y):
+            pp = PostLane(cfg)
+            m.submodules[f"pp{k}"] = pp
+            if seq.enabled:
+                m.d.comb += [pp.a.eq(Mux(seq.active, seq.lane_a[k], words.lane_a[k])),
+                             pp.shift.eq(Mux(seq.active, d.shift, self.mode.shift)),
+                             pp.relu.eq(Mux(seq.active, d.relu, self.mode.relu))]
+            else:
+                m.d.comb += [pp.a.eq(words.lane_a[k]), pp.shift.eq(self.mode.shift), pp.relu.eq(self.mode.relu)]
+            if cfg.has_requant:
+                if seq.enabled:
+                    m.d.comb += [pp.rq.eq(Mux(seq.active, d.rq, self.mode.rq)),
+                                 pp.e0.eq(Mux(seq.active, seq.lane_e0[k], words.lane_e0[k])),
+                                 pp.e1.eq(Mux(seq.active, seq.lane_e1[k], words.lane_e1[k]))]
+                else:
+                    m.d.comb += [pp.rq.eq(self.mode.rq), pp.e0.eq(words.lane_e0[k]), pp.e1.eq(words.lane_e1[k])]
+            m.d.comb += [y.eq(pp.y), words.lane_y[k].eq(pp.y)]
         self.count("tx_stall", sender.stall)
         self.count("acc_read_bits", sender.tx_header.valid & sender.tx_header.ready & (self.mode.op != SendOp.ONE),
                    cfg.cols * cfg.acc_bits)

@@ -10,8 +10,8 @@ tile sends, so the words and their cycles are the same):
   ``slot``), with the bias added where the words get it (``outq``, ``out`` with bias);
 * ``word_q``: data word ``j`` of that vector, formed when the sender says ``ahead`` for it
   (word 0 while the argument word is offered, ``j + 1`` in the cycle word ``j`` is taken):
-  ``acc_bits`` elements (``out``, ``psum``) or post-processed ``xbits`` elements (``outq``,
-  :class:`~.postproc.ShiftClampLane`), lanes past the last column zero.
+  ``acc_bits`` elements (``out``, ``psum``) or post-processed ``xbits`` elements (``outq``, the tile's
+  post-processing lanes, :class:`~.postlane.PostLane`), lanes past the last column zero.
 
 The cut keeps the accumulator read and the post-processing lanes out of the network's input
 path (the FPGA clock, docs/fpga.md).
@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from ..model.isa import isa_field
-from .postlane import RQ_BITS, PostLane
+from .postlane import RQ_BITS
 from .postproc import biased
 from .sender import PayloadPort
 
@@ -75,6 +75,12 @@ class ResultWords(wiring.Component):
         The tile's bias vector.
     rq0, rq1 : In(array of cols x 32)
         The tile's requant vector (``ldrq``; used with ``mode.rq`` on chips with the requant unit).
+    lane_a, lane_e0, lane_e1 : Out(array of flit_width // xbits)
+        What each post-processing lane takes for data word ``jn`` of an ``outq``: the column's biased
+        accumulator and requant elements. The lanes (:class:`~.postlane.PostLane`) are the tile's, shared
+        with its standing sequence's sender (the two never send at once, :class:`~.tile.Tile`).
+    lane_y : In(array of flit_width // xbits x signed(xbits))
+        The lanes' results.
     """
 
     def __init__(self, cfg: Config):
@@ -89,6 +95,10 @@ class ResultWords(wiring.Component):
             "bias": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)),
             "rq0": In(data.ArrayLayout(RQ_BITS, cfg.cols)),
             "rq1": In(data.ArrayLayout(RQ_BITS, cfg.cols)),
+            "lane_a": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.flit_width // cfg.xbits)),
+            "lane_e0": Out(data.ArrayLayout(RQ_BITS, cfg.flit_width // cfg.xbits)),
+            "lane_e1": Out(data.ArrayLayout(RQ_BITS, cfg.flit_width // cfg.xbits)),
+            "lane_y": In(data.ArrayLayout(signed(cfg.xbits), cfg.flit_width // cfg.xbits)),
         })
 
     def elaborate(self, platform):
@@ -115,15 +125,12 @@ class ResultWords(wiring.Component):
         a_lanes = [element(lane, per_a, cfg.words_a)[:A] for lane in range(per_a)]
         q_lanes = []
         for lane in range(per_q):
-            pp = PostLane(cfg)
-            m.submodules[f"pp{lane}"] = pp
-            m.d.comb += [pp.a.eq(element(lane, per_q, cfg.words_q)), pp.shift.eq(mode.shift),
-                         pp.relu.eq(mode.relu)]
+            m.d.comb += self.lane_a[lane].eq(element(lane, per_q, cfg.words_q))
             if cfg.has_requant:
                 nil = Const(0, RQ_BITS)
-                m.d.comb += [pp.rq.eq(mode.rq), pp.e0.eq(element(lane, per_q, cfg.words_q, self.rq0, nil)),
-                             pp.e1.eq(element(lane, per_q, cfg.words_q, self.rq1, nil))]
-            q_lanes.append(pp.y.as_unsigned())
+                m.d.comb += [self.lane_e0[lane].eq(element(lane, per_q, cfg.words_q, self.rq0, nil)),
+                             self.lane_e1[lane].eq(element(lane, per_q, cfg.words_q, self.rq1, nil))]
+            q_lanes.append(self.lane_y[lane].as_unsigned())
         # lanes past the last column of the last word are zero (the model packs only `cols` elements)
         a_mask = Array([Const(_lane_mask(cfg.cols - k * per_a, per_a, A), per_a * A) for k in range(cfg.words_a)])
         q_mask = Array([Const(_lane_mask(cfg.cols - k * per_q, per_q, X), per_q * X) for k in range(cfg.words_q)])

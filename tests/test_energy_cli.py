@@ -182,7 +182,7 @@ def test_bad_baseline_is_one_line_and_writes_nothing(tmp_path, value):
 def test_equal_area_on_a_chip_too_small_for_its_pes_is_one_line(tmp_path):
     """256x256 macros: the chip's peak in digital PEs is larger than the chip; said before any work."""
     cfg = tmp_path / "big.toml"
-    cfg.write_text("rows = 256\ncols = 256\n")
+    cfg.write_text("rows = 256\ncols = 256\nrequant = 0\n")
     out = tmp_path / "C.npy"
     p = rramcim(*_gemm(tmp_path)[:-2], "--config", str(cfg), "--out", str(out), "--baseline", "equal-area")
     _one_line_error(p, "--baseline equal-area", "more than the chip's")
@@ -221,7 +221,7 @@ def test_a_banked_chip_too_small_for_its_default_baseline_says_so(tmp_path):
     """256x256 macros with 2 banks: the default (equal-area) has no baseline of that area; one line, naming the
     way out, before any work."""
     cfg = tmp_path / "big.toml"
-    cfg.write_text("rows = 256\ncols = 256\nbanks = 2\n")
+    cfg.write_text("rows = 256\ncols = 256\nbanks = 2\nrequant = 0\n")
     out = tmp_path / "C.npy"
     p = rramcim(*_gemm(tmp_path)[:-2], "--config", str(cfg), "--out", str(out))
     _one_line_error(p, "--baseline equal-area (the default for a banked config)", "more than the chip's",
@@ -242,8 +242,9 @@ def test_run_says_which_case_it_is_in(tmp_path):
     assert json.loads(rep.read_text())["energy_case"] == "parity"
     cfg = tmp_path / "b16.toml"
     cfg.write_text("mesh_x = 2\nmesh_y = 2\nrows = 8\ncols = 8\nflit_width = 32\nimem_depth = 1024\n"
-                   "gbuf_words = 1024\ntile_ibuf_depth = 8\ntile_acc_depth = 8\nbanks = 256\n")
-    sram = E.equal_area_baseline(PRESETS["tiny"].replace(name="b16", banks=256, imem_depth=1024))["sram_bytes"]
+                   "gbuf_words = 1024\ntile_ibuf_depth = 8\ntile_acc_depth = 8\nbanks = 256\nrequant = 0\n")
+    sram = E.equal_area_baseline(PRESETS["tiny"].replace(name="b16", banks=256, imem_depth=1024,
+                                                         requant=0))["sram_bytes"]
     k = 8 * (int(sram ** 0.5) // 8 + 2)                   # one k x k layer, more bytes than the baseline's SRAM
     assert sram < k * k <= 4 * 256 * 64
     rng = np.random.default_rng(3)

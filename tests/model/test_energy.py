@@ -240,11 +240,9 @@ SHARED = ("adder trees and shift-add", "macro registers", "tile buffers", "route
 
 
 def _since_requant(cfg, a):
-    """mm2 the requant issue added to ``chip_area(cfg, "22nm")`` ``a``: the requant lanes and vectors, and the
-    shift lanes of the standing-sequence sender (flit_width / xbits lanes of 3 * acc_bits full adders a tile)."""
-    gate, fa = 0.798 * (22 / 45) ** 2, 4.256 / 0.798
-    stream_lanes = cfg.tiles * cfg.streams * (cfg.flit_width // cfg.xbits) * 3 * cfg.acc_bits * fa * gate * 1e-6
-    return a["requant lanes"] + a["requant vectors"] + stream_lanes
+    """mm2 the requant issue added to ``chip_area(cfg, "22nm")`` ``a``: the requant lanes and vectors (the
+    shift lanes, one set a tile shared by its two senders, were priced before)."""
+    return a["requant lanes"] + a["requant vectors"]
 
 
 def _counters(mvms, cfg):
@@ -375,22 +373,22 @@ def test_requant_area_only_with_the_unit_and_by_lanes():
         cfg = PRESETS[name]
         assert cfg.has_requant, name
         a = E.chip_area(cfg, "22nm")
-        lanes = cfg.flit_width // cfg.xbits * 2                         # the sender's and the sequence sender's
+        lanes = cfg.flit_width // cfg.xbits                             # one set, shared by the two senders
         assert a["requant lanes"] == pytest.approx(cfg.tiles * lanes * g * gate * 1e-6, rel=1e-9), name
         assert a["requant vectors"] == pytest.approx(cfg.tiles * 2 * cfg.cols * 32 * dff * gate * 1e-6, rel=1e-9)
         off = E.chip_area(cfg.replace(requant=0), "22nm")
         assert a["total"] - off["total"] == pytest.approx(a["requant lanes"] + a["requant vectors"], rel=1e-9)
-    # the lanes scale with flit_width / xbits and with the standing-sequence sender
+    # the lanes scale with flit_width / xbits, not with the standing-sequence sender (it shares them)
     half = E.chip_area(DEFAULT.replace(flit_width=128), "22nm")
     one = E.chip_area(DEFAULT.replace(streams=0), "22nm")
     full = E.chip_area(DEFAULT, "22nm")
     assert full["requant lanes"] == pytest.approx(2 * half["requant lanes"], rel=1e-12)
-    assert full["requant lanes"] == pytest.approx(2 * one["requant lanes"], rel=1e-12)
+    assert full["requant lanes"] == pytest.approx(one["requant lanes"], rel=1e-12)
     assert full["requant vectors"] == half["requant vectors"] == one["requant vectors"]
     # a chip whose acc_bits is not 32 cannot have the unit: no requant area
     assert E.chip_area(TINY.replace(acc_bits=24), "22nm")["requant lanes"] == 0
-    # and the shift lanes of the sequence sender are priced too (3 * acc_bits full adders each)
-    assert full["tile logic"] - one["tile logic"] == pytest.approx(4 * 32 * 96 * 4.256 / 0.798 * gate * 1e-6)
+    # and the shift lanes are shared too (3 * acc_bits full adders each, as many with or without sequences)
+    assert full["tile logic"] == pytest.approx(one["tile logic"], rel=1e-12)
 
 
 def _quiet_report(macs):

@@ -72,8 +72,9 @@ def test_sram_grows_with_the_chips_area():
 
 
 def test_no_equal_area_baseline_when_its_pes_outgrow_the_chip():
-    """256x256 macros: the chip's peak in digital PEs takes more area than the whole chip."""
-    cfg = DEFAULT.replace(rows=256, cols=256)
+    """256x256 macros: the chip's peak in digital PEs takes more area than the whole chip (without the requant
+    lanes, which would make the chip larger than that)."""
+    cfg = DEFAULT.replace(rows=256, cols=256, requant=0)
     with pytest.raises(E.EnergyError, match="equal-area baseline: its PE array .* more than the chip's"):
         E.equal_area_baseline(cfg)
     with pytest.raises(E.EnergyError, match="equal-area"):
@@ -106,7 +107,8 @@ def test_a_network_that_does_not_fit_fetches_the_rest_every_run():
     layers = [(3, 256, 512, 8, 1), (3, 512, 64, 32, 1)]
     io = (3 * 256 * 8 + 3 * 512 * 8) + (3 * 512 * 8 + 3 * 64 * 32)
     fetched = {}
-    for name, cfg in (("tiny", TINY), ("default", DEFAULT)):
+    # (without the requant lanes, whose area would give the baselines room for more SRAM than the network)
+    for name, cfg in (("tiny", TINY.replace(requant=0)), ("default", DEFAULT.replace(requant=0))):
         r = _equal_area(cfg, layers, True)
         held = 8 * r["baseline_sram_bytes"]
         assert 0 < held < W, name
@@ -172,12 +174,12 @@ def test_the_default_baseline_is_equal_area_for_a_banked_chip():
 
 
 def test_memwalls_baseline_streams_what_its_sram_does_not_hold_every_batch():
-    """memwall's equal-area baseline holds under half of a 3 MiB network; the rest comes from DRAM on every run,
+    """memwall's equal-area baseline holds about half of a 3 MiB network; the rest comes from DRAM on every run,
     whatever the batch, and its weight SRAM is priced at the MB-scale figure of its capacity."""
     b = E.equal_area_baseline(MEMWALL)
     area = E.chip_area(MEMWALL)["total"]
-    assert 2.0 < area < 2.3 and b["total"] == pytest.approx(area, rel=1e-9)
-    assert 1 << 20 < b["sram_bytes"] < 3 << 19                                     # 1 to 1.5 MiB
+    assert 2.0 < area < 2.4 and b["total"] == pytest.approx(area, rel=1e-9)
+    assert 1 << 20 < b["sram_bytes"] < 7 << 18                                     # 1 to 1.75 MiB
     W = 3 * (1024 * 1024 * 8 + 1024 * 32)
     held = 8 * b["sram_bytes"]
     for batch in (1, 16):
