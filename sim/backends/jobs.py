@@ -354,6 +354,8 @@ def _run_layers(cfg: Config, net, x, backend, reason, log=None, progress=None, t
             counters[k] = counters.get(k, 0) + v
         per_layer.append({"layer": i, "M": plan.M, "K": plan.K, "N": plan.N, "cycles": rep["cycles"],
                           "windows": rep["windows"], "macs": plan.macs, "utilization": rep["utilization"],
+                          "host_write_bits": rep.get("host_write_bits", 0), "host_read_bits": rep.get("host_read_bits", 0),
+                          "program_cycles": rep.get("program_cycles", 0),
                           "tiles": [list(t) for t in (order if placed is None else placed[i])]})
         x = _layer_output(L, y, x.shape[0])
     peak = cfg.tiles * cfg.peak_macs_per_cycle
