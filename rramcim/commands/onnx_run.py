@@ -62,7 +62,7 @@ def onnxruntime_outputs(path, X) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: X})[0]
 
 
-def run_on_chip(args, cfg, imp, X, chip, label: str):
+def run_on_chip(args, cfg, imp, X, chip, label: str, trace=None):
     """Quantize, run on the chip, check against the reference: ``(Xq, Yq, Y float32, report)``."""
     from ..model.mlp import reference
     from .run import _run_net
@@ -71,7 +71,7 @@ def run_on_chip(args, cfg, imp, X, chip, label: str):
     print(f"rramcim run: {label}: {len(imp.net.layers)} chip layers "
           f"({', '.join(_kind(L) for L in imp.net.layers)}), batch {X.shape[0]}, config '{cfg.name}', "
           f"backend {args.backend}, accumulators {acc}")
-    Yq, report = _run_net(args, cfg, imp.net, Xq, None, chip, acc=acc)
+    Yq, report = _run_net(args, cfg, imp.net, Xq, trace, chip, acc=acc)
     ref = reference(imp.net, Xq, acc=acc)
     if not np.array_equal(Yq, ref):
         raise CliError(f"the chip's output differs from the numpy reference in {int((Yq != ref).sum())} places")
@@ -103,11 +103,12 @@ def _summary(report, what: str):
 
 def run_onnx(args, cfg, outputs):
     """``rramcim run --onnx MODEL.onnx --inputs X.npy --out Y.npy``."""
-    from .run import _layers
+    from .run import _layers, _plots
     imp = load_model(args.onnx)
     X = load_float_inputs(args.inputs, imp)
     chip = kept_chip(args, cfg)
-    _, _, Y, report = run_on_chip(args, cfg, imp, X, chip, str(args.onnx))
+    trace = [] if args.plot else None
+    _, _, Y, report = run_on_chip(args, cfg, imp, X, chip, str(args.onnx), trace)
     want = onnxruntime_outputs(args.onnx, X)
     bad = _same_bits(Y, want)
     if bad:
@@ -115,8 +116,9 @@ def run_onnx(args, cfg, outputs):
                        + (f" (accumulators {report['ort_accumulate']}: try --ort-accumulate)" if bad > 0 else ""))
     _summary(report, "Y == onnxruntime (float32, bit for bit): yes")
     report.update(config_fields=cfg.as_dict(), layers_count=len(imp.net.layers), onnx=str(args.onnx))
-    with outputs.scratch():
-        energy(args, cfg, report, _layers(report, imp.net), X.shape[0], "inference")
+    with outputs.scratch() as scratch:
+        energy(args, cfg, report, _layers(report, imp.net), X.shape[0], "inference", scratch if args.plot else None)
+        _plots(args, report, trace, cfg, outputs, scratch)
     outputs.stage("--out", args.out, npy_bytes(Y))
     if args.report:
         outputs.stage("--report", args.report, report_text(report))
@@ -130,7 +132,7 @@ def run_cnn_demo(args, cfg, outputs):
     ONNX, quantized by onnxruntime, run on the chip; float, onnxruntime int8 and chip accuracies."""
     import tempfile
     from ..model.digits_cnn import build_demo_models, float_accuracy
-    from .run import _layers
+    from .run import _layers, _plots
     print(f"rramcim run (demo cnn): a 2-conv CNN on scikit-learn's digits, trained with numpy, exported to ONNX, "
           f"quantized by onnxruntime (QDQ int8), run on the chip (config '{cfg.name}', backend {args.backend})")
     chip = kept_chip(args, cfg)
@@ -139,7 +141,8 @@ def run_cnn_demo(args, cfg, outputs):
         path, X, y = d["int8"], d["X_test"], d["y_test"]
         imp = load_model(path)
         want = onnxruntime_outputs(path, X)
-        _, _, Y, report = run_on_chip(args, cfg, imp, X, chip, "digits CNN")
+        trace = [] if args.plot else None
+        _, _, Y, report = run_on_chip(args, cfg, imp, X, chip, "digits CNN", trace)
     bad = _same_bits(Y, want)
     print(f"  test images: {len(y)}")
     print(f"  accuracy, float (numpy):          {100 * float_accuracy(d['result']):.2f}%")
@@ -148,8 +151,9 @@ def run_cnn_demo(args, cfg, outputs):
           f"{100 * float((Y.argmax(1) == y).mean()):.2f}%  (outputs identical to onnxruntime's, float32 bit for "
           f"bit: {'yes' if bad == 0 else 'NO'})")
     _summary(report, f"{report['cycles'] / len(y):.0f} cycles per inference")
-    with outputs.scratch():
-        energy(args, cfg, report, _layers(report, imp.net), len(y), "inference")
+    with outputs.scratch() as scratch:
+        energy(args, cfg, report, _layers(report, imp.net), len(y), "inference", scratch if args.plot else None)
+        _plots(args, report, trace, cfg, outputs, scratch)
     if bad:
         raise CliError(f"the chip's outputs differ from onnxruntime's in {bad} places")
     if args.report:
