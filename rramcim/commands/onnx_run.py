@@ -54,12 +54,23 @@ def load_float_inputs(path, imp) -> np.ndarray:
 
 
 def onnxruntime_outputs(path, X) -> np.ndarray:
-    """onnxruntime's float32 outputs (CPU execution provider, default session options)."""
+    """onnxruntime's float32 outputs (CPU execution provider, default session options); a model whose batch
+    dimension is fixed runs batch by batch of that size."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: X})[0]
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        n = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else X.shape[0]
+        if X.shape[0] % n:
+            raise CliError(f"{path}: the model's batch is fixed at {n}; the inputs' batch {X.shape[0]} is not a "
+                           f"multiple of it")
+        return np.concatenate([sess.run(None, {inp.name: X[i:i + n]})[0] for i in range(0, X.shape[0], n)])
+    except CliError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime's errors are long; one line of it
+        raise CliError(f"{path}: onnxruntime cannot run it ({str(e).splitlines()[0][:200]})") from None
 
 
 def run_on_chip(args, cfg, imp, X, chip, label: str, trace=None):
