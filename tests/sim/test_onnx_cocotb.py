@@ -28,16 +28,16 @@ def _ort(path, x):
 
 @pytest.mark.parametrize("sim, name", [("verilator", "default"), ("icarus", "tiny")])
 def test_requantized_mlp_pipeline(tmp_path, sim, name):
-    """Exact accumulators: the resident pipeline (sequences with rq) where the backend runs sequences, else layer
-    by layer (outq rq=1); every hidden and the last layer requantized on the tiles."""
+    """Exact accumulators: the resident pipeline (sequences with rq; sizes that fit the tiles); every hidden and
+    the last layer requantized on the tiles."""
     rng = np.random.default_rng(21)
-    dims = [20, 24, 10] if name == "default" else [10, 9, 5]
+    dims = [20, 24, 10] if name == "default" else [8, 7, 5]        # tiny: one 8x8 tile a layer
     x = rng.standard_normal((24, dims[0])).astype(np.float32)
     imp = import_onnx(quantized(tmp_path, mlp(rng, dims), [x[:16]], act=QuantType.QUInt8))
     xq = imp.quantize(x[16:20])
     Y, rep = run_net(PRESETS[name], imp.net, xq, sim, acc="exact")
-    assert rep["placement"] == ("pipeline" if pipeline_runs_on(sim) is None else "layer-by-layer")
-    assert rep["backend"] == sim
+    assert pipeline_runs_on(sim) is None
+    assert rep["placement"] == "pipeline" and rep["backend"] == sim, rep["placement_reason"]
     assert np.array_equal(Y, reference(imp.net, xq, acc="exact"))
 
 
