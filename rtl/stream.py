@@ -83,7 +83,7 @@ class StreamPart:
         self.s_len = Signal.like(hl.length, name="seq_len")
         self.s_data = Signal(cfg.flit_width, name="seq_data")
         self.quant = (self.d.op == SeqOp.XS_TILE) | (self.d.op == SeqOp.OUTQ_CTRL)
-        # what the tile's post-processing lanes take while the sequence sends (it shares them, Tile.lanes)
+        # what the tile's post-processing lanes take while the sequence sends (it shares them: _TileLogic.send_path)
         per_q = cfg.flit_width // cfg.xbits
         self.lane_a = [Signal(signed(cfg.acc_bits), name=f"seq_lane_a{k}") for k in range(per_q)]
         self.lane_e0 = [Signal(RQ_BITS, name=f"seq_lane_e0_{k}") for k in range(per_q)]
