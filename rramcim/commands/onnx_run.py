@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CliError, energy, kept_chip, npy_bytes, print_cycle_split, report_text, stage_chip
+from .common import CliError, energy, kept_chip, print_cycle_split, report_text, stage_chip
 
 
 def ort_accumulate(choice: str) -> str:
@@ -114,7 +114,7 @@ def _summary(report, what: str):
 
 def run_onnx(args, cfg, outputs):
     """``rramcim run --onnx MODEL.onnx --inputs X.npy --out Y.npy``."""
-    from .run import _layers, _plots
+    from .run import finish_run
     imp = load_model(args.onnx)
     X = load_float_inputs(args.inputs, imp)
     chip = kept_chip(args, cfg)
@@ -127,15 +127,7 @@ def run_onnx(args, cfg, outputs):
                        + (f" (accumulators {report['ort_accumulate']}: try --ort-accumulate)" if bad > 0 else ""))
     _summary(report, "Y == onnxruntime (float32, bit for bit): yes")
     report.update(config_fields=cfg.as_dict(), layers_count=len(imp.net.layers), onnx=str(args.onnx))
-    with outputs.scratch() as scratch:
-        energy(args, cfg, report, _layers(report, imp.net), X.shape[0], "inference", scratch if args.plot else None)
-        _plots(args, report, trace, cfg, outputs, scratch)
-    outputs.stage("--out", args.out, npy_bytes(Y))
-    if args.report:
-        outputs.stage("--report", args.report, report_text(report))
-    stage_chip(args, outputs, chip)
-    print(f"wrote {args.out}" + (f" and {args.report}" if args.report else "") + (f" and {args.chip}" if chip else ""))
-    outputs.commit()
+    finish_run(args, cfg, outputs, imp.net, report, trace, chip, Y, X.shape[0])
 
 
 def run_cnn_demo(args, cfg, outputs):

@@ -92,10 +92,16 @@ def main(args):
     print(f"  Y == numpy reference (int32): yes; cycles {report['cycles']}, MACs {report['macs']}, utilization "
           f"{100 * report['utilization']:.1f}% of {report['peak_macs_per_cycle']:g} MACs/cycle")
     print_cycle_split(report)
+    finish_run(args, cfg, outputs, net, report, trace, chip, Y.astype(np.int32), X.shape[0])
+
+
+def finish_run(args, cfg, outputs, net, report, trace, chip, Y, batch: int):
+    """The end of a ``--net`` or ``--onnx`` run: energy (and ``--plot``), then ``--out`` (``Y``), ``--report``
+    and ``--chip`` staged and written together."""
     with outputs.scratch() as scratch:
-        energy(args, cfg, report, _layers(report, net), X.shape[0], "inference", scratch if args.plot else None)
+        energy(args, cfg, report, _layers(report, net), batch, "inference", scratch if args.plot else None)
         _plots(args, report, trace, cfg, outputs, scratch)
-    outputs.stage("--out", args.out, npy_bytes(Y.astype(np.int32)))
+    outputs.stage("--out", args.out, npy_bytes(Y))
     if args.report:
         outputs.stage("--report", args.report, report_text(report))
     stage_chip(args, outputs, chip)
